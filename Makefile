@@ -1,0 +1,44 @@
+# One Makefile for developers and CI (.ci/run calls these targets).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Two test processes on a two-core machine; each gets its own databases.
+TEST_WORKERS ?= 2
+
+export UV_LINK_MODE := copy
+
+.PHONY: install run test lint format bench clean
+
+# uv comes from PyPI into a private tools venv, so a machine with only Python and pip works.
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/kasacare serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+lint: install
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache var test-artifacts

@@ -1,0 +1,3 @@
+from kasacare.cli import main
+
+main()

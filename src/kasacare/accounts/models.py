@@ -1,0 +1,72 @@
+"""Account tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kasacare.kit.db import Base, new_id
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    SUPPORT = "support"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    # Owners only: support agents have neither.
+    country: Mapped[str | None] = mapped_column(String(2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    # T1: set when the account's one free trial starts; it never clears.
+    trial_started_at: Mapped[datetime | None]
+    # L5: set when legacy is cancelled or migrated; no legacy subscription after it.
+    legacy_locked_at: Mapped[datetime | None]
+
+    @property
+    def trial_eligible(self) -> bool:
+        return self.role is Role.OWNER and self.trial_started_at is None
+
+    @property
+    def legacy_locked(self) -> bool:
+        return self.legacy_locked_at is not None
+
+
+class AccessToken(Base):
+    """A signed-in session: the bearer token's SHA-256, never the token itself."""
+
+    __tablename__ = "access_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per email and per client address (SPEC section 4)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_email_at", "email", "at"),
+        Index("ix_sign_in_failures_client_at", "client", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

@@ -1,0 +1,121 @@
+"""Account use cases. They never commit: the caller's transaction does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from kasacare.accounts.models import AccessToken, Account, Role, SignInFailure
+from kasacare.accounts.repository import AccountRepository
+from kasacare.catalog.schemas import Catalog
+from kasacare.kit.errors import KasaCareError, TooManyAttempts, Unauthorized, ValidationFailed
+from kasacare.kit.security import hash_password, new_token, token_digest, verify_password
+
+RATE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_CLIENT = 20
+
+
+class EmailTaken(KasaCareError):
+    code = "email_taken"
+    status = 409
+    title = "An account with this email already exists"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    title = "Wrong email or password"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_at: datetime
+    account: Account
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def sign_up(
+    session: Session, catalog: Catalog, now: datetime, *, email: str, password: str, country: str
+) -> Account:
+    currency = catalog.currency_for(country)
+    if currency is None:
+        raise ValidationFailed(
+            f"Kasa Care is not sold in country {country!r}",
+            field="country",
+            countries=sorted(catalog.countries),
+        )
+    return _create(session, now, email, password, Role.OWNER, country.strip().upper(), currency)
+
+
+def create_support_agent(session: Session, now: datetime, *, email: str, password: str) -> Account:
+    return _create(session, now, email, password, Role.SUPPORT, None, None)
+
+
+def _create(
+    session: Session,
+    now: datetime,
+    email: str,
+    password: str,
+    role: Role,
+    country: str | None,
+    currency: str | None,
+) -> Account:
+    accounts = AccountRepository(session)
+    email = normalize_email(email)
+    if accounts.by_email(email) is not None:
+        raise EmailTaken(f"An account with the email {email} already exists")
+    return accounts.add(
+        Account(
+            id=uuid.uuid4(),
+            email=email,
+            password_hash=hash_password(password),
+            role=role,
+            country=country,
+            currency=currency,
+            created_at=now,
+            trial_started_at=None,
+            legacy_locked_at=None,
+        )
+    )
+
+
+def sign_in(
+    session: Session, now: datetime, *, email: str, password: str, client: str, ttl: timedelta
+) -> IssuedToken | None:
+    """A new bearer token, or None for a wrong email or password (the failure is recorded).
+
+    The caller commits in both cases, so failures count across processes, and answers a
+    wrong password and an unknown email the same way. Over the limits: TooManyAttempts.
+    """
+    accounts = AccountRepository(session)
+    email = normalize_email(email)
+    since = now - RATE_WINDOW
+    if (
+        accounts.failures_since(email=email, since=since) >= MAX_FAILURES_PER_EMAIL
+        or accounts.failures_since(client=client, since=since) >= MAX_FAILURES_PER_CLIENT
+    ):
+        raise TooManyAttempts("Too many failed sign-ins; try again in 15 minutes")
+    account = accounts.by_email(email)
+    if not verify_password(account.password_hash if account else None, password) or not account:
+        accounts.forget_failures_before(now - RATE_WINDOW)
+        accounts.record_failure(SignInFailure(email=email, client=client, at=now))
+        return None
+    token = new_token("kc_at")
+    expires_at = now + ttl
+    accounts.add_token(
+        AccessToken(
+            digest=token_digest(token), account_id=account.id, created_at=now, expires_at=expires_at
+        )
+    )
+    return IssuedToken(access_token=token, expires_at=expires_at, account=account)
+
+
+def authenticate(session: Session, now: datetime, token: str) -> Account | None:
+    return AccountRepository(session).account_for_token(token_digest(token), now)

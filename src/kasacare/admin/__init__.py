@@ -1,0 +1,1 @@
+"""Operator routes that belong to no single domain (the test clock)."""

@@ -1,0 +1,52 @@
+"""The FastAPI application: one factory, every router, one error handler."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kasacare import __version__
+from kasacare.accounts.endpoints import router as accounts_router
+from kasacare.admin.endpoints import router as admin_router
+from kasacare.cameras.endpoints import router as cameras_router
+from kasacare.catalog.endpoints import router as catalog_router
+from kasacare.catalog.loader import load_catalog
+from kasacare.catalog.schemas import Catalog
+from kasacare.config import Settings
+from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
+from kasacare.kit.db import create_db_engine, session_factory
+from kasacare.kit.http import AppContext, install_error_handlers
+
+
+def build_context(
+    settings: Settings, *, catalog: Catalog | None = None, clock: Clock | None = None
+) -> AppContext:
+    engine = create_db_engine(settings.database_url)
+    if clock is None:
+        clock = DatabaseTestClock(engine) if settings.test_clock else SystemClock()
+    return AppContext(
+        settings=settings,
+        catalog=catalog or load_catalog(settings.catalog_path),
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock,
+    )
+
+
+def create_app(context: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="Kasa Care",
+        version=__version__,
+        description="Cloud video subscriptions for Kasa cameras.",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for router in (accounts_router, catalog_router, cameras_router):
+        app.include_router(router)
+    if context.settings.test_clock:
+        app.include_router(admin_router)
+
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

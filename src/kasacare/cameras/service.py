@@ -1,0 +1,135 @@
+"""Camera use cases: register, import with the original setup, unbind, device tokens."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kasacare.accounts.models import Account, Role
+from kasacare.cameras.models import Camera, Device
+from kasacare.cameras.repository import CameraRepository
+from kasacare.catalog.schemas import Catalog
+from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
+from kasacare.kit.security import new_token, token_digest
+
+SERIAL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
+
+
+class UnknownModel(KasaCareError):
+    code = "unknown_model"
+    status = 422
+    title = "Unknown camera model"
+
+
+class CameraAlreadyBound(KasaCareError):
+    code = "camera_already_bound"
+    status = 409
+    title = "This camera is already registered"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredCamera:
+    camera: Camera
+    device_token: str  # shown once, stored only as its digest
+
+
+def normalize_serial(serial: str) -> str:
+    normalized = serial.strip().upper()
+    if not SERIAL_PATTERN.match(normalized):
+        raise ValidationFailed("A serial is 4 to 64 letters, digits or dashes", field="serial")
+    return normalized
+
+
+def register(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    account: Account,
+    model: str,
+    serial: str,
+    name: str,
+    setup_at: datetime | None = None,
+) -> RegisteredCamera:
+    """Bind a camera to `account`. Its setup is `now` the first time the serial is seen,
+    or the operator's `setup_at` on import; a known serial keeps its original setup (F2)."""
+    camera_model = catalog.model(model)
+    if camera_model is None:
+        raise UnknownModel(f"{model!r} is not a Kasa camera model", models=sorted(catalog.models))
+    if account.role is not Role.OWNER:
+        raise ValidationFailed("Cameras belong to owner accounts", field="account_id")
+    if setup_at is not None and setup_at > now:
+        raise ValidationFailed("setup_at cannot be in the future", field="setup_at")
+    serial = normalize_serial(serial)
+    cameras = CameraRepository(session)
+    device = _device_for(cameras, serial, camera_model.id, setup_at or now)
+    if device.model != camera_model.id:
+        raise ValidationFailed(
+            f"Serial {serial} belongs to a {device.model}, not a {camera_model.id}", field="model"
+        )
+    if setup_at is not None and setup_at < device.setup_at:
+        device.setup_at = setup_at  # the earliest known setup stands; never a later one
+    bound = cameras.live_binding(device.id)
+    if bound is not None:
+        where = "your account" if bound.account_id == account.id else "another account"
+        raise CameraAlreadyBound(f"Camera {serial} is already registered on {where}")
+    token = new_token("kc_dev")
+    camera = cameras.add(
+        Camera(
+            id=uuid.uuid4(),
+            account_id=account.id,
+            device_id=device.id,
+            name=name.strip() or camera_model.id,
+            device_token_digest=token_digest(token),
+            created_at=now,
+            unbound_at=None,
+        )
+    )
+    camera.device = device
+    return RegisteredCamera(camera=camera, device_token=token)
+
+
+def _device_for(cameras: CameraRepository, serial: str, model: str, setup_at: datetime) -> Device:
+    """The device row for `serial`, locked, created on first sight (race-safe)."""
+    device = cameras.device_by_serial(serial, for_update=True)
+    if device is not None:
+        return device
+    try:
+        with cameras.session.begin_nested():
+            return cameras.add_device(
+                Device(id=uuid.uuid4(), serial=serial, model=model, setup_at=setup_at)
+            )
+    except IntegrityError:
+        # Another transaction created it first; take theirs (its setup is the original).
+        device = cameras.device_by_serial(serial, for_update=True)
+        assert device is not None
+        return device
+
+
+def get_owned(session: Session, account: Account, camera_id: uuid.UUID) -> Camera:
+    camera = CameraRepository(session).owned(account.id, camera_id)
+    if camera is None:
+        raise NotFound("No such camera")
+    return camera
+
+
+def list_owned(session: Session, account: Account) -> list[Camera]:
+    return CameraRepository(session).list_owned(account.id)
+
+
+def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UUID) -> None:
+    """Remove the camera from the account; its device keeps its original setup (F2)."""
+    camera = get_owned(session, account, camera_id)
+    camera.unbound_at = now
+
+
+def by_device_token(session: Session, token: str) -> Camera:
+    camera = CameraRepository(session).by_device_token(token_digest(token))
+    if camera is None:
+        raise Unauthorized("Unknown or revoked device token")
+    return camera

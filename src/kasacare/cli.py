@@ -1,0 +1,76 @@
+"""The `kasacare` command: serve, migrate. Errors end with one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from kasacare.app import build_context, create_app
+from kasacare.config import Settings, load_settings
+from kasacare.kit.db import create_db_engine
+from kasacare.kit.errors import KasaCareError
+from kasacare.kit.migrate import current_revision, head_revision, upgrade
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Kasa Care service")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+@cli.command()
+def migrate() -> None:
+    """Migrate the database to the schema this code expects."""
+    engine = create_db_engine(_settings().database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    typer.echo(f"database at {head_revision(engine)} (was {before or 'empty'})")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
+) -> None:
+    """Migrate (an empty or older database), then serve the API."""
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if workers == 1:
+        uvicorn.run(app_factory(), host=host, port=port, log_level="info")
+    else:
+        uvicorn.run(
+            "kasacare.cli:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+
+
+def app_factory() -> FastAPI:
+    """The app as the environment configures it (also uvicorn's factory for workers)."""
+    return create_app(build_context(_settings()))
+
+
+def main() -> None:
+    try:
+        cli()
+    except KasaCareError as error:
+        typer.echo(f"kasacare: {error.detail}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

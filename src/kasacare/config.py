@@ -1,0 +1,67 @@
+"""Configuration from `KASACARE_*` environment variables (pydantic-settings).
+
+A bad value stops the start with one line naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from kasacare.kit.errors import KasaCareError
+
+
+class ConfigurationError(KasaCareError):
+    code = "configuration_error"
+    title = "Invalid configuration"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KASACARE_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./var/kasacare.db"
+    storage_url: str = "file://./var/clips"
+    admin_token: SecretStr | None = None
+    test_clock: bool = False
+    catalog_path: Path | None = None
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 12 * 3600
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as error:
+            raise ValueError(f"not a database URL: {value!r}") from error
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("expected sqlite:///path or postgresql://user@host:port/dbname")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        if not value.startswith(("file://", "s3://")):
+            raise ValueError("expected file:///path or s3://bucket?endpoint=URL")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises ConfigurationError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigurationError(f"KASACARE_{field.upper()}: {first['msg']}") from None

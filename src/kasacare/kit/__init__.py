@@ -1,0 +1,1 @@
+"""Shared kit: clock, money, calendar, errors, database and HTTP helpers used by every domain."""

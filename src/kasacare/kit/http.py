@@ -1,0 +1,123 @@
+"""HTTP kit: the application context, request dependencies and the one error handler.
+
+Every error leaves as RFC 9457 `application/problem+json` with a stable `code`.
+Endpoints commit explicitly (`session.commit()`) before answering; the session dependency
+closes (rolls back) whatever was not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kasacare.catalog.schemas import Catalog
+from kasacare.config import Settings
+from kasacare.kit.clock import Clock
+from kasacare.kit.errors import KasaCareError
+
+log = logging.getLogger("kasacare.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every request needs, built once at start."""
+
+    settings: Settings
+    catalog: Catalog
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with our stable machine `code`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route can answer."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem"}
+        for status in statuses
+    }
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update(code=code, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KasaCareError)
+    async def _domain(_: Request, error: KasaCareError) -> JSONResponse:
+        if error.status >= 500:
+            log.error("internal error: %s", error.detail)
+        return problem(error.status, error.code, error.title, error.detail, **error.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in item["loc"]], "msg": str(item["msg"])}
+            for item in error.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        detail = f"{'.'.join(first['loc'][1:]) or 'body'}: {first['msg']}"
+        return problem(422, "validation_error", "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        code = codes.get(error.status_code, "http_error")
+        return problem(error.status_code, code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=error)
+        return problem(500, "internal_error", "Internal error", "Something went wrong on our side")
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(context: Context) -> Iterator[Session]:
+    session = context.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_now(context: Context) -> datetime:
+    return context.clock.now()
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

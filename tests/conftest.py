@@ -1,0 +1,85 @@
+"""Fixtures shared by the whole suite.
+
+Every database test runs twice, on SQLite and on PostgreSQL (the `backend` parameter).
+Each run and worker gets its own migrated database; each test starts from empty tables
+and a fixed clock (2026-03-01T12:00Z) that only the test moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kasacare.app import build_context, create_app
+from kasacare.catalog.loader import load_catalog
+from kasacare.catalog.schemas import Catalog
+from kasacare.config import Settings
+from kasacare.kit.clock import FixedClock
+from kasacare.kit.http import AppContext
+from tests.databases import BACKENDS, empty_tables, fresh_database
+
+TEST_CATALOG = Path(__file__).with_name("catalog.toml")
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(TEST_CATALOG)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(backend, tmp_path_factory.mktemp(backend)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        storage_url=f"file://{tmp_path_factory.mktemp('clips')}",
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        catalog_path=TEST_CATALOG,
+    )
+
+
+@pytest.fixture(scope="session")
+def session_context(settings: Settings, catalog: Catalog) -> Iterator[AppContext]:
+    context = build_context(settings, catalog=catalog, clock=FixedClock(START))
+    yield context
+    context.engine.dispose()
+
+
+@pytest.fixture
+def clock(session_context: AppContext) -> FixedClock:
+    clock = session_context.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(START)
+    return clock
+
+
+@pytest.fixture
+def context(session_context: AppContext, clock: FixedClock) -> Iterator[AppContext]:
+    yield session_context
+    empty_tables(session_context.engine)
+
+
+@pytest.fixture
+def client(context: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
