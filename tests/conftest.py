@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from fastapi.testclient import TestClient
 
 from kasacare.app import build_context, create_app
@@ -48,7 +49,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     return Settings(
         database_url=database_url,
         storage_url=f"file://{tmp_path_factory.mktemp('clips')}",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=SecretStr(ADMIN_TOKEN),
         catalog_path=TEST_CATALOG,
     )
 

@@ -12,12 +12,18 @@ import uvicorn
 from fastapi import FastAPI
 
 from kasacare.app import build_context, create_app
+from kasacare.catalog.loader import load_catalog
 from kasacare.config import Settings, load_settings
 from kasacare.kit.db import create_db_engine
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.migrate import current_revision, head_revision, upgrade
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Kasa Care service")
+cli = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Kasa Care service",
+)
 
 
 def _settings() -> Settings:
@@ -41,6 +47,7 @@ def serve(
 ) -> None:
     """Migrate (an empty or older database), then serve the API."""
     settings = _settings()
+    load_catalog(settings.catalog_path)  # a broken catalog stops the start here, in one line
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()

@@ -18,12 +18,14 @@ from kasacare.kit.calendar import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 anchors = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001 (hypothesis bounds are naive)
+    max_value=datetime(2090, 12, 31),  # noqa: DTZ001 (hypothesis bounds are naive)
+    timezones=st.just(UTC),
 )
 
 
@@ -72,9 +74,7 @@ def test_m7_twelve_monthly_periods_end_exactly_one_annual_period_later(anchor: d
 
 
 @given(anchors, st.integers(0, 240))
-def test_m7_periods_follow_the_anchor_day_not_the_previous_period(
-    anchor: datetime, k: int
-) -> None:
+def test_m7_periods_follow_the_anchor_day_not_the_previous_period(anchor: datetime, k: int) -> None:
     start = period_start(anchor, Cycle.MONTHLY, k)
     assert start.day == min(anchor.day, _month_length(start.year, start.month))
     assert start.time() == anchor.time()

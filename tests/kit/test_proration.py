@@ -42,7 +42,11 @@ def test_m6_fraction_is_clamped_outside_the_period() -> None:
 
 
 periods = st.tuples(
-    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),
+    st.datetimes(
+        min_value=datetime(2020, 1, 1),  # noqa: DTZ001 (hypothesis bounds are naive)
+        max_value=datetime(2040, 1, 1),  # noqa: DTZ001 (hypothesis bounds are naive)
+        timezones=st.just(UTC),
+    ),
     st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=366)),
 )
 

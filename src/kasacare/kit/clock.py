@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import Engine, select, update
 
 from kasacare.kit.calendar import require_utc
-from kasacare.kit.db import TestClockRow
+from kasacare.kit.db import READ_ONLY, TestClockRow
 
 
 class Clock(Protocol):
@@ -50,7 +50,7 @@ class DatabaseTestClock:
         self._engine = engine
 
     def now(self) -> datetime:
-        with self._engine.connect() as connection:
+        with self._engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return connection.execute(
                 select(TestClockRow.now).where(TestClockRow.id == 1)
             ).scalar_one()

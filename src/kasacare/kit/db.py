@@ -67,6 +67,10 @@ class TestClockRow(Base):
     now: Mapped[datetime]
 
 
+#: Execution option for connections that only read (see `_serialize_sqlite_writers`).
+READ_ONLY = "kasacare_read_only"
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """Map the documented URL forms onto SQLAlchemy drivers (psycopg 3, pysqlite)."""
     url = make_url(database_url)
@@ -94,6 +98,8 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
     pysqlite's own transaction handling defers BEGIN, so two writers can both read and then
     fail to upgrade their locks. BEGIN IMMEDIATE makes a writer wait (busy timeout) for the
     other instead: SQLite's counterpart of the row locks we take on PostgreSQL.
+    A connection marked `READ_ONLY` begins deferred: in WAL mode a reader never waits, so a
+    read beside an open write transaction (the test clock during a request) cannot deadlock.
     """
 
     @event.listens_for(engine, "connect")
@@ -107,7 +113,8 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
