@@ -1,0 +1,107 @@
+"""The payment gateway interface (SPEC M3, M4): a small Protocol and its value types.
+
+The gateway is an outside system. Whatever it does, it has done once it answers: it commits
+on its own, never inside the service's transaction, so a rollback on our side never hides a
+charge. Money is integer minor units (`Money`). No card number or CVC ever leaves
+`tokenize`; everything after it works with the opaque token.
+
+Idempotency (M4): every charge and refund carries a key derived from what it pays for
+(`renewal:<subscription>:<period_start>`, `refund:<credit_note>:<charge>`). Repeating a call
+with the same key and the same request answers the first result and moves no money again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from kasacare.catalog.schemas import CardBrand
+from kasacare.kit.money import Money
+from kasacare.payments.cards import Funding
+
+__all__ = ["CardBrand", "CardDetails", "Charge", "Funding", "PaymentGateway", "Refund"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardDetails:
+    """What the service may keep about a tokenized card (M3)."""
+
+    brand: CardBrand
+    funding: Funding
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    id: str
+    token: str
+    amount: Money
+    idempotency_key: str
+    created_at: datetime
+    #: Refunded so far, at the time this value was read.
+    amount_refunded: Money
+
+    @property
+    def refundable(self) -> Money:
+        return self.amount - self.amount_refunded
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: str
+    charge_id: str
+    amount: Money
+    idempotency_key: str
+    created_at: datetime
+
+
+class PaymentGateway(Protocol):
+    def tokenize(
+        self, *, number: str, exp_month: int, exp_year: int, cvc: str, now: datetime
+    ) -> str:
+        """Check a card as typed and answer an opaque token for it.
+
+        The number and the CVC are checked, then forgotten: never stored, never logged.
+        Raises CardInvalid (format, Luhn, expiry, CVC) or CardBrandNotSupported (a brand
+        other than Visa, Mastercard, Maestro or American Express).
+        """
+        ...
+
+    def attach(self, token: str, *, now: datetime) -> CardDetails:
+        """Check that `token` can be charged and describe its card. Moves no money and may be
+        repeated. Raises CardInvalid for an unknown token or a card expired at `now`.
+        Every valid card attaches, even one whose charges will decline."""
+        ...
+
+    def describe(self, token: str) -> CardDetails:
+        """The card behind a token, whatever its state. Raises CardInvalid if unknown."""
+        ...
+
+    def charge(self, *, token: str, amount: Money, idempotency_key: str, now: datetime) -> Charge:
+        """Charge `amount` (> 0) to the card, committed before it returns.
+
+        The same key with the same amount answers the first successful charge and charges
+        nothing more (the key names what is paid for, so this holds even if the card has
+        changed since); the same key with another amount raises IdempotencyKeyReused.
+        A decline raises CardDeclined (with its `decline_code`) and stores nothing under the
+        key, so a later call with the same key can succeed.
+        """
+        ...
+
+    def refund(
+        self, *, charge_id: str, amount: Money, idempotency_key: str, now: datetime
+    ) -> Refund:
+        """Refund `amount` (> 0) of a charge, committed before it returns.
+
+        The same key for the same charge and amount answers the first refund; the same key
+        for anything else raises IdempotencyKeyReused. The refunds of a charge never sum to
+        more than the charge: RefundExceedsCharge. An unknown charge: ChargeNotFound.
+        """
+        ...
+
+    def get_charge(self, charge_id: str) -> Charge:
+        """A charge as it stands now (with what was refunded). Raises ChargeNotFound."""
+        ...

@@ -1,0 +1,290 @@
+"""The sandbox gateway: the real, embedded PaymentGateway (SPEC M3, M4).
+
+It behaves as an outside system that happens to keep its books in a database we run:
+
+- It has its own Engine and commits every operation on its own connection before it
+  answers, so a rollback of the service's transaction can never hide a charge.
+- Charges and refunds are idempotent by key (see `PaymentGateway`); a decline stores
+  nothing; the refunds of a charge never exceed it (the charge row is locked meanwhile).
+- A token keeps brand, funding, last 4 digits, expiry and test behaviour: never the card
+  number or the CVC, and nothing is logged about a card.
+
+Where its books live: with PostgreSQL, in the service's database (the `sandbox_*` tables of
+the migrations), over connections of its own. With SQLite it needs a file of its own
+(`sandbox_database_url`): SQLite has one writer at a time and the service's transaction
+holds the write lock (BEGIN IMMEDIATE) while it calls the gateway, so a second connection
+to the same file could never commit a charge in the middle of a use case.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kasacare.kit.db import Base, create_db_engine
+from kasacare.kit.money import Money
+from kasacare.payments.cards import inspect_card, is_expired
+from kasacare.payments.errors import (
+    CardDeclined,
+    CardInvalid,
+    ChargeNotFound,
+    IdempotencyKeyReused,
+    RefundExceedsCharge,
+)
+from kasacare.payments.gateway import CardDetails, Charge, Refund
+from kasacare.payments.models import SandboxCharge, SandboxRefund, SandboxToken
+
+SANDBOX_TABLE_NAMES = ("sandbox_tokens", "sandbox_charges", "sandbox_refunds")
+#: What the sandbox's tokens look like; anything else is unknown without asking the database.
+_TOKEN_SHAPE = re.compile(r"tok_[A-Za-z0-9_-]{1,60}")
+
+_DECLINE_MESSAGES = {
+    "generic_decline": "The card was declined",
+    "insufficient_funds": "The card was declined: insufficient funds",
+    "expired_card": "The card was declined: it has expired",
+}
+
+
+def sandbox_database_url(database_url: str) -> str:
+    """Where the sandbox keeps its books for a service database URL: the same PostgreSQL
+    database, or for SQLite a sibling file (`kasacare.db` -> `kasacare.sandbox-gateway.db`)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return database_url
+    path = Path(url.database)
+    sibling = path.with_name(f"{path.stem}.sandbox-gateway{path.suffix}")
+    return url.set(database=str(sibling)).render_as_string(hide_password=False)
+
+
+def sandbox_tables() -> list[Table]:
+    return [Base.metadata.tables[name] for name in SANDBOX_TABLE_NAMES]
+
+
+class SandboxGateway:
+    """The embedded payment gateway. Give it an Engine of its own (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+    @classmethod
+    def for_service_database(cls, database_url: str) -> SandboxGateway:
+        """The gateway that goes with a service database: a new engine on the same
+        PostgreSQL database (migrated with the service), or on its own SQLite file, whose
+        tables it creates itself."""
+        own_url = sandbox_database_url(database_url)
+        gateway = cls(create_db_engine(own_url))
+        if own_url != database_url:
+            gateway.create_tables()
+        return gateway
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def create_tables(self) -> None:
+        """Create the sandbox tables in a database of its own (a no-op when they exist)."""
+        Base.metadata.create_all(self._engine, tables=sandbox_tables())
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One operation, one transaction on the gateway's own connection, committed on exit."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # Cards
+
+    def tokenize(
+        self, *, number: str, exp_month: int, exp_year: int, cvc: str, now: datetime
+    ) -> str:
+        card = inspect_card(number, exp_month, exp_year, cvc, now)
+        token = f"tok_{secrets.token_urlsafe(30)}"
+        with self._transaction() as session:
+            session.add(
+                SandboxToken(
+                    id=token,
+                    brand=card.brand,
+                    funding=card.funding,
+                    last4=card.last4,
+                    exp_month=card.exp_month,
+                    exp_year=card.exp_year,
+                    behaviour=card.behaviour,
+                    created_at=now,
+                )
+            )
+        return token
+
+    def attach(self, token: str, *, now: datetime) -> CardDetails:
+        details = self.describe(token)
+        if is_expired(details.exp_month, details.exp_year, now):
+            raise CardInvalid("The card has expired")
+        return details
+
+    def describe(self, token: str) -> CardDetails:
+        with self._transaction() as session:
+            row = _token(session, token)
+            return CardDetails(
+                brand=row.brand,
+                funding=row.funding,
+                last4=row.last4,
+                exp_month=row.exp_month,
+                exp_year=row.exp_year,
+            )
+
+    # Money
+
+    def charge(self, *, token: str, amount: Money, idempotency_key: str, now: datetime) -> Charge:
+        _require_positive(amount)
+        try:
+            return self._charge_once(token, amount, idempotency_key, now)
+        except IntegrityError:
+            # A concurrent call with the same key committed first: answer as a repeat.
+            return self._charge_once(token, amount, idempotency_key, now)
+
+    def _charge_once(self, token: str, amount: Money, key: str, now: datetime) -> Charge:
+        with self._transaction() as session:
+            existing = session.scalar(
+                select(SandboxCharge).where(SandboxCharge.idempotency_key == key)
+            )
+            if existing is not None:
+                if (existing.amount, existing.currency) != (amount.amount, amount.currency):
+                    raise IdempotencyKeyReused(
+                        f"Idempotency key {key!r} was used for a charge of another amount"
+                    )
+                return _charge_value(session, existing)
+            card = _token(session, token)
+            decline_code = (
+                "expired_card"
+                if is_expired(card.exp_month, card.exp_year, now)
+                else card.behaviour.decline_code
+            )
+            if decline_code is not None:
+                raise CardDeclined(_DECLINE_MESSAGES[decline_code], decline_code=decline_code)
+            row = SandboxCharge(
+                id=f"ch_{uuid.uuid4().hex}",
+                token_id=card.id,
+                amount=amount.amount,
+                currency=amount.currency,
+                idempotency_key=key,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return _charge_value(session, row)
+
+    def refund(
+        self, *, charge_id: str, amount: Money, idempotency_key: str, now: datetime
+    ) -> Refund:
+        _require_positive(amount)
+        try:
+            return self._refund_once(charge_id, amount, idempotency_key, now)
+        except IntegrityError:
+            # The key was taken concurrently (by a refund of another charge): say so.
+            return self._refund_once(charge_id, amount, idempotency_key, now)
+
+    def _refund_once(self, charge_id: str, amount: Money, key: str, now: datetime) -> Refund:
+        with self._transaction() as session:
+            # Lock the charge first: refunds of one charge run one at a time, so the key
+            # check and the cap below see every earlier refund.
+            charge = session.scalar(
+                select(SandboxCharge).where(SandboxCharge.id == charge_id).with_for_update()
+            )
+            existing = session.scalar(
+                select(SandboxRefund).where(SandboxRefund.idempotency_key == key)
+            )
+            if existing is not None:
+                if (existing.charge_id, existing.amount, existing.currency) != (
+                    charge_id,
+                    amount.amount,
+                    amount.currency,
+                ):
+                    raise IdempotencyKeyReused(
+                        f"Idempotency key {key!r} was used for another refund"
+                    )
+                return _refund_value(existing)
+            if charge is None:
+                raise ChargeNotFound(f"No charge {charge_id!r}")
+            if amount.currency != charge.currency:
+                raise ValueError(
+                    f"charge {charge_id} is in {charge.currency}, not {amount.currency}"
+                )
+            refundable = charge.amount - _refunded(session, charge.id)
+            if amount.amount > refundable:
+                raise RefundExceedsCharge(
+                    f"Charge {charge_id} has {refundable} {charge.currency} minor units left "
+                    f"to refund, less than {amount.amount}",
+                    refundable=refundable,
+                )
+            row = SandboxRefund(
+                id=f"re_{uuid.uuid4().hex}",
+                charge_id=charge.id,
+                amount=amount.amount,
+                currency=amount.currency,
+                idempotency_key=key,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return _refund_value(row)
+
+    def get_charge(self, charge_id: str) -> Charge:
+        with self._transaction() as session:
+            row = session.get(SandboxCharge, charge_id)
+            if row is None:
+                raise ChargeNotFound(f"No charge {charge_id!r}")
+            return _charge_value(session, row)
+
+
+def _require_positive(amount: Money) -> None:
+    if amount.amount <= 0:
+        raise ValueError(f"a gateway amount is positive, got {amount}")
+
+
+def _token(session: Session, token: str) -> SandboxToken:
+    row = session.get(SandboxToken, token) if _TOKEN_SHAPE.fullmatch(token) else None
+    if row is None:
+        raise CardInvalid("Unknown card token")
+    return row
+
+
+def _refunded(session: Session, charge_id: str) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(SandboxRefund.amount), 0)).where(
+            SandboxRefund.charge_id == charge_id
+        )
+    )
+    return int(total or 0)
+
+
+def _charge_value(session: Session, row: SandboxCharge) -> Charge:
+    return Charge(
+        id=row.id,
+        token=row.token_id,
+        amount=Money(row.amount, row.currency),
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        amount_refunded=Money(_refunded(session, row.id), row.currency),
+    )
+
+
+def _refund_value(row: SandboxRefund) -> Refund:
+    return Refund(
+        id=row.id,
+        charge_id=row.charge_id,
+        amount=Money(row.amount, row.currency),
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+    )

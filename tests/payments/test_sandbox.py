@@ -1,0 +1,351 @@
+"""The sandbox gateway (SPEC M3, M4): tokens, idempotent charges and refunds, declines, caps,
+and commits of its own that no rollback of the service can undo."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kasacare.accounts.models import Account, Role
+from kasacare.catalog.schemas import CardBrand
+from kasacare.kit.clock import FixedClock
+from kasacare.kit.http import AppContext
+from kasacare.kit.money import Money
+from kasacare.payments.cards import ChargeBehaviour, Funding
+from kasacare.payments.errors import (
+    CardDeclined,
+    CardInvalid,
+    ChargeNotFound,
+    IdempotencyKeyReused,
+    RefundExceedsCharge,
+)
+from kasacare.payments.gateway import CardDetails, PaymentGateway
+from kasacare.payments.models import SandboxCharge, SandboxRefund, SandboxToken
+from kasacare.payments.sandbox import SandboxGateway, sandbox_database_url
+from tests.payments.helpers import (
+    AMEX,
+    DECLINES,
+    DECLINES_AFTER_ATTACH,
+    INSUFFICIENT_FUNDS,
+    MASTERCARD,
+    VISA,
+    VISA_DEBIT,
+)
+
+USD_399 = Money(399, "USD")
+
+
+def _token(gateway: SandboxGateway, clock: FixedClock, number: str = VISA, **fields: int) -> str:
+    return gateway.tokenize(
+        number=number,
+        exp_month=fields.get("exp_month", 12),
+        exp_year=fields.get("exp_year", 2030),
+        cvc="7351" if number == AMEX else "737",
+        now=clock.now(),
+    )
+
+
+def _count(gateway: SandboxGateway, model: type[SandboxCharge | SandboxRefund]) -> int:
+    with Session(gateway.engine) as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_m3_sandbox_is_a_payment_gateway(gateway: SandboxGateway) -> None:
+    as_protocol: PaymentGateway = gateway
+    assert as_protocol is gateway
+
+
+def test_m3_token_keeps_brand_funding_last4_expiry_and_behaviour_only(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock, VISA_DEBIT, exp_month=7, exp_year=2029)
+    assert token.startswith("tok_") and VISA_DEBIT not in token
+    assert gateway.describe(token) == CardDetails(CardBrand.VISA, Funding.DEBIT, "5556", 7, 2029)
+    with Session(gateway.engine) as session:
+        row = session.get(SandboxToken, token)
+    assert row is not None
+    assert (row.brand, row.funding, row.last4, row.exp_month, row.exp_year, row.behaviour) == (
+        CardBrand.VISA,
+        Funding.DEBIT,
+        "5556",
+        7,
+        2029,
+        ChargeBehaviour.SUCCEED,
+    )
+
+
+def test_m3_every_token_is_new(gateway: SandboxGateway, clock: FixedClock) -> None:
+    assert _token(gateway, clock) != _token(gateway, clock)
+
+
+@pytest.mark.parametrize("token", ["tok_nope", "tok_\x00", "x" * 300, ""])
+def test_m3_unknown_token_is_card_invalid(
+    gateway: SandboxGateway, clock: FixedClock, token: str
+) -> None:
+    with pytest.raises(CardInvalid, match=r"^Unknown card token$"):
+        gateway.attach(token, now=clock.now())
+    with pytest.raises(CardInvalid, match=r"^Unknown card token$"):
+        gateway.charge(token="tok_nope", amount=USD_399, idempotency_key="k", now=clock.now())
+
+
+def test_m3_card_expiring_after_attach_declines_charges(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock, exp_month=3, exp_year=2026)  # valid through March 2026
+    gateway.attach(token, now=clock.now())
+    clock.set(datetime(2026, 4, 1, tzinfo=UTC))
+    with pytest.raises(CardInvalid, match=r"^The card has expired$"):
+        gateway.attach(token, now=clock.now())
+    with pytest.raises(CardDeclined) as raised:
+        gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=clock.now())
+    assert raised.value.decline_code == "expired_card"
+
+
+def test_m3_good_cards_charge(gateway: SandboxGateway, clock: FixedClock) -> None:
+    for number in (VISA, VISA_DEBIT, MASTERCARD, AMEX):
+        token = _token(gateway, clock, number)
+        charge = gateway.charge(
+            token=token, amount=USD_399, idempotency_key=f"k:{number}", now=clock.now()
+        )
+        assert (charge.token, charge.amount, charge.created_at) == (token, USD_399, clock.now())
+        assert charge.id.startswith("ch_") and charge.amount_refunded == Money(0, "USD")
+    assert _count(gateway, SandboxCharge) == 4
+
+
+@pytest.mark.parametrize(
+    ("number", "decline_code", "detail"),
+    [
+        (DECLINES, "generic_decline", "The card was declined"),
+        (INSUFFICIENT_FUNDS, "insufficient_funds", "The card was declined: insufficient funds"),
+        (DECLINES_AFTER_ATTACH, "generic_decline", "The card was declined"),
+    ],
+)
+def test_m3_declining_test_cards_attach_then_decline_every_charge(
+    gateway: SandboxGateway, clock: FixedClock, number: str, decline_code: str, detail: str
+) -> None:
+    token = _token(gateway, clock, number)
+    assert gateway.attach(token, now=clock.now()).last4 == number[-4:]
+    for attempt in range(2):
+        with pytest.raises(CardDeclined) as raised:
+            gateway.charge(
+                token=token, amount=USD_399, idempotency_key=f"k{attempt}", now=clock.now()
+            )
+        error = raised.value
+        assert (error.code, error.status, error.decline_code) == (
+            "card_declined",
+            402,
+            decline_code,
+        )
+        assert error.detail == detail and error.extra == {"decline_code": decline_code}
+    assert _count(gateway, SandboxCharge) == 0
+
+
+def test_m4_same_key_same_amount_returns_the_first_charge(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    key = "renewal:sub-1:2026-03-01T12:00:00+00:00"
+    first = gateway.charge(token=token, amount=USD_399, idempotency_key=key, now=clock.now())
+    clock.set(datetime(2026, 3, 2, tzinfo=UTC))
+    again = gateway.charge(token=token, amount=USD_399, idempotency_key=key, now=clock.now())
+    assert again == first
+    assert _count(gateway, SandboxCharge) == 1
+
+
+def test_m4_same_key_after_card_change_returns_the_first_charge(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    """The key names what is paid for: it was paid, whatever card is on file now."""
+    first = gateway.charge(
+        token=_token(gateway, clock), amount=USD_399, idempotency_key="k", now=clock.now()
+    )
+    other_card = _token(gateway, clock, MASTERCARD)
+    again = gateway.charge(token=other_card, amount=USD_399, idempotency_key="k", now=clock.now())
+    assert again == first
+    assert _count(gateway, SandboxCharge) == 1
+
+
+@pytest.mark.parametrize("amount", [Money(400, "USD"), Money(399, "EUR")])
+def test_m4_same_key_other_amount_is_refused(
+    gateway: SandboxGateway, clock: FixedClock, amount: Money
+) -> None:
+    token = _token(gateway, clock)
+    gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=clock.now())
+    with pytest.raises(IdempotencyKeyReused) as raised:
+        gateway.charge(token=token, amount=amount, idempotency_key="k", now=clock.now())
+    assert (raised.value.code, raised.value.status) == ("idempotency_key_reused", 422)
+    assert _count(gateway, SandboxCharge) == 1
+
+
+def test_m4_declined_attempt_stores_nothing_so_a_retry_with_the_same_key_can_succeed(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    key = "renewal:sub-1:2026-03-01T12:00:00+00:00"
+    declining = _token(gateway, clock, DECLINES_AFTER_ATTACH)
+    with pytest.raises(CardDeclined):
+        gateway.charge(token=declining, amount=USD_399, idempotency_key=key, now=clock.now())
+    assert _count(gateway, SandboxCharge) == 0
+    replaced = _token(gateway, clock, VISA)
+    charge = gateway.charge(token=replaced, amount=USD_399, idempotency_key=key, now=clock.now())
+    assert charge.token == replaced
+    assert _count(gateway, SandboxCharge) == 1
+
+
+def test_m4_concurrent_charges_with_one_key_charge_once(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    now = clock.now()
+
+    def charge(_: int) -> str:
+        return gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=now).id
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = set(pool.map(charge, range(8)))
+    assert len(ids) == 1
+    assert _count(gateway, SandboxCharge) == 1
+
+
+@pytest.mark.parametrize("amount", [Money(0, "USD"), Money(-1, "USD")])
+def test_m6_gateway_amounts_are_positive(
+    gateway: SandboxGateway, clock: FixedClock, amount: Money
+) -> None:
+    token = _token(gateway, clock)
+    with pytest.raises(ValueError, match="positive"):
+        gateway.charge(token=token, amount=amount, idempotency_key="k", now=clock.now())
+    charge = gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=clock.now())
+    with pytest.raises(ValueError, match="positive"):
+        gateway.refund(charge_id=charge.id, amount=amount, idempotency_key="r", now=clock.now())
+
+
+def test_m4_refund_is_idempotent_by_key(gateway: SandboxGateway, clock: FixedClock) -> None:
+    charge = gateway.charge(
+        token=_token(gateway, clock), amount=USD_399, idempotency_key="k", now=clock.now()
+    )
+    key = f"refund:note-1:{charge.id}"
+    first = gateway.refund(
+        charge_id=charge.id, amount=Money(100, "USD"), idempotency_key=key, now=clock.now()
+    )
+    again = gateway.refund(
+        charge_id=charge.id, amount=Money(100, "USD"), idempotency_key=key, now=clock.now()
+    )
+    assert again == first
+    assert (first.charge_id, first.amount) == (charge.id, Money(100, "USD"))
+    assert _count(gateway, SandboxRefund) == 1
+    current = gateway.get_charge(charge.id)
+    assert (current.amount_refunded, current.refundable) == (Money(100, "USD"), Money(299, "USD"))
+
+
+def test_m4_refund_key_reused_for_another_refund_is_refused(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    one = gateway.charge(token=token, amount=USD_399, idempotency_key="k1", now=clock.now())
+    two = gateway.charge(token=token, amount=USD_399, idempotency_key="k2", now=clock.now())
+    gateway.refund(charge_id=one.id, amount=Money(100, "USD"), idempotency_key="r", now=clock.now())
+    with pytest.raises(IdempotencyKeyReused):
+        gateway.refund(
+            charge_id=one.id, amount=Money(101, "USD"), idempotency_key="r", now=clock.now()
+        )
+    with pytest.raises(IdempotencyKeyReused):
+        gateway.refund(
+            charge_id=two.id, amount=Money(100, "USD"), idempotency_key="r", now=clock.now()
+        )
+    assert _count(gateway, SandboxRefund) == 1
+
+
+def test_m6_refunds_of_a_charge_never_exceed_it(gateway: SandboxGateway, clock: FixedClock) -> None:
+    charge = gateway.charge(
+        token=_token(gateway, clock), amount=USD_399, idempotency_key="k", now=clock.now()
+    )
+    with pytest.raises(RefundExceedsCharge) as raised:
+        gateway.refund(
+            charge_id=charge.id, amount=Money(400, "USD"), idempotency_key="r0", now=clock.now()
+        )
+    assert raised.value.extra == {"refundable": 399}
+    gateway.refund(
+        charge_id=charge.id, amount=Money(200, "USD"), idempotency_key="r1", now=clock.now()
+    )
+    gateway.refund(
+        charge_id=charge.id, amount=Money(199, "USD"), idempotency_key="r2", now=clock.now()
+    )
+    with pytest.raises(RefundExceedsCharge) as raised:
+        gateway.refund(
+            charge_id=charge.id, amount=Money(1, "USD"), idempotency_key="r3", now=clock.now()
+        )
+    assert (raised.value.code, raised.value.status) == ("refund_exceeds_charge", 409)
+    assert gateway.get_charge(charge.id).refundable == Money(0, "USD")
+    # The full refunds can still be replayed by key.
+    again = gateway.refund(
+        charge_id=charge.id, amount=Money(199, "USD"), idempotency_key="r2", now=clock.now()
+    )
+    assert again.amount == Money(199, "USD")
+    assert _count(gateway, SandboxRefund) == 2
+
+
+def test_m6_refund_in_another_currency_is_refused(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    charge = gateway.charge(
+        token=_token(gateway, clock), amount=USD_399, idempotency_key="k", now=clock.now()
+    )
+    with pytest.raises(ValueError, match="USD"):
+        gateway.refund(
+            charge_id=charge.id, amount=Money(1, "EUR"), idempotency_key="r", now=clock.now()
+        )
+
+
+def test_m4_refund_of_an_unknown_charge(gateway: SandboxGateway, clock: FixedClock) -> None:
+    with pytest.raises(ChargeNotFound) as raised:
+        gateway.refund(
+            charge_id="ch_nope", amount=Money(1, "USD"), idempotency_key="r", now=clock.now()
+        )
+    assert (raised.value.code, raised.value.status) == ("not_found", 404)
+    with pytest.raises(ChargeNotFound):
+        gateway.get_charge("ch_nope")
+
+
+def test_m4_charge_survives_a_rollback_of_the_services_transaction(
+    context: AppContext, gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    account_id = uuid.uuid4()
+    with context.sessions() as session:
+        # The service's use case writes (holding its write lock), charges, then fails.
+        session.add(
+            Account(
+                id=account_id,
+                email="rollback@example.com",
+                password_hash="x",
+                role=Role.OWNER,
+                country="US",
+                currency="USD",
+                created_at=clock.now(),
+            )
+        )
+        session.flush()
+        charge = gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=clock.now())
+        session.rollback()
+    with context.sessions() as session:
+        assert session.get(Account, account_id) is None
+    assert gateway.get_charge(charge.id) == charge
+    # A rerun of the use case with the same key charges nothing more.
+    gateway.charge(token=token, amount=USD_399, idempotency_key="k", now=clock.now())
+    assert _count(gateway, SandboxCharge) == 1
+
+
+@pytest.mark.parametrize(
+    ("service_url", "sandbox_url"),
+    [
+        ("sqlite:///./var/kasacare.db", "sqlite:///var/kasacare.sandbox-gateway.db"),
+        ("sqlite:////tmp/x/k.db", "sqlite:////tmp/x/k.sandbox-gateway.db"),
+        ("postgresql://postgres@127.0.0.1:5432/kc", "postgresql://postgres@127.0.0.1:5432/kc"),
+    ],
+)
+def test_m4_sandbox_database(service_url: str, sandbox_url: str) -> None:
+    assert sandbox_database_url(service_url) == sandbox_url
