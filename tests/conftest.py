@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
@@ -21,7 +21,8 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.http import AppContext
-from tests.databases import BACKENDS, empty_tables, fresh_database
+from kasacare.payments.sandbox import SandboxGateway
+from tests.databases import BACKENDS, empty_sandbox, empty_tables, fresh_database
 
 TEST_CATALOG = Path(__file__).with_name("catalog.toml")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,6 +60,8 @@ def session_context(settings: Settings, catalog: Catalog) -> Iterator[AppContext
     context = build_context(settings, catalog=catalog, clock=FixedClock(START))
     yield context
     context.engine.dispose()
+    if isinstance(context.gateway, SandboxGateway):
+        context.gateway.dispose()
 
 
 @pytest.fixture
@@ -73,6 +76,7 @@ def clock(session_context: AppContext) -> FixedClock:
 def context(session_context: AppContext, clock: FixedClock) -> Iterator[AppContext]:
     yield session_context
     empty_tables(session_context.engine)
+    empty_sandbox(session_context.gateway)
 
 
 @pytest.fixture

@@ -14,11 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, delete, inspect, text
 from sqlalchemy.engine import make_url
 
 from kasacare.kit.db import create_db_engine, sqlalchemy_url
 from kasacare.kit.migrate import upgrade
+from kasacare.payments.gateway import PaymentGateway
+from kasacare.payments.sandbox import SandboxGateway, sandbox_tables
 
 POSTGRES_SERVER = os.environ.get(
     "KASACARE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -102,3 +104,12 @@ def empty_tables(engine: Engine) -> None:
             connection.execute(text("PRAGMA defer_foreign_keys=ON"))
             for table in tables:
                 connection.execute(text(f'DELETE FROM "{table}"'))
+
+
+def empty_sandbox(gateway: PaymentGateway) -> None:
+    """Empty the sandbox gateway's books too: on SQLite they live in a file of their own."""
+    if not isinstance(gateway, SandboxGateway):
+        return
+    with gateway.engine.begin() as connection:
+        for table in reversed(sandbox_tables()):
+            connection.execute(delete(table))

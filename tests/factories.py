@@ -51,3 +51,37 @@ def register_camera(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def card_on_file(
+    client: TestClient, headers: dict[str, str], number: str = "4242424242424242"
+) -> None:
+    """Tokenize a sandbox test card and put it on file."""
+    token = client.post(
+        "/v1/sandbox/tokens",
+        json={"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+    )
+    assert token.status_code == 201, token.text
+    response = client.put(
+        "/v1/payment-method", json={"token": token.json()["token"]}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+def subscribe(
+    client: TestClient,
+    headers: dict[str, str],
+    camera_ids: list[str],
+    *,
+    plan: str = "plus",
+    cycle: str = "monthly",
+    trial: bool = False,
+) -> dict[str, Any]:
+    response = client.post(
+        "/v1/subscription",
+        json={"plan": plan, "cycle": cycle, "camera_ids": camera_ids, "trial": trial},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

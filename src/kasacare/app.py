@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from kasacare import __version__
 from kasacare.accounts.endpoints import router as accounts_router
 from kasacare.admin.endpoints import router as admin_router
+from kasacare.billing.endpoints import router as billing_router
 from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
@@ -14,21 +15,34 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory
-from kasacare.kit.http import AppContext, install_error_handlers
+from kasacare.kit.http import AppContext, install_error_handlers, install_problem_openapi
+from kasacare.kit.idempotency import IdempotencyMiddleware
+from kasacare.payments.endpoints import router as payments_router
+from kasacare.payments.gateway import PaymentGateway
+from kasacare.payments.sandbox import SandboxGateway
+from kasacare.subscriptions.endpoints import router as subscriptions_router
 
 
 def build_context(
-    settings: Settings, *, catalog: Catalog | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    clock: Clock | None = None,
+    gateway: PaymentGateway | None = None,
 ) -> AppContext:
     engine = create_db_engine(settings.database_url)
     if clock is None:
         clock = DatabaseTestClock(engine) if settings.test_clock else SystemClock()
+    if gateway is None:
+        # The gateway commits on connections of its own (SPEC M4); see payments.sandbox.
+        gateway = SandboxGateway.for_service_database(settings.database_url)
     return AppContext(
         settings=settings,
         catalog=catalog or load_catalog(settings.catalog_path),
         engine=engine,
         sessions=session_factory(engine),
         clock=clock,
+        gateway=gateway,
     )
 
 
@@ -40,7 +54,16 @@ def create_app(context: AppContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for router in (accounts_router, catalog_router, cameras_router):
+    install_problem_openapi(app)
+    app.add_middleware(IdempotencyMiddleware, exempt={"/v1/auth/token", "/v1/sandbox/tokens"})
+    for router in (
+        accounts_router,
+        catalog_router,
+        cameras_router,
+        payments_router,
+        subscriptions_router,
+        billing_router,
+    ):
         app.include_router(router)
     if context.settings.test_clock:
         app.include_router(admin_router)

@@ -1,7 +1,42 @@
 """Every table of the service, imported in one place for migrations and metadata."""
 
 from kasacare.accounts.models import AccessToken, Account, SignInFailure
+from kasacare.billing.models import (
+    BalanceEntry,
+    CardPayment,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    NumberSequence,
+    RefundOutbox,
+)
 from kasacare.cameras.models import Camera, Device
 from kasacare.kit.db import TestClockRow
+from kasacare.kit.idempotency_models import IdempotencyKey
+from kasacare.payments.models import PaymentMethod, SandboxCharge, SandboxRefund, SandboxToken
+from kasacare.subscriptions.models import Subscription, SubscriptionCamera
 
-__all__ = ["AccessToken", "Account", "Camera", "Device", "SignInFailure", "TestClockRow"]
+__all__ = [
+    "AccessToken",
+    "Account",
+    "BalanceEntry",
+    "Camera",
+    "CardPayment",
+    "CreditNote",
+    "CreditNoteLine",
+    "Device",
+    "IdempotencyKey",
+    "Invoice",
+    "InvoiceLine",
+    "NumberSequence",
+    "PaymentMethod",
+    "RefundOutbox",
+    "SandboxCharge",
+    "SandboxRefund",
+    "SandboxToken",
+    "SignInFailure",
+    "Subscription",
+    "SubscriptionCamera",
+    "TestClockRow",
+]

@@ -16,6 +16,8 @@ from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
 from kasacare.kit.security import new_token, token_digest
+from kasacare.subscriptions.errors import CameraSubscribed
+from kasacare.subscriptions.repository import SubscriptionRepository
 
 SERIAL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
 
@@ -123,8 +125,13 @@ def list_owned(session: Session, account: Account) -> list[Camera]:
 
 
 def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UUID) -> None:
-    """Remove the camera from the account; its device keeps its original setup (F2)."""
+    """Remove the camera from the account; its device keeps its original setup (F2).
+    A camera a subscription covers cannot be unbound (C6): remove it from the plan first."""
     camera = get_owned(session, account, camera_id)
+    if SubscriptionRepository(session).covering([camera.id]):
+        raise CameraSubscribed(
+            "The camera is covered by your subscription: remove it from the plan first"
+        )
     camera.unbound_at = now
 
 

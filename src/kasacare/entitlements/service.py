@@ -9,23 +9,38 @@ from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
-from kasacare.entitlements.rules import Entitlement, PaidCoverage, resolve_entitlement
+from kasacare.entitlements.rules import (
+    Entitlement,
+    EntitlementSource,
+    PaidCoverage,
+    resolve_entitlement,
+)
+from kasacare.subscriptions.models import Status
+from kasacare.subscriptions.repository import SubscriptionRepository
 
 
 def paid_coverage(
-    session: Session, camera_ids: list[uuid.UUID], now: datetime
+    session: Session, catalog: Catalog, camera_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, PaidCoverage]:
-    """The paid plan covering each camera at `now`. No subscription domain exists yet, so
-    no camera is covered; the subscriptions domain answers this once it lands."""
-    del session, camera_ids, now
-    return {}
+    """The paid plan covering each camera now: a live subscription's seat. A trialing
+    subscription shows as `trial`; a past_due one keeps its plan (M5)."""
+    coverage = {}
+    for camera_id, subscription in SubscriptionRepository(session).covering(camera_ids):
+        plan = catalog.plans[subscription.plan]
+        source = (
+            EntitlementSource.TRIAL
+            if subscription.status is Status.TRIALING
+            else EntitlementSource(subscription.plan.value)
+        )
+        coverage[camera_id] = PaidCoverage(source, plan.history_days * 24)
+    return coverage
 
 
 def camera_entitlements(
     session: Session, catalog: Catalog, cameras: list[Camera], now: datetime
 ) -> dict[uuid.UUID, Entitlement]:
     """Each camera's entitlement at `now`, with one coverage query for all of them."""
-    coverage = paid_coverage(session, [camera.id for camera in cameras], now)
+    coverage = paid_coverage(session, catalog, [camera.id for camera in cameras])
     result = {}
     for camera in cameras:
         model = catalog.model(camera.device.model)

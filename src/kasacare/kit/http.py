@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
 from kasacare.kit.clock import Clock
 from kasacare.kit.errors import KasaCareError
+from kasacare.payments.gateway import PaymentGateway
 
 log = logging.getLogger("kasacare.http")
 
@@ -40,6 +42,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    gateway: PaymentGateway
 
 
 class Problem(BaseModel):
@@ -93,6 +96,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=error)
         return problem(500, "internal_error", "Internal error", "Something went wrong on our side")
+
+
+def install_problem_openapi(app: FastAPI) -> None:
+    """Document every 422 as the problem+json our handler really sends (not FastAPI's default)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        problem_422 = {
+            "description": "Invalid request",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                operation.setdefault("responses", {})["422"] = problem_422
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def get_context(request: Request) -> AppContext:

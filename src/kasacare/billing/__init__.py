@@ -1,0 +1,1 @@
+"""Billing: invoices, credit notes, the credit balance, card charges and the refund outbox."""

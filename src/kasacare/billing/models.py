@@ -1,0 +1,152 @@
+"""Billing tables. Append-only: documents are never edited after issue (only an open
+invoice's status moves to paid or void), the balance is a ledger, refunds are outbox rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kasacare.kit.db import Base, new_id
+
+
+def _enum(kind: type[StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+
+
+class CreditNoteKind(StrEnum):
+    REFUND = "refund"
+    CREDIT = "credit"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+
+
+class NumberSequence(Base):
+    """Gapless document numbers: the row is locked while a number is taken (M8)."""
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger)
+    credit_used: Mapped[int] = mapped_column(BigInteger)
+    charged: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        lazy="raise", order_by="InvoiceLine.position", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int]
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+
+
+class CreditNote(Base):
+    __tablename__ = "credit_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    kind: Mapped[CreditNoteKind] = mapped_column(_enum(CreditNoteKind))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    lines: Mapped[list[CreditNoteLine]] = relationship(
+        lazy="raise", order_by="CreditNoteLine.position", cascade="all, delete-orphan"
+    )
+
+
+class CreditNoteLine(Base):
+    __tablename__ = "credit_note_lines"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    credit_note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    position: Mapped[int]
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+
+
+class BalanceEntry(Base):
+    """The credit balance as a ledger (M9): + credit added, - credit used or refunded."""
+
+    __tablename__ = "balance_entries"
+    __table_args__ = (Index("ix_balance_entries_account_at", "account_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(200))
+    invoice_id: Mapped[uuid.UUID | None]
+    credit_note_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime]
+
+
+class CardPayment(Base):
+    """A gateway charge that paid an invoice, and how much of it was refunded (M2, M6)."""
+
+    __tablename__ = "card_payments"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
+    gateway_charge_id: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+
+
+class RefundOutbox(Base):
+    """A refund decided in a committed transaction and carried out after it (M4)."""
+
+    __tablename__ = "refund_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    credit_note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    card_payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card_payments.id"))
+    gateway_charge_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), index=True)
+    gateway_refund_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

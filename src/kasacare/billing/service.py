@@ -1,0 +1,299 @@
+"""Billing use cases: issue invoices and credit notes, pay from the balance then the card,
+refund to card payments through the outbox. They never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from kasacare.accounts.models import Account
+from kasacare.billing.models import (
+    BalanceEntry,
+    CardPayment,
+    CreditNote,
+    CreditNoteKind,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    OutboxStatus,
+    RefundOutbox,
+)
+from kasacare.billing.repository import BillingRepository
+from kasacare.billing.rules import (
+    CancelSettlement,
+    LineDraft,
+    Refundable,
+    settle,
+    settle_cancel,
+    total,
+)
+from kasacare.kit.errors import NotFound
+from kasacare.kit.money import Money
+from kasacare.payments.gateway import PaymentGateway
+from kasacare.payments.service import require_payment_method
+
+INVOICE_SEQUENCE = "invoice"
+CREDIT_NOTE_SEQUENCE = "credit_note"
+
+
+def currency_of(account: Account) -> str:
+    assert account.currency is not None, "only owner accounts have money"
+    return account.currency
+
+
+def balance(session: Session, account: Account) -> Money:
+    return Money(BillingRepository(session).balance(account.id), currency_of(account))
+
+
+def refundable(session: Session, account: Account) -> list[Refundable]:
+    """The account's card payments that can still take refunds, newest first (locked)."""
+    return [
+        Refundable(str(p.id), Money(p.amount - p.refunded, p.currency))
+        for p in BillingRepository(session).refundable_payments(account.id)
+    ]
+
+
+def charge_key(session: Session, account: Account) -> str:
+    """A charge key for an owner's call, derived from the account's invoice count: a crash
+    after the gateway charged and before our commit reuses the key, so no double charge."""
+    return f"invoice:{account.id}:{BillingRepository(session).count_invoices(account.id) + 1}"
+
+
+def issue_invoice(
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    account: Account,
+    *,
+    subscription_id: uuid.UUID | None,
+    lines: Sequence[LineDraft],
+    key: str,
+) -> Invoice:
+    """Issue a paid invoice: the balance pays first, the card the rest (M9). A decline
+    raises CardDeclined before anything is written."""
+    currency = currency_of(account)
+    amount = total(lines, currency)
+    settlement = settle(amount, balance(session, account))
+    charge = None
+    if settlement.charge_card.amount > 0:
+        method = require_payment_method(session, account)
+        charge = gateway.charge(
+            token=method.gateway_token, amount=settlement.charge_card, idempotency_key=key, now=now
+        )
+    repo = BillingRepository(session)
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        number=f"INV-{repo.take_number(INVOICE_SEQUENCE):06d}",
+        account_id=account.id,
+        subscription_id=subscription_id,
+        status=InvoiceStatus.PAID,
+        currency=currency,
+        total=amount.amount,
+        credit_used=settlement.credit_used.amount,
+        charged=settlement.charge_card.amount,
+        created_at=now,
+        paid_at=now,
+        lines=[_invoice_line(i, line) for i, line in enumerate(lines)],
+    )
+    session.add(invoice)
+    session.flush()
+    if settlement.credit_used.amount:
+        _ledger(
+            session,
+            account,
+            -settlement.credit_used,
+            now,
+            f"paid {invoice.number}",
+            invoice=invoice,
+        )
+    if charge is not None:
+        session.add(
+            CardPayment(
+                account_id=account.id,
+                invoice_id=invoice.id,
+                gateway_charge_id=charge.id,
+                amount=charge.amount.amount,
+                refunded=0,
+                currency=currency,
+                created_at=now,
+            )
+        )
+    return invoice
+
+
+def issue_credit(
+    session: Session,
+    now: datetime,
+    account: Account,
+    *,
+    subscription_id: uuid.UUID | None,
+    lines: Sequence[LineDraft],
+) -> CreditNote:
+    """A credit note of kind `credit` (lines as credited, positive total) added to the balance."""
+    note = _credit_note(session, now, account, CreditNoteKind.CREDIT, subscription_id, lines)
+    _ledger(
+        session, account, Money(note.total, note.currency), now, f"credit {note.number}", note=note
+    )
+    return note
+
+
+def refund_on_cancel(
+    session: Session,
+    now: datetime,
+    account: Account,
+    *,
+    subscription_id: uuid.UUID | None,
+    unused_lines: Sequence[LineDraft],
+    refund_balance: bool = True,
+) -> CancelSettlement:
+    """C1 + M9: the unused part (lines as credited, positive) and the balance go back to
+    the card payments, newest first; a refund note documents it and outbox rows carry it out
+    after the commit; what no payment can take stays as credit (a `credit` note)."""
+    currency = currency_of(account)
+    unused = total(unused_lines, currency)
+    payments = refundable(session, account)
+    outcome = settle_cancel(
+        unused, balance(session, account), payments, refund_balance=refund_balance
+    )
+    if outcome.refund_total.amount > 0:
+        lines = _scaled(unused_lines, outcome.refund_from_unused)
+        if outcome.refund_from_balance.amount:
+            lines.append(LineDraft("Credit balance refunded", outcome.refund_from_balance))
+        note = _credit_note(session, now, account, CreditNoteKind.REFUND, subscription_id, lines)
+        if outcome.refund_from_balance.amount:
+            _ledger(
+                session,
+                account,
+                -outcome.refund_from_balance,
+                now,
+                f"refund {note.number}",
+                note=note,
+            )
+        _queue_refunds(session, now, note, outcome.allocations)
+    if outcome.credit_rest.amount > 0:
+        rest = [
+            LineDraft("Unused time kept as credit (no card payment to refund)", outcome.credit_rest)
+        ]
+        issue_credit(session, now, account, subscription_id=subscription_id, lines=rest)
+    return outcome
+
+
+def _scaled(lines: Sequence[LineDraft], amount: Money) -> list[LineDraft]:
+    """The unused lines, or one line when only part of them can be refunded."""
+    if total(lines, amount.currency) == amount:
+        return list(lines)
+    if amount.amount == 0:
+        return []
+    first = lines[0]
+    return [LineDraft("Unused time refunded", amount, first.period_start, first.period_end)]
+
+
+def _queue_refunds(
+    session: Session, now: datetime, note: CreditNote, allocations: list[tuple[str, Money]]
+) -> None:
+    for payment_id, amount in allocations:
+        payment = session.get(CardPayment, uuid.UUID(payment_id))
+        assert payment is not None
+        payment.refunded += amount.amount  # reserved now, carried out after the commit
+        session.add(
+            RefundOutbox(
+                idempotency_key=f"refund:{note.id}:{payment.gateway_charge_id}",
+                credit_note_id=note.id,
+                card_payment_id=payment.id,
+                gateway_charge_id=payment.gateway_charge_id,
+                amount=amount.amount,
+                currency=amount.currency,
+                status=OutboxStatus.PENDING,
+                gateway_refund_id=None,
+                created_at=now,
+                done_at=None,
+            )
+        )
+
+
+def _credit_note(
+    session: Session,
+    now: datetime,
+    account: Account,
+    kind: CreditNoteKind,
+    subscription_id: uuid.UUID | None,
+    lines: Sequence[LineDraft],
+) -> CreditNote:
+    currency = currency_of(account)
+    note = CreditNote(
+        id=uuid.uuid4(),
+        number=f"CN-{BillingRepository(session).take_number(CREDIT_NOTE_SEQUENCE):06d}",
+        account_id=account.id,
+        subscription_id=subscription_id,
+        kind=kind,
+        currency=currency,
+        total=total(lines, currency).amount,
+        created_at=now,
+        lines=[
+            CreditNoteLine(
+                position=i,
+                description=line.description,
+                amount=line.amount.amount,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+            for i, line in enumerate(lines)
+        ],
+    )
+    assert note.total > 0, "a credit note documents a positive amount"
+    session.add(note)
+    session.flush()
+    return note
+
+
+def _invoice_line(position: int, line: LineDraft) -> InvoiceLine:
+    assert line.period_start is not None and line.period_end is not None
+    return InvoiceLine(
+        position=position,
+        description=line.description,
+        amount=line.amount.amount,
+        period_start=line.period_start,
+        period_end=line.period_end,
+    )
+
+
+def _ledger(
+    session: Session,
+    account: Account,
+    amount: Money,
+    now: datetime,
+    reason: str,
+    *,
+    invoice: Invoice | None = None,
+    note: CreditNote | None = None,
+) -> None:
+    session.add(
+        BalanceEntry(
+            account_id=account.id,
+            amount=amount.amount,
+            currency=amount.currency,
+            reason=reason,
+            invoice_id=invoice.id if invoice else None,
+            credit_note_id=note.id if note else None,
+            created_at=now,
+        )
+    )
+
+
+def invoices(session: Session, account: Account) -> list[Invoice]:
+    return BillingRepository(session).invoices(account.id)
+
+
+def invoice(session: Session, account: Account, invoice_id: uuid.UUID) -> Invoice:
+    found = BillingRepository(session).invoice(account.id, invoice_id)
+    if found is None:
+        raise NotFound("No such invoice")
+    return found
+
+
+def credit_notes(session: Session, account: Account) -> list[CreditNote]:
+    return BillingRepository(session).credit_notes(account.id)

@@ -1,0 +1,1 @@
+"""Subscriptions: the new plans (Plus, Premium), trials, camera seats, changes and cancel."""

@@ -1,0 +1,101 @@
+"""Subscription tables.
+
+The billing anchor never moves (M7). Camera coverage is a ledger: a row per camera per stay
+in a subscription, closed by `removed_at`, so history stays readable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kasacare.kit.calendar import Cycle
+from kasacare.kit.db import Base, new_id
+
+
+def _enum(kind: type[StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class PlanId(StrEnum):
+    PLUS = "plus"
+    PREMIUM = "premium"
+
+
+class Status(StrEnum):
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    CANCELLED = "cancelled"
+    CYCLE_CHANGE = "cycle_change"
+    DUNNING = "dunning"
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        # P1: at most one live new-plan subscription per account.
+        Index(
+            "uq_subscriptions_live_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan: Mapped[PlanId] = mapped_column(_enum(PlanId))
+    cycle: Mapped[Cycle] = mapped_column(_enum(Cycle))
+    status: Mapped[Status] = mapped_column(_enum(Status))
+    currency: Mapped[str] = mapped_column(String(3))
+    #: Full-period price as invoiced for the current period: per seat (Plus) or flat (Premium).
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    anchor: Mapped[datetime]
+    trial_end: Mapped[datetime | None]
+    current_period_start: Mapped[datetime]
+    current_period_end: Mapped[datetime]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason))
+
+    seats: Mapped[list[SubscriptionCamera]] = relationship(
+        lazy="raise",
+        primaryjoin="and_(Subscription.id == SubscriptionCamera.subscription_id, "
+        "SubscriptionCamera.removed_at.is_(None))",
+        viewonly=True,
+        order_by="SubscriptionCamera.added_at, SubscriptionCamera.camera_id",
+    )
+
+    @property
+    def camera_ids(self) -> list[uuid.UUID]:
+        return [seat.camera_id for seat in self.seats]
+
+
+class SubscriptionCamera(Base):
+    __tablename__ = "subscription_cameras"
+    __table_args__ = (
+        # P4: a camera is covered by at most one subscription at a time.
+        Index(
+            "uq_subscription_cameras_live_camera",
+            "camera_id",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"))
+    added_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]

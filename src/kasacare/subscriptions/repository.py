@@ -1,0 +1,87 @@
+"""Every subscription query."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from kasacare.accounts.models import Account
+from kasacare.subscriptions.models import Status, Subscription, SubscriptionCamera
+
+
+class SubscriptionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock_account(self, account_id: uuid.UUID) -> Account:
+        """Serialise an account's billing use cases (trial starts, subscribes, changes)."""
+        account = self.session.scalar(
+            select(Account).where(Account.id == account_id).with_for_update()
+        )
+        assert account is not None
+        return account
+
+    def live(self, account_id: uuid.UUID) -> Subscription | None:
+        return self.session.scalar(
+            select(Subscription)
+            .options(selectinload(Subscription.seats))
+            .where(Subscription.account_id == account_id, Subscription.ended_at.is_(None))
+        )
+
+    def add(self, subscription: Subscription) -> Subscription:
+        self.session.add(subscription)
+        self.session.flush()
+        return subscription
+
+    def add_seat(self, subscription_id: uuid.UUID, camera_id: uuid.UUID, now: datetime) -> None:
+        self.session.add(
+            SubscriptionCamera(
+                subscription_id=subscription_id, camera_id=camera_id, added_at=now, removed_at=None
+            )
+        )
+        self.session.flush()
+
+    def remove_seats(
+        self, subscription_id: uuid.UUID, camera_ids: Sequence[uuid.UUID], now: datetime
+    ) -> None:
+        self.session.execute(
+            update(SubscriptionCamera)
+            .where(
+                SubscriptionCamera.subscription_id == subscription_id,
+                SubscriptionCamera.camera_id.in_(camera_ids),
+                SubscriptionCamera.removed_at.is_(None),
+            )
+            .values(removed_at=now)
+        )
+
+    def refresh_seats(self, subscription: Subscription) -> Subscription:
+        self.session.flush()
+        self.session.expire(subscription, ["seats"])
+        fresh = self.session.scalar(
+            select(Subscription)
+            .options(selectinload(Subscription.seats))
+            .where(Subscription.id == subscription.id)
+            .execution_options(populate_existing=True)
+        )
+        assert fresh is not None
+        return fresh
+
+    def covering(self, camera_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, Subscription]]:
+        """The live subscription covering each of these cameras, if any."""
+        if not camera_ids:
+            return []
+        rows = self.session.execute(
+            select(SubscriptionCamera.camera_id, Subscription)
+            .join(Subscription, Subscription.id == SubscriptionCamera.subscription_id)
+            .where(
+                SubscriptionCamera.camera_id.in_(camera_ids),
+                SubscriptionCamera.removed_at.is_(None),
+                Subscription.ended_at.is_(None),
+                Subscription.status != Status.ENDED,
+            )
+        ).all()
+        return [(camera_id, subscription) for camera_id, subscription in rows]

@@ -1,0 +1,55 @@
+"""Pure subscription rules: what a state is worth and the lines of a change (C2, C3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from kasacare.billing.rules import LineDraft
+from kasacare.catalog.schemas import Plan
+from kasacare.kit.money import Money
+from kasacare.kit.proration import prorate
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """A subscription's priced state: plan, seats and the full-period unit price."""
+
+    plan: Plan
+    seats: int
+    unit_price: Money
+
+    @property
+    def period_value(self) -> Money:
+        """Full-period price: seats x seat price (Plus) or the flat price (Premium)."""
+        if self.plan.per_camera:
+            return Money(self.unit_price.amount * self.seats, self.unit_price.currency)
+        return self.unit_price
+
+    def describe(self) -> str:
+        if self.plan.per_camera:
+            return f"{self.plan.name} x {self.seats} camera{'s' if self.seats != 1 else ''}"
+        return self.plan.name
+
+
+def unused_line(state: SeatState, start: datetime, end: datetime, at: datetime) -> LineDraft:
+    """The unused part of a state, as credited (positive): value x M6 fraction, rounded."""
+    return LineDraft(
+        f"Unused time on {state.describe()}",
+        prorate(state.period_value, start, end, at),
+        at,
+        end,
+    )
+
+
+def change_lines(
+    old: SeatState, new: SeatState, start: datetime, end: datetime, at: datetime
+) -> list[LineDraft]:
+    """C2: a credit line for the unused part of the old state (all seats) and a charge line
+    for the new state to the same period end, each rounded on its own (M6)."""
+    credit = unused_line(old, start, end, at)
+    charge = prorate(new.period_value, start, end, at)
+    return [
+        LineDraft(credit.description, -credit.amount, at, end),
+        LineDraft(f"Remaining time on {new.describe()}", charge, at, end),
+    ]

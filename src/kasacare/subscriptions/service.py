@@ -1,0 +1,440 @@
+"""Subscription use cases: subscribe (with or without trial), add and remove a camera,
+change plan or cameras, cancel. Each can run as a preview (`dry_run=True`): the same code
+computes the quote and stops before it writes or moves money. Services never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from kasacare.accounts.models import Account
+from kasacare.billing import service as billing
+from kasacare.billing.rules import LineDraft, settle, settle_cancel, total
+from kasacare.cameras.models import Camera
+from kasacare.catalog.schemas import Catalog, Plan
+from kasacare.entitlements.rules import PaidCoverage, resolve_entitlement
+from kasacare.entitlements.service import camera_entitlements
+from kasacare.kit.calendar import Cycle, period_start
+from kasacare.kit.errors import NotFound, ValidationFailed
+from kasacare.kit.money import Money
+from kasacare.payments.gateway import PaymentGateway
+from kasacare.payments.service import require_payment_method
+from kasacare.subscriptions.errors import (
+    CameraSubscribed,
+    PlanTypeConflict,
+    PremiumCameraLimit,
+    SubscriptionExists,
+    SubscriptionPastDue,
+    TrialAlreadyUsed,
+)
+from kasacare.subscriptions.models import EndReason, PlanId, Status, Subscription
+from kasacare.subscriptions.quote import Erasure, NextInvoice, Quote
+from kasacare.subscriptions.repository import SubscriptionRepository
+from kasacare.subscriptions.rules import SeatState, change_lines, unused_line
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A use case's quote and, unless it was a preview, the live subscription after it."""
+
+    quote: Quote
+    subscription: Subscription | None
+
+
+class Subscriptions:
+    """The use cases of one owner's account at one instant."""
+
+    def __init__(
+        self,
+        session: Session,
+        catalog: Catalog,
+        gateway: PaymentGateway,
+        now: datetime,
+        account: Account,
+    ) -> None:
+        self.session = session
+        self.catalog = catalog
+        self.gateway = gateway
+        self.now = now
+        self.repo = SubscriptionRepository(session)
+        # Lock the account row: its billing use cases run one at a time (T1, P1, P2).
+        self.account = self.repo.lock_account(account.id)
+        self.currency = billing.currency_of(self.account)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def live(self) -> Subscription:
+        subscription = self.repo.live(self.account.id)
+        if subscription is None:
+            raise NotFound("No live Kasa Care subscription")
+        return subscription
+
+    def next_invoice(self, subscription: Subscription, balance: Money | None = None) -> NextInvoice:
+        """The next renewal: date and amount at catalog prices, net of credit (P5)."""
+        plan = self.catalog.plans[subscription.plan]
+        price = self._price(plan, subscription.cycle)
+        value = SeatState(plan, len(subscription.seats), price).period_value
+        credit = balance if balance is not None else billing.balance(self.session, self.account)
+        amount = value - value.min(credit) if credit.amount > 0 else value
+        return NextInvoice(subscription.current_period_end, amount)
+
+    # ---- use cases ---------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        plan_id: str,
+        cycle: Cycle,
+        camera_ids: Sequence[uuid.UUID],
+        *,
+        trial: bool,
+        dry_run: bool = False,
+    ) -> Outcome:
+        live = self.repo.live(self.account.id)
+        plan = self._plan(plan_id)
+        if live is not None:
+            if live.plan == plan.id:
+                raise SubscriptionExists(
+                    f"The account already has {plan.name}; change it or add cameras instead"
+                )
+            raise PlanTypeConflict(
+                f"The account has {self.catalog.plans[live.plan].name}: change plan instead"
+            )
+        price = self._price(plan, cycle)
+        cameras = self._owned_cameras(camera_ids)
+        self._check_limit(plan, len(cameras))
+        self._check_uncovered(cameras, None)
+        state = SeatState(plan, len(cameras), price)
+        balance = billing.balance(self.session, self.account)
+        if trial:
+            return self._start_trial(plan, cycle, cameras, state, balance, dry_run)
+        start, end = self.now, period_start(self.now, cycle, 1)
+        lines = [LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end)]
+        settlement = settle(total(lines, self.currency), balance)
+        quote = Quote(
+            charge_now=settlement.charge_card,
+            refund_now=Money.zero(self.currency),
+            credit_added=Money.zero(self.currency),
+            credit_used=settlement.credit_used,
+            balance_after=settlement.balance_after,
+        )
+        quote.next_invoice = NextInvoice(end, self._net(state, settlement.balance_after))
+        if dry_run:
+            return Outcome(quote, None)
+        subscription = self._create(plan, cycle, cameras, price, Status.ACTIVE, start, end, None)
+        billing.issue_invoice(
+            self.session,
+            self.gateway,
+            self.now,
+            self.account,
+            subscription_id=subscription.id,
+            lines=lines,
+            key=billing.charge_key(self.session, self.account),
+        )
+        return Outcome(quote, subscription)
+
+    def add_camera(self, camera_id: uuid.UUID, *, dry_run: bool = False) -> Outcome:
+        live = self._changeable()
+        if camera_id in live.camera_ids:
+            raise CameraSubscribed("The camera is already in this subscription")
+        return self._change_to(live, live.plan, [*live.camera_ids, camera_id], dry_run)
+
+    def remove_camera(self, camera_id: uuid.UUID, *, dry_run: bool = False) -> Outcome:
+        live = self.live()
+        if camera_id not in live.camera_ids:
+            raise NotFound("The camera is not in this subscription")
+        if live.camera_ids == [camera_id]:
+            return self.cancel(dry_run=dry_run)  # C3: removing the last camera is a cancel
+        self._changeable(live)
+        remaining = [cid for cid in live.camera_ids if cid != camera_id]
+        return self._change_to(live, live.plan, remaining, dry_run)
+
+    def change(
+        self,
+        plan_id: str,
+        cycle: Cycle,
+        camera_ids: Sequence[uuid.UUID],
+        *,
+        dry_run: bool = False,
+    ) -> Outcome:
+        live = self._changeable()
+        if cycle is not live.cycle:
+            raise ValidationFailed(
+                "Changing the billing cycle is a cancel and a new subscription; "
+                "it is not available through change yet",
+                field="cycle",
+            )
+        return self._change_to(live, PlanId(self._plan(plan_id).id), camera_ids, dry_run)
+
+    def cancel(self, *, dry_run: bool = False) -> Outcome:
+        """C1: ends now; prorated refund of the unused part plus the balance (M9); a trial
+        moves no money (T3); past_due refunds nothing for the period (M5)."""
+        live = self.live()
+        cameras = self._owned_cameras(live.camera_ids, allow_empty=True)
+        erased = self._erasures(cameras, {camera.id: None for camera in cameras})
+        balance = billing.balance(self.session, self.account)
+        zero = Money.zero(self.currency)
+        if live.status is Status.TRIALING:
+            quote = Quote(zero, zero, zero, zero, balance, None, erased)
+            if not dry_run:
+                self._end(live, EndReason.CANCELLED)
+            return Outcome(quote, None)
+        unused = []
+        if live.status is Status.ACTIVE:
+            state = self._state(live)
+            unused = [
+                unused_line(state, live.current_period_start, live.current_period_end, self.now)
+            ]
+        if dry_run:
+            outcome = settle_cancel(
+                total(unused, self.currency),
+                balance,
+                billing.refundable(self.session, self.account),
+            )
+        else:
+            outcome = billing.refund_on_cancel(
+                self.session, self.now, self.account, subscription_id=live.id, unused_lines=unused
+            )
+            self._end(live, EndReason.CANCELLED)
+        quote = Quote(
+            charge_now=zero,
+            refund_now=outcome.refund_total,
+            credit_added=outcome.credit_rest,
+            credit_used=zero,
+            balance_after=outcome.balance_after,
+            next_invoice=None,
+            erased=erased,
+        )
+        return Outcome(quote, None)
+
+    # ---- steps -------------------------------------------------------------------------
+
+    def _start_trial(
+        self,
+        plan: Plan,
+        cycle: Cycle,
+        cameras: list[Camera],
+        state: SeatState,
+        balance: Money,
+        dry_run: bool,
+    ) -> Outcome:
+        """T1, T4: once per account, card on file, full entitlement, no money until its end."""
+        if self.account.trial_started_at is not None:
+            raise TrialAlreadyUsed("Each Kasa account can start one free trial, once")
+        require_payment_method(self.session, self.account)
+        trial_end = self.now + timedelta(days=self.catalog.trial_days)
+        quote = Quote.nothing(balance)
+        quote.next_invoice = NextInvoice(trial_end, self._net(state, balance))
+        if dry_run:
+            return Outcome(quote, None)
+        self.account.trial_started_at = self.now
+        subscription = self._create(
+            plan, cycle, cameras, state.unit_price, Status.TRIALING, self.now, trial_end, trial_end
+        )
+        return Outcome(quote, subscription)
+
+    def _change_to(
+        self,
+        live: Subscription,
+        plan_id: PlanId,
+        camera_ids: Sequence[uuid.UUID],
+        dry_run: bool,
+    ) -> Outcome:
+        """C2, C3: from the live state to a new plan and camera set in the same period."""
+        plan = self.catalog.plans[plan_id]
+        cameras = self._owned_cameras(camera_ids)
+        self._check_limit(plan, len(cameras))
+        self._check_uncovered(cameras, live.id)
+        old = self._state(live)
+        # A new type is valued at the catalog price now; the same type as invoiced.
+        unit = old.unit_price if plan.id == live.plan else self._price(plan, live.cycle)
+        new = SeatState(plan, len(cameras), unit)
+        removed = [cid for cid in live.camera_ids if cid not in {c.id for c in cameras}]
+        removed_cameras = self._owned_cameras(removed, allow_empty=True)
+        erased = self._erasures(removed_cameras, {cid: None for cid in removed})
+        balance = billing.balance(self.session, self.account)
+        zero = Money.zero(self.currency)
+        lines: list[LineDraft] = []
+        if live.status is not Status.TRIALING and old.period_value != new.period_value:
+            lines = change_lines(
+                old, new, live.current_period_start, live.current_period_end, self.now
+            )
+        net = total(lines, self.currency)
+        settlement = settle(net, balance)
+        quote = Quote(
+            charge_now=settlement.charge_card,
+            refund_now=zero,
+            credit_added=settlement.credit_added,
+            credit_used=settlement.credit_used,
+            balance_after=settlement.balance_after,
+            next_invoice=NextInvoice(
+                live.current_period_end,
+                self._net(self._catalog_state(new, live.cycle), settlement.balance_after),
+            ),
+            erased=erased,
+        )
+        if dry_run:
+            return Outcome(quote, None)
+        if lines and net.amount >= 0:
+            billing.issue_invoice(
+                self.session,
+                self.gateway,
+                self.now,
+                self.account,
+                subscription_id=live.id,
+                lines=lines,
+                key=billing.charge_key(self.session, self.account),
+            )
+        elif lines:
+            credited = [
+                LineDraft(line.description, -line.amount, line.period_start, line.period_end)
+                for line in lines
+            ]
+            billing.issue_credit(
+                self.session, self.now, self.account, subscription_id=live.id, lines=credited
+            )
+        live.plan = plan_id
+        live.unit_price = unit.amount
+        self.repo.remove_seats(live.id, removed, self.now)
+        for camera in cameras:
+            if camera.id not in live.camera_ids:
+                self.repo.add_seat(live.id, camera.id, self.now)
+        return Outcome(quote, self.repo.refresh_seats(live))
+
+    def _create(
+        self,
+        plan: Plan,
+        cycle: Cycle,
+        cameras: list[Camera],
+        price: Money,
+        status: Status,
+        start: datetime,
+        end: datetime,
+        trial_end: datetime | None,
+    ) -> Subscription:
+        subscription = self.repo.add(
+            Subscription(
+                id=uuid.uuid4(),
+                account_id=self.account.id,
+                plan=PlanId(plan.id),
+                cycle=cycle,
+                status=status,
+                currency=self.currency,
+                unit_price=price.amount,
+                anchor=end if trial_end is not None else start,
+                trial_end=trial_end,
+                current_period_start=start,
+                current_period_end=end,
+                created_at=self.now,
+                ended_at=None,
+                end_reason=None,
+            )
+        )
+        for camera in cameras:
+            self.repo.add_seat(subscription.id, camera.id, self.now)
+        return self.repo.refresh_seats(subscription)
+
+    def _end(self, live: Subscription, reason: EndReason) -> None:
+        self.repo.remove_seats(live.id, live.camera_ids, self.now)
+        live.status = Status.ENDED
+        live.ended_at = self.now
+        live.end_reason = reason
+
+    # ---- checks and values -------------------------------------------------------------
+
+    def _changeable(self, live: Subscription | None = None) -> Subscription:
+        live = live or self.live()
+        if live.status is Status.PAST_DUE:
+            raise SubscriptionPastDue(
+                "Update the card on file to pay the open invoice; cancelling is still possible"
+            )
+        return live
+
+    def _plan(self, plan_id: str) -> Plan:
+        plan = self.catalog.plans.get(plan_id)
+        if plan is None:
+            raise ValidationFailed(
+                f"{plan_id!r} is not a Kasa Care plan",
+                field="plan",
+                plans=sorted(self.catalog.plans),
+            )
+        return plan
+
+    def _price(self, plan: Plan, cycle: Cycle) -> Money:
+        price = plan.price(self.currency, cycle)
+        if price is None:
+            raise ValidationFailed(f"{plan.name} is not sold in {self.currency}", field="plan")
+        return price
+
+    def _state(self, live: Subscription) -> SeatState:
+        plan = self.catalog.plans[live.plan]
+        return SeatState(plan, len(live.seats), Money(live.unit_price, live.currency))
+
+    def _catalog_state(self, state: SeatState, cycle: Cycle) -> SeatState:
+        return SeatState(state.plan, state.seats, self._price(state.plan, cycle))
+
+    def _net(self, state: SeatState, balance: Money) -> Money:
+        value = state.period_value
+        return value - value.min(balance) if balance.amount > 0 else value
+
+    def _check_limit(self, plan: Plan, count: int) -> None:
+        if plan.max_cameras is not None and count > plan.max_cameras:
+            raise PremiumCameraLimit(
+                f"{plan.name} covers at most {plan.max_cameras} cameras. For more, use another "
+                "Kasa account for the others, or move every camera to Plus, which has no limit",
+                max_cameras=plan.max_cameras,
+            )
+
+    def _owned_cameras(
+        self, camera_ids: Sequence[uuid.UUID], *, allow_empty: bool = False
+    ) -> list[Camera]:
+        unique = list(dict.fromkeys(camera_ids))
+        if not unique and not allow_empty:
+            raise ValidationFailed("Choose at least one camera", field="camera_ids")
+        if len(unique) != len(camera_ids):
+            raise ValidationFailed("A camera is listed twice", field="camera_ids")
+        found = {
+            camera.id: camera
+            for camera in self.session.scalars(
+                select(Camera)
+                .options(joinedload(Camera.device))
+                .where(
+                    Camera.id.in_(unique),
+                    Camera.account_id == self.account.id,
+                    Camera.unbound_at.is_(None),
+                )
+            )
+        }
+        missing = [cid for cid in unique if cid not in found]
+        if missing:
+            raise NotFound(f"No such camera: {missing[0]}")
+        return [found[cid] for cid in unique]
+
+    def _check_uncovered(self, cameras: list[Camera], own: uuid.UUID | None) -> None:
+        for camera_id, subscription in self.repo.covering([c.id for c in cameras]):
+            if subscription.id != own:
+                raise CameraSubscribed(f"Camera {camera_id} is already covered by a subscription")
+
+    def _erasures(
+        self, cameras: list[Camera], after: dict[uuid.UUID, PaidCoverage | None]
+    ) -> list[Erasure]:
+        """C4, C5: cameras whose window shrinks, and the instant before which clips go."""
+        before = camera_entitlements(self.session, self.catalog, cameras, self.now)
+        erased = []
+        for camera in cameras:
+            model = self.catalog.models[camera.device.model]
+            new = resolve_entitlement(model, camera.device.setup_at, after[camera.id], self.now)
+            if new.history_hours < before[camera.id].history_hours:
+                erased.append(Erasure(camera.id, self.now - new.window))
+        return erased
+
+
+def trial_eligibility(account: Account) -> tuple[bool, str | None]:
+    if account.trial_started_at is not None:
+        return False, "trial_already_used"
+    return True, None
