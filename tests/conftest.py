@@ -52,6 +52,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         storage_url=f"file://{tmp_path_factory.mktemp('clips')}",
         admin_token=SecretStr(ADMIN_TOKEN),
         catalog_path=TEST_CATALOG,
+        jobs_interval_seconds=0,  # tests run jobs themselves, at instants they choose
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from kasacare import __version__
@@ -13,6 +16,7 @@ from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
+from kasacare.jobs import JobTimer
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory
 from kasacare.kit.http import AppContext, install_error_handlers, install_problem_openapi
@@ -47,10 +51,24 @@ def build_context(
 
 
 def create_app(context: AppContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The embedded default runs its jobs in-process; the test clock runs them on advance.
+        interval = context.settings.jobs_interval_seconds
+        timer = (
+            JobTimer(context, interval) if interval and not context.settings.test_clock else None
+        )
+        if timer:
+            timer.start()
+        yield
+        if timer:
+            timer.stop()
+
     app = FastAPI(
         title="Kasa Care",
         version=__version__,
         description="Cloud video subscriptions for Kasa cameras.",
+        lifespan=lifespan,
     )
     app.state.context = context
     install_error_handlers(app)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     test_clock: bool = False
     catalog_path: Path | None = None
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 12 * 3600
+    #: How often the in-process jobs run (renewals, retries, refunds); 0 turns them off.
+    jobs_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
 
     @field_validator("database_url")
     @classmethod

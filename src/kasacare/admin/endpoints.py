@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
+from kasacare.jobs import run_due
 from kasacare.kit.clock import DatabaseTestClock
 from kasacare.kit.http import Context, problem_responses
 
@@ -40,5 +41,9 @@ def read_clock(_operator: Operator, context: Context) -> ClockRead:
     "/v1/admin/clock/advance", response_model=ClockRead, responses=problem_responses(401, 403, 422)
 )
 def advance_clock(body: ClockAdvance, _operator: Operator, context: Context) -> ClockRead:
-    """Move the test clock forward; time never moves back."""
-    return ClockRead(now=_test_clock(context).advance(timedelta(seconds=body.seconds)))
+    """Move the test clock forward, running every job that falls due on the way, each at
+    its own due instant, before answering. Time never moves back."""
+    clock = _test_clock(context)
+    target = clock.now() + timedelta(seconds=body.seconds)
+    run_due(context, target)
+    return ClockRead(now=clock.advance(target - clock.now()))

@@ -12,6 +12,7 @@ from kasacare.billing.models import (
     CardPayment,
     CreditNote,
     Invoice,
+    InvoiceStatus,
     NumberSequence,
     OutboxStatus,
     RefundOutbox,
@@ -67,6 +68,16 @@ class BillingRepository:
             select(Invoice)
             .options(selectinload(Invoice.lines))
             .where(Invoice.id == invoice_id, Invoice.account_id == account_id)
+        )
+
+    def open_invoices(self, subscription_id: uuid.UUID) -> list[Invoice]:
+        return list(
+            self.session.scalars(
+                select(Invoice).where(
+                    Invoice.subscription_id == subscription_id,
+                    Invoice.status == InvoiceStatus.OPEN,
+                )
+            )
         )
 
     def credit_notes(self, account_id: uuid.UUID) -> list[CreditNote]:

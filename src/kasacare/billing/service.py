@@ -125,6 +125,84 @@ def issue_invoice(
     return invoice
 
 
+def issue_open_invoice(
+    session: Session,
+    now: datetime,
+    account: Account,
+    *,
+    subscription_id: uuid.UUID | None,
+    lines: Sequence[LineDraft],
+) -> Invoice:
+    """An invoice whose payment failed: open, numbered, nothing paid yet (M5)."""
+    currency = currency_of(account)
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        number=f"INV-{BillingRepository(session).take_number(INVOICE_SEQUENCE):06d}",
+        account_id=account.id,
+        subscription_id=subscription_id,
+        status=InvoiceStatus.OPEN,
+        currency=currency,
+        total=total(lines, currency).amount,
+        credit_used=0,
+        charged=0,
+        created_at=now,
+        paid_at=None,
+        lines=[_invoice_line(i, line) for i, line in enumerate(lines)],
+    )
+    session.add(invoice)
+    session.flush()
+    return invoice
+
+
+def pay_open_invoice(
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    account: Account,
+    invoice: Invoice,
+    *,
+    key: str,
+) -> None:
+    """Pay an open invoice now: balance first, then the card. CardDeclined or
+    PaymentMethodRequired leave it open."""
+    settlement = settle(Money(invoice.total, invoice.currency), balance(session, account))
+    if settlement.charge_card.amount > 0:
+        method = require_payment_method(session, account)
+        charge = gateway.charge(
+            token=method.gateway_token, amount=settlement.charge_card, idempotency_key=key, now=now
+        )
+        session.add(
+            CardPayment(
+                account_id=account.id,
+                invoice_id=invoice.id,
+                gateway_charge_id=charge.id,
+                amount=charge.amount.amount,
+                refunded=0,
+                currency=invoice.currency,
+                created_at=now,
+            )
+        )
+    if settlement.credit_used.amount:
+        _ledger(
+            session,
+            account,
+            -settlement.credit_used,
+            now,
+            f"paid {invoice.number}",
+            invoice=invoice,
+        )
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    invoice.credit_used = settlement.credit_used.amount
+    invoice.charged = settlement.charge_card.amount
+
+
+def void_open_invoices(session: Session, subscription_id: uuid.UUID) -> None:
+    """Void the open invoices of a subscription; they keep their numbers (M5, M8)."""
+    for invoice in BillingRepository(session).open_invoices(subscription_id):
+        invoice.status = InvoiceStatus.VOID
+
+
 def issue_credit(
     session: Session,
     now: datetime,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kasacare.accounts.dependencies import Owner
+from kasacare.kit.db import session_scope
 from kasacare.kit.errors import NotFound
 from kasacare.kit.http import Context, DbSession, Now, problem_responses
 from kasacare.payments import service
@@ -15,6 +16,7 @@ from kasacare.payments.schemas import (
     PaymentMethodRead,
     PaymentMethodUpdate,
 )
+from kasacare.subscriptions.renewal import retry_on_card_change
 
 router = APIRouter(tags=["payments"])
 
@@ -56,10 +58,13 @@ def put_payment_method(
     session: DbSession,
     now: Now,
 ) -> PaymentMethodRead:
-    """Put a tokenized card on file, replacing the one there."""
+    """Put a tokenized card on file, replacing the one there; a past_due subscription's
+    open invoice is retried with it at once (M2)."""
     method = service.set_payment_method(session, gateway, context.catalog, now, owner, body.token)
     read = PaymentMethodRead.of(method)
     session.commit()
+    with session_scope(context.sessions) as retry_session:
+        retry_on_card_change(retry_session, gateway, now, owner.id)
     return read
 
 

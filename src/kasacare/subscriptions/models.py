@@ -67,6 +67,11 @@ class Subscription(Base):
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason))
+    #: Dunning (M5): when the first charge of the open invoice failed, retries made so far,
+    #: and when the next one is due.
+    dunning_since: Mapped[datetime | None]
+    retries_done: Mapped[int] = mapped_column(default=0)
+    next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
 
     seats: Mapped[list[SubscriptionCamera]] = relationship(
         lazy="raise",

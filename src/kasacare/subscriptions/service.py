@@ -333,6 +333,9 @@ class Subscriptions:
                 created_at=self.now,
                 ended_at=None,
                 end_reason=None,
+                dunning_since=None,
+                retries_done=0,
+                next_retry_at=None,
             )
         )
         for camera in cameras:
@@ -340,10 +343,7 @@ class Subscriptions:
         return self.repo.refresh_seats(subscription)
 
     def _end(self, live: Subscription, reason: EndReason) -> None:
-        self.repo.remove_seats(live.id, live.camera_ids, self.now)
-        live.status = Status.ENDED
-        live.ended_at = self.now
-        live.end_reason = reason
+        end_subscription(self.repo, live, self.now, reason)
 
     # ---- checks and values -------------------------------------------------------------
 
@@ -432,6 +432,17 @@ class Subscriptions:
             if new.history_hours < before[camera.id].history_hours:
                 erased.append(Erasure(camera.id, self.now - new.window))
         return erased
+
+
+def end_subscription(
+    repo: SubscriptionRepository, live: Subscription, now: datetime, reason: EndReason
+) -> None:
+    """The subscription becomes history; its cameras fall back to their free plan (F4)."""
+    repo.remove_seats(live.id, live.camera_ids, now)
+    live.status = Status.ENDED
+    live.ended_at = now
+    live.end_reason = reason
+    live.next_retry_at = None
 
 
 def trial_eligibility(account: Account) -> tuple[bool, str | None]:

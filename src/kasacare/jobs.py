@@ -1,0 +1,64 @@
+"""In-process jobs: everything that falls due with time, run in time order.
+
+`run_due(context, until)` runs each due renewal or retry at its own due instant, one
+subscription per transaction, then carries out the refund outbox. The test clock's advance
+calls it; in the embedded default a timer thread calls it with the system time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from kasacare.billing.outbox import carry_out_refunds
+from kasacare.kit.db import session_scope
+from kasacare.kit.http import AppContext
+from kasacare.subscriptions import renewal
+
+log = logging.getLogger("kasacare.jobs")
+
+
+def run_due(context: AppContext, until: datetime) -> int:
+    """Run every job due at or before `until`, earliest first. Returns how many ran."""
+    ran = 0
+    while True:
+        with session_scope(context.sessions) as session:
+            due = renewal.next_due(session)
+        if due is None or due > until:
+            break
+        with session_scope(context.sessions) as session:
+            subscription_ids = renewal.due_at(session, due)
+        if not subscription_ids:
+            break  # another worker holds them
+        for subscription_id in subscription_ids:
+            with session_scope(context.sessions) as session:
+                renewal.advance(session, context.catalog, context.gateway, due, subscription_id)
+            ran += 1
+        carry_out_refunds(context.sessions, context.gateway, due)
+    carry_out_refunds(context.sessions, context.gateway, until)
+    return ran
+
+
+class JobTimer:
+    """Runs `run_due` with the context's clock every `interval` seconds in a daemon thread."""
+
+    def __init__(self, context: AppContext, interval: float) -> None:
+        self._context = context
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kasacare-jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                run_due(self._context, self._context.clock.now())
+            except Exception:
+                log.exception("job run failed; retrying at the next tick")

@@ -1,0 +1,203 @@
+"""Renewals and dunning (T4, M5, M7) as idempotent batch steps of `now`.
+
+- A live trialing or active subscription whose period has ended renews: the next period on
+  the anchor's calendar, invoiced at catalog prices, paid from the balance then the card
+  with the key `renewal:<subscription>:<period_start>`. The first renewal of a trial is
+  its first charge.
+- A failed charge leaves an open invoice and makes the subscription past_due (cameras keep
+  their plan); retries come 1, 3, 5 and 7 days after the first failure. After the last
+  failure the subscription ends, its open invoice is voided and the balance is refunded (C1).
+
+Each step locks its subscription, runs in its own transaction and is safe to rerun: the
+gateway key makes a charge whose commit was lost come back as the same charge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from kasacare.accounts.models import Account
+from kasacare.billing import service as billing
+from kasacare.billing.repository import BillingRepository
+from kasacare.billing.rules import LineDraft
+from kasacare.catalog.schemas import Catalog
+from kasacare.kit.calendar import period_index, period_start
+from kasacare.payments.errors import CardDeclined, PaymentMethodRequired
+from kasacare.payments.gateway import PaymentGateway
+from kasacare.subscriptions.models import EndReason, Status, Subscription
+from kasacare.subscriptions.repository import SubscriptionRepository
+from kasacare.subscriptions.rules import SeatState
+from kasacare.subscriptions.service import end_subscription
+
+RETRY_DAYS = (1, 3, 5, 7)
+
+_RENEWABLE = (Status.ACTIVE, Status.TRIALING)
+
+
+def renewal_key(subscription: Subscription) -> str:
+    return f"renewal:{subscription.id}:{subscription.current_period_start.isoformat()}"
+
+
+def next_due(session: Session) -> datetime | None:
+    """The earliest instant at which a renewal or a retry falls due."""
+    renewals = session.scalar(
+        select(func.min(Subscription.current_period_end)).where(
+            Subscription.ended_at.is_(None), Subscription.status.in_(_RENEWABLE)
+        )
+    )
+    retries = session.scalar(
+        select(func.min(Subscription.next_retry_at)).where(
+            Subscription.ended_at.is_(None), Subscription.status == Status.PAST_DUE
+        )
+    )
+    candidates = [moment for moment in (renewals, retries) if moment is not None]
+    return min(candidates) if candidates else None
+
+
+def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UUID]:
+    """Subscriptions with a renewal or retry due at or before `moment`, skipping any that
+    another worker holds (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+    return list(
+        session.scalars(
+            select(Subscription.id)
+            .where(
+                Subscription.ended_at.is_(None),
+                (Subscription.status.in_(_RENEWABLE) & (Subscription.current_period_end <= moment))
+                | (
+                    (Subscription.status == Status.PAST_DUE)
+                    & (Subscription.next_retry_at <= moment)
+                ),
+            )
+            .order_by(Subscription.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def advance(
+    session: Session,
+    catalog: Catalog,
+    gateway: PaymentGateway,
+    now: datetime,
+    subscription_id: uuid.UUID,
+) -> None:
+    """Run whatever is due for one subscription at `now` (renewal or retry)."""
+    subscription = session.scalar(
+        select(Subscription)
+        .options(selectinload(Subscription.seats))
+        .where(Subscription.id == subscription_id)
+        .with_for_update()
+    )
+    if subscription is None or subscription.ended_at is not None:
+        return
+    account = SubscriptionRepository(session).lock_account(subscription.account_id)
+    if subscription.status in _RENEWABLE and subscription.current_period_end <= now:
+        _renew(session, catalog, gateway, now, account, subscription)
+    elif (
+        subscription.status is Status.PAST_DUE
+        and subscription.next_retry_at is not None
+        and subscription.next_retry_at <= now
+    ):
+        retry(session, gateway, now, account, subscription)
+
+
+def _renew(
+    session: Session,
+    catalog: Catalog,
+    gateway: PaymentGateway,
+    now: datetime,
+    account: Account,
+    subscription: Subscription,
+) -> None:
+    start = subscription.current_period_end
+    index = period_index(subscription.anchor, subscription.cycle, start)
+    end = period_start(subscription.anchor, subscription.cycle, index + 1)
+    plan = catalog.plans[subscription.plan]
+    price = plan.price(subscription.currency, subscription.cycle)
+    assert price is not None, "a live subscription's plan is sold in its currency"
+    state = SeatState(plan, len(subscription.seats), price)
+    subscription.current_period_start, subscription.current_period_end = start, end
+    subscription.unit_price = price.amount
+    subscription.status = Status.ACTIVE
+    lines = [
+        LineDraft(f"{state.describe()}, {subscription.cycle.value}", state.period_value, start, end)
+    ]
+    try:
+        billing.issue_invoice(
+            session,
+            gateway,
+            now,
+            account,
+            subscription_id=subscription.id,
+            lines=lines,
+            key=renewal_key(subscription),
+        )
+    except (CardDeclined, PaymentMethodRequired):
+        billing.issue_open_invoice(
+            session, now, account, subscription_id=subscription.id, lines=lines
+        )
+        subscription.status = Status.PAST_DUE
+        subscription.dunning_since = now
+        subscription.retries_done = 0
+        subscription.next_retry_at = now + timedelta(days=RETRY_DAYS[0])
+
+
+def retry(
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    account: Account,
+    subscription: Subscription,
+    *,
+    scheduled: bool = True,
+) -> bool:
+    """Try the open invoice again: a scheduled retry, or one at once when the card is
+    replaced (`scheduled=False`, which leaves the schedule as it was). True when paid."""
+    (invoice,) = BillingRepository(session).open_invoices(subscription.id)
+    try:
+        billing.pay_open_invoice(
+            session, gateway, now, account, invoice, key=renewal_key(subscription)
+        )
+    except (CardDeclined, PaymentMethodRequired):
+        if not scheduled:
+            return False
+        subscription.retries_done += 1
+        if subscription.retries_done >= len(RETRY_DAYS):
+            _end_in_dunning(session, now, account, subscription)
+        else:
+            assert subscription.dunning_since is not None
+            subscription.next_retry_at = subscription.dunning_since + timedelta(
+                days=RETRY_DAYS[subscription.retries_done]
+            )
+        return False
+    subscription.status = Status.ACTIVE  # the anchor is kept (M5)
+    subscription.dunning_since = None
+    subscription.retries_done = 0
+    subscription.next_retry_at = None
+    return True
+
+
+def _end_in_dunning(
+    session: Session, now: datetime, account: Account, subscription: Subscription
+) -> None:
+    billing.void_open_invoices(session, subscription.id)
+    billing.refund_on_cancel(
+        session, now, account, subscription_id=subscription.id, unused_lines=[]
+    )
+    end_subscription(SubscriptionRepository(session), subscription, now, EndReason.DUNNING)
+
+
+def retry_on_card_change(
+    session: Session, gateway: PaymentGateway, now: datetime, account_id: uuid.UUID
+) -> bool:
+    """M2: a replaced card pays a past_due subscription's open invoice at once."""
+    account = SubscriptionRepository(session).lock_account(account_id)
+    live = SubscriptionRepository(session).live(account_id)
+    if live is None or live.status is not Status.PAST_DUE:
+        return False
+    return retry(session, gateway, now, account, live, scheduled=False)
