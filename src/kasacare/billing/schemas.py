@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
 
-from kasacare.billing.models import CreditNote, CreditNoteKind, Invoice, InvoiceStatus
+from kasacare.billing.models import (
+    CreditNote,
+    CreditNoteKind,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+)
 from kasacare.kit.money import Money
 from kasacare.kit.schemas import MoneyRead
 
@@ -17,6 +25,18 @@ class LineRead(BaseModel):
     amount: MoneyRead
     period_start: datetime | None
     period_end: datetime | None
+
+
+def _lines(rows: Sequence[InvoiceLine | CreditNoteLine], currency: str) -> list[LineRead]:
+    return [
+        LineRead(
+            description=row.description,
+            amount=MoneyRead.of(Money(row.amount, currency)),
+            period_start=row.period_start,
+            period_end=row.period_end,
+        )
+        for row in rows
+    ]
 
 
 class InvoiceRead(BaseModel):
@@ -46,15 +66,7 @@ class InvoiceRead(BaseModel):
             charged=money(invoice.charged),
             created_at=invoice.created_at,
             paid_at=invoice.paid_at,
-            lines=[
-                LineRead(
-                    description=line.description,
-                    amount=money(line.amount),
-                    period_start=line.period_start,
-                    period_end=line.period_end,
-                )
-                for line in invoice.lines
-            ],
+            lines=_lines(invoice.lines, invoice.currency),
         )
 
 
@@ -79,15 +91,7 @@ class CreditNoteRead(BaseModel):
             subscription_id=note.subscription_id,
             total=money(note.total),
             created_at=note.created_at,
-            lines=[
-                LineRead(
-                    description=line.description,
-                    amount=money(line.amount),
-                    period_start=line.period_start,
-                    period_end=line.period_end,
-                )
-                for line in note.lines
-            ],
+            lines=_lines(note.lines, note.currency),
         )
 
 

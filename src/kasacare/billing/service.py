@@ -27,13 +27,14 @@ from kasacare.billing.rules import (
     CancelSettlement,
     LineDraft,
     Refundable,
+    Settlement,
     settle,
     settle_cancel,
     total,
 )
 from kasacare.kit.errors import NotFound
 from kasacare.kit.money import Money
-from kasacare.payments.gateway import PaymentGateway
+from kasacare.payments.gateway import Charge, PaymentGateway
 from kasacare.payments.service import require_payment_method
 
 INVOICE_SEQUENCE = "invoice"
@@ -73,55 +74,15 @@ def issue_invoice(
     lines: Sequence[LineDraft],
     key: str,
 ) -> Invoice:
-    """Issue a paid invoice: the balance pays first, the card the rest (M9). A decline
-    raises CardDeclined before anything is written."""
+    """Issue a paid invoice: the balance pays first, the card the rest (M9). The card is
+    charged before anything is written, so a decline (CardDeclined) leaves nothing."""
     currency = currency_of(account)
-    amount = total(lines, currency)
-    settlement = settle(amount, balance(session, account))
-    charge = None
-    if settlement.charge_card.amount > 0:
-        method = require_payment_method(session, account)
-        charge = gateway.charge(
-            token=method.gateway_token, amount=settlement.charge_card, idempotency_key=key, now=now
-        )
-    repo = BillingRepository(session)
-    invoice = Invoice(
-        id=uuid.uuid4(),
-        number=f"INV-{repo.take_number(INVOICE_SEQUENCE):06d}",
-        account_id=account.id,
-        subscription_id=subscription_id,
-        status=InvoiceStatus.PAID,
-        currency=currency,
-        total=amount.amount,
-        credit_used=settlement.credit_used.amount,
-        charged=settlement.charge_card.amount,
-        created_at=now,
-        paid_at=now,
-        lines=[_invoice_line(i, line) for i, line in enumerate(lines)],
+    settlement = settle(total(lines, currency), balance(session, account))
+    charge = _charge(session, gateway, now, account, settlement.charge_card, key)
+    invoice = issue_open_invoice(
+        session, now, account, subscription_id=subscription_id, lines=lines
     )
-    session.add(invoice)
-    session.flush()
-    if settlement.credit_used.amount:
-        _ledger(
-            session,
-            account,
-            -settlement.credit_used,
-            now,
-            f"paid {invoice.number}",
-            invoice=invoice,
-        )
-    if charge is not None:
-        session.add(
-            CardPayment(
-                account_id=account.id,
-                invoice_id=invoice.id,
-                gateway_charge_id=charge.id,
-                amount=charge.amount.amount,
-                refunded=0,
-                currency=currency,
-                created_at=now,
-            )
-        )
+    _mark_paid(session, now, account, invoice, settlement, charge)
     return invoice
 
 
@@ -133,7 +94,7 @@ def issue_open_invoice(
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
 ) -> Invoice:
-    """An invoice whose payment failed: open, numbered, nothing paid yet (M5)."""
+    """A numbered invoice with nothing paid yet (open; M5 keeps one when a charge fails)."""
     currency = currency_of(account)
     invoice = Invoice(
         id=uuid.uuid4(),
@@ -166,11 +127,46 @@ def pay_open_invoice(
     """Pay an open invoice now: balance first, then the card. CardDeclined or
     PaymentMethodRequired leave it open."""
     settlement = settle(Money(invoice.total, invoice.currency), balance(session, account))
-    if settlement.charge_card.amount > 0:
-        method = require_payment_method(session, account)
-        charge = gateway.charge(
-            token=method.gateway_token, amount=settlement.charge_card, idempotency_key=key, now=now
+    charge = _charge(session, gateway, now, account, settlement.charge_card, key)
+    _mark_paid(session, now, account, invoice, settlement, charge)
+
+
+def _charge(
+    session: Session,
+    gateway: PaymentGateway,
+    now: datetime,
+    account: Account,
+    amount: Money,
+    key: str,
+) -> Charge | None:
+    if amount.amount <= 0:
+        return None
+    method = require_payment_method(session, account)
+    return gateway.charge(token=method.gateway_token, amount=amount, idempotency_key=key, now=now)
+
+
+def _mark_paid(
+    session: Session,
+    now: datetime,
+    account: Account,
+    invoice: Invoice,
+    settlement: Settlement,
+    charge: Charge | None,
+) -> None:
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    invoice.credit_used = settlement.credit_used.amount
+    invoice.charged = settlement.charge_card.amount
+    if settlement.credit_used.amount:
+        _ledger(
+            session,
+            account,
+            -settlement.credit_used,
+            now,
+            f"paid {invoice.number}",
+            invoice=invoice,
         )
+    if charge is not None:
         session.add(
             CardPayment(
                 account_id=account.id,
@@ -182,19 +178,6 @@ def pay_open_invoice(
                 created_at=now,
             )
         )
-    if settlement.credit_used.amount:
-        _ledger(
-            session,
-            account,
-            -settlement.credit_used,
-            now,
-            f"paid {invoice.number}",
-            invoice=invoice,
-        )
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = now
-    invoice.credit_used = settlement.credit_used.amount
-    invoice.charged = settlement.charge_card.amount
 
 
 def void_open_invoices(session: Session, subscription_id: uuid.UUID) -> None:
