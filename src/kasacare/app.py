@@ -73,7 +73,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     install_problem_openapi(app)
-    app.add_middleware(IdempotencyMiddleware, exempt={"/v1/auth/token", "/v1/sandbox/tokens"})
+    app.add_middleware(IdempotencyMiddleware)
     for router in (
         accounts_router,
         catalog_router,

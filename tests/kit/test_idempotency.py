@@ -130,6 +130,23 @@ def test_m4_idempotency_keys_are_scoped_by_caller_and_credentials_are_not_stored
     }
 
 
+def test_m4_stored_answers_are_sealed_so_no_device_token_or_body_rests_in_clear(
+    client: TestClient, context: AppContext
+) -> None:
+    _, headers = owner(client)
+    body = _camera_body()
+    first = _post_camera(client, headers, body, "sealed-1")
+    token = first.json()["device_token"]
+    with context.engine.connect() as connection:
+        row = connection.execute(select(IdempotencyKey.body, IdempotencyKey.request_digest)).one()
+    assert token.encode() not in row.body
+    assert body["serial"].encode() not in row.body
+    # The request is compared by an HMAC under a key the database does not hold.
+    assert row.request_digest != hashlib.sha256(first.request.content).hexdigest()
+    replay = _post_camera(client, headers, body, "sealed-1")
+    assert replay.json()["device_token"] == token
+
+
 def test_m4_without_idempotency_key_every_request_runs(
     client: TestClient, context: AppContext
 ) -> None:
@@ -222,7 +239,7 @@ def test_m4_idempotency_expired_keys_are_cleaned_up_opportunistically(
 def test_m4_idempotency_5xx_or_crash_releases_the_key(context: AppContext) -> None:
     app = _app_with_flaky_route(context)
     with TestClient(app, raise_server_exceptions=False) as client:
-        call = {"Idempotency-Key": "flaky-1"}
+        call = {"Authorization": "Bearer any-caller", "Idempotency-Key": "flaky-1"}
         crashed = client.post("/v1/test-flaky", json={}, headers=call)
         failed = client.post("/v1/test-flaky", json={}, headers=call)
         succeeded = client.post("/v1/test-flaky", json={}, headers=call)

@@ -7,14 +7,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kasacare.kit.db import Base, new_id
-
-
-def _enum(kind: type[StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+from kasacare.kit.db import Base, new_id, str_enum
 
 
 class InvoiceStatus(StrEnum):
@@ -49,7 +45,7 @@ class Invoice(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
+    status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus))
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
     credit_used: Mapped[int] = mapped_column(BigInteger)
@@ -81,7 +77,7 @@ class CreditNote(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
-    kind: Mapped[CreditNoteKind] = mapped_column(_enum(CreditNoteKind))
+    kind: Mapped[CreditNoteKind] = mapped_column(str_enum(CreditNoteKind))
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
@@ -146,7 +142,7 @@ class RefundOutbox(Base):
     gateway_charge_id: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), index=True)
+    status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus), index=True)
     gateway_refund_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]

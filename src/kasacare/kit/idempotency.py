@@ -1,12 +1,17 @@
 """`Idempotency-Key` for every state-changing call (SPEC section 3), after Stripe's behaviour.
 
-Contract, for POST, PUT, PATCH and DELETE under `/v1/` (every other call passes untouched, and
-so does a path in `exempt`):
+Contract, for POST, PUT, PATCH and DELETE under `/v1/` that carry credentials (every other
+call passes untouched, and so does a path in `exempt`):
 
 - Without an `Idempotency-Key` header a request runs exactly as if this component were absent.
+  So does a request without an `Authorization` header (sign-up, sign-in, the card tokenizer):
+  there is no caller to scope the key to, nor a secret to seal its answer with.
 - A key has 1 to 255 characters (else 422 `validation_error`). Keys are scoped by caller, the
   SHA-256 of the `Authorization` header (the credential itself is never stored): two callers
   may use the same key independently.
+- Secrets stay secret at rest: the stored answer (which may hold a device token) is sealed
+  with AES-GCM under a key derived from the caller's credential, and the request is compared
+  by an HMAC under that key (bodies may hold passwords). The database alone opens neither.
 - The first request with a key reserves it, in a short transaction of its own committed before
   the application runs (a unique constraint on caller + key lets exactly one request win), and
   then runs. An answer with a status below 500 (4xx included) is stored: status, body and
@@ -29,7 +34,9 @@ the request's transaction may be open. Requests carrying a key are buffered in m
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import os
 import time
 import uuid
 from collections.abc import Collection
@@ -38,6 +45,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 import anyio
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -83,6 +91,8 @@ class Fingerprint:
     caller_digest: str
     key: str
     request_digest: str
+    #: Derived from the credential, never stored: seals the answer, keys the request HMAC.
+    seal_key: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +172,9 @@ class KeyStore:
             return Held.REUSED
         if row.status_code is None:
             return Held.RUNNING
-        return StoredAnswer(row.status_code, row.content_type, row.body or b"")
+        return StoredAnswer(row.status_code, row.content_type, _open(request, row.body or b""))
 
-    def complete(self, row_id: uuid.UUID, answer: StoredAnswer) -> None:
+    def complete(self, row_id: uuid.UUID, request: Fingerprint, answer: StoredAnswer) -> None:
         with self._engine.begin() as connection:
             connection.execute(
                 update(IdempotencyKey)
@@ -172,7 +182,7 @@ class KeyStore:
                 .values(
                     status_code=answer.status_code,
                     content_type=answer.content_type,
-                    body=answer.body,
+                    body=_seal(request, answer.body),
                 )
             )
 
@@ -194,7 +204,7 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         key = headers.get(HEADER)
-        if key is None:
+        if key is None or not headers.get("authorization"):
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -210,7 +220,7 @@ class IdempotencyMiddleware:
         now = await run_in_threadpool(context.clock.now)
         outcome = await _claim(store, request, now)
         if isinstance(outcome, Reserved):
-            await self._run(store, outcome.row_id, body, scope, receive, send)
+            await self._run(store, outcome.row_id, request, body, scope, receive, send)
         elif isinstance(outcome, StoredAnswer):
             headers_out = {REPLAYED_HEADER: "true"}
             if outcome.content_type is not None:
@@ -232,6 +242,7 @@ class IdempotencyMiddleware:
         self,
         store: KeyStore,
         row_id: uuid.UUID,
+        request: Fingerprint,
         body: bytes,
         scope: Scope,
         receive: Receive,
@@ -245,7 +256,7 @@ class IdempotencyMiddleware:
             with anyio.CancelScope(shield=True):
                 try:
                     if answer is not None and answer.status_code < 500:
-                        await run_in_threadpool(store.complete, row_id, answer)
+                        await run_in_threadpool(store.complete, row_id, request, answer)
                     else:
                         await run_in_threadpool(store.release, row_id)
                 except Exception:
@@ -280,7 +291,8 @@ async def _claim(
 
 def _fingerprint(scope: Scope, headers: Headers, key: str, body: bytes) -> Fingerprint:
     caller = headers.get("authorization", "").encode("latin-1")
-    request = hashlib.sha256()
+    seal_key = hashlib.sha256(b"kasacare:idempotency:seal\0" + caller).digest()
+    request = hmac.new(seal_key, digestmod=hashlib.sha256)
     for part in (scope["method"].encode(), scope["path"].encode(), scope["query_string"]):
         request.update(part)
         request.update(b"\0")
@@ -289,7 +301,21 @@ def _fingerprint(scope: Scope, headers: Headers, key: str, body: bytes) -> Finge
         caller_digest=hashlib.sha256(caller).hexdigest(),
         key=key,
         request_digest=request.hexdigest(),
+        seal_key=seal_key,
     )
+
+
+_NONCE_BYTES = 12
+
+
+def _seal(request: Fingerprint, body: bytes) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(request.seal_key).encrypt(nonce, body, request.key.encode())
+
+
+def _open(request: Fingerprint, sealed: bytes) -> bytes:
+    nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+    return AESGCM(request.seal_key).decrypt(nonce, ciphertext, request.key.encode())
 
 
 def _problem(error: KasaCareError) -> Response:

@@ -12,24 +12,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kasacare.catalog.schemas import CardBrand
-from kasacare.kit.db import Base, new_id
+from kasacare.kit.db import Base, new_id, str_enum
 from kasacare.payments.cards import ChargeBehaviour, Funding
 
 TOKEN_LENGTH = 64
 GATEWAY_ID_LENGTH = 40
 IDEMPOTENCY_KEY_LENGTH = 255
-
-
-def _enum(kind: type[StrEnum], length: int = 16) -> Enum:
-    return Enum(
-        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class SandboxToken(Base):
@@ -38,12 +31,12 @@ class SandboxToken(Base):
     __tablename__ = "sandbox_tokens"
 
     id: Mapped[str] = mapped_column(String(TOKEN_LENGTH), primary_key=True)
-    brand: Mapped[CardBrand] = mapped_column(_enum(CardBrand))
-    funding: Mapped[Funding] = mapped_column(_enum(Funding))
+    brand: Mapped[CardBrand] = mapped_column(str_enum(CardBrand))
+    funding: Mapped[Funding] = mapped_column(str_enum(Funding))
     last4: Mapped[str] = mapped_column(String(4))
     exp_month: Mapped[int]
     exp_year: Mapped[int]
-    behaviour: Mapped[ChargeBehaviour] = mapped_column(_enum(ChargeBehaviour, 32))
+    behaviour: Mapped[ChargeBehaviour] = mapped_column(str_enum(ChargeBehaviour, 32))
     created_at: Mapped[datetime]
 
 
@@ -84,8 +77,8 @@ class PaymentMethod(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
     )
     gateway_token: Mapped[str] = mapped_column(String(TOKEN_LENGTH))
-    brand: Mapped[CardBrand] = mapped_column(_enum(CardBrand))
-    funding: Mapped[Funding] = mapped_column(_enum(Funding))
+    brand: Mapped[CardBrand] = mapped_column(str_enum(CardBrand))
+    funding: Mapped[Funding] = mapped_column(str_enum(Funding))
     last4: Mapped[str] = mapped_column(String(4))
     exp_month: Mapped[int]
     exp_year: Mapped[int]

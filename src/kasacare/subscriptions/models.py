@@ -10,15 +10,11 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.calendar import Cycle
-from kasacare.kit.db import Base, new_id
-
-
-def _enum(kind: type[StrEnum]) -> Enum:
-    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+from kasacare.kit.db import Base, new_id, str_enum
 
 
 class PlanId(StrEnum):
@@ -54,9 +50,9 @@ class Subscription(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
-    plan: Mapped[PlanId] = mapped_column(_enum(PlanId))
-    cycle: Mapped[Cycle] = mapped_column(_enum(Cycle))
-    status: Mapped[Status] = mapped_column(_enum(Status))
+    plan: Mapped[PlanId] = mapped_column(str_enum(PlanId))
+    cycle: Mapped[Cycle] = mapped_column(str_enum(Cycle))
+    status: Mapped[Status] = mapped_column(str_enum(Status))
     currency: Mapped[str] = mapped_column(String(3))
     #: Full-period price as invoiced for the current period: per seat (Plus) or flat (Premium).
     unit_price: Mapped[int] = mapped_column(BigInteger)
@@ -66,7 +62,7 @@ class Subscription(Base):
     current_period_end: Mapped[datetime]
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason))
+    end_reason: Mapped[EndReason | None] = mapped_column(str_enum(EndReason))
     #: Dunning (M5): when the first charge of the open invoice failed, retries made so far,
     #: and when the next one is due.
     dunning_since: Mapped[datetime | None]
