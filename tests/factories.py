@@ -54,12 +54,17 @@ def register_camera(
 
 
 def card_on_file(
-    client: TestClient, headers: dict[str, str], number: str = "4242424242424242"
+    client: TestClient,
+    headers: dict[str, str],
+    number: str = "4242424242424242",
+    *,
+    exp_month: int = 12,
+    exp_year: int = 2030,
 ) -> None:
     """Tokenize a sandbox test card and put it on file."""
     token = client.post(
         "/v1/sandbox/tokens",
-        json={"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        json={"number": number, "exp_month": exp_month, "exp_year": exp_year, "cvc": "123"},
     )
     assert token.status_code == 201, token.text
     response = client.put(

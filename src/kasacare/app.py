@@ -21,6 +21,7 @@ from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory
 from kasacare.kit.http import AppContext, install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
+from kasacare.notifications.endpoints import router as notifications_router
 from kasacare.payments.endpoints import router as payments_router
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
@@ -81,6 +82,7 @@ def create_app(context: AppContext) -> FastAPI:
         payments_router,
         subscriptions_router,
         billing_router,
+        notifications_router,
     ):
         app.include_router(router)
     if context.settings.test_clock:

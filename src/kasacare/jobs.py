@@ -1,7 +1,7 @@
 """In-process jobs: everything that falls due with time, run in time order.
 
-`run_due(context, until)` runs each due renewal or retry at its own due instant, one
-subscription per transaction, then carries out the refund outbox. The test clock's advance
+`run_due(context, until)` runs each due reminder, renewal or retry at its own due instant,
+one subscription per transaction, then carries out the refund outbox. The test clock's advance
 calls it; in the embedded default a timer thread calls it with the system time.
 """
 
@@ -14,28 +14,34 @@ from datetime import datetime
 from kasacare.billing.outbox import carry_out_refunds
 from kasacare.kit.db import session_scope
 from kasacare.kit.http import AppContext
+from kasacare.notifications import reminders
 from kasacare.subscriptions import renewal
 
 log = logging.getLogger("kasacare.jobs")
 
 
 def run_due(context: AppContext, until: datetime) -> int:
-    """Run every job due at or before `until`, earliest first. Returns how many ran."""
+    """Run every job due at or before `until`, earliest first, each at its own due instant:
+    reminders, renewals and dunning retries, then the refund outbox. Returns how many ran."""
     ran = 0
     while True:
         with session_scope(context.sessions) as session:
-            due = renewal.next_due(session)
+            candidates = [renewal.next_due(session), reminders.next_due(session)]
+        due = min((moment for moment in candidates if moment is not None), default=None)
         if due is None or due > until:
             break
         with session_scope(context.sessions) as session:
+            step = reminders.send_due(session, due)
+        with session_scope(context.sessions) as session:
             subscription_ids = renewal.due_at(session, due)
-        if not subscription_ids:
-            break  # another worker holds them
         for subscription_id in subscription_ids:
             with session_scope(context.sessions) as session:
                 renewal.advance(session, context.catalog, context.gateway, due, subscription_id)
-            ran += 1
+            step += 1
         carry_out_refunds(context.sessions, context.gateway, due)
+        if step == 0:
+            break  # what is due is held by another worker; it runs them
+        ran += step
     carry_out_refunds(context.sessions, context.gateway, until)
     return ran
 

@@ -14,6 +14,7 @@ from kasacare.billing.models import (
 from kasacare.cameras.models import Camera, Device
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
+from kasacare.notifications.models import Notification
 from kasacare.payments.models import PaymentMethod, SandboxCharge, SandboxRefund, SandboxToken
 from kasacare.subscriptions.models import Subscription, SubscriptionCamera
 
@@ -29,6 +30,7 @@ __all__ = [
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
+    "Notification",
     "NumberSequence",
     "PaymentMethod",
     "RefundOutbox",

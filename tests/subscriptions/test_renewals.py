@@ -34,7 +34,8 @@ def test_t4_m7_trial_end_is_the_first_charge_then_renewals_on_the_anchor_day(
     # The trial starts 2027-01-01T09:00Z and lasts 30 x 24 h: it ends 2027-01-31T09:00Z.
     trial = subscribe(client, headers, [camera], trial=True)
     assert trial["trial_end"] == "2027-01-31T09:00:00Z"
-    assert run_due(context, JAN_31 - timedelta(seconds=1)) == 0
+    # Before the trial's end only its reminder (3 days before) is due.
+    assert run_due(context, JAN_31 - timedelta(seconds=1)) == 1
     # Trial end, then 11 renewals: Feb 28, Mar 31, Apr 30, ... (clamped to month ends, M7).
     assert run_due(context, datetime(2027, 12, 31, 9, 0, tzinfo=UTC)) == 12
     headers = _at(client, clock, datetime(2027, 12, 31, 10, tzinfo=UTC))
@@ -90,7 +91,7 @@ def test_m5_failed_first_charge_goes_past_due_retries_then_ends(
     camera = register_camera(client, headers, "KC120")["id"]
     subscribe(client, headers, [camera], plan="premium", trial=True)
     trial_end = start + timedelta(days=30)
-    assert run_due(context, trial_end) == 1
+    assert run_due(context, trial_end) == 2  # the trial_ending reminder, then the first charge
     headers = _at(client, clock, trial_end)
     live = client.get("/v1/subscription", headers=headers).json()
     assert live["status"] == "past_due"

@@ -34,6 +34,8 @@ from kasacare.billing.rules import (
 )
 from kasacare.kit.errors import NotFound
 from kasacare.kit.money import Money
+from kasacare.notifications.models import Kind
+from kasacare.notifications.service import notify
 from kasacare.payments.gateway import Charge, PaymentGateway
 from kasacare.payments.service import require_payment_method
 
@@ -196,6 +198,7 @@ def issue_credit(
 ) -> CreditNote:
     """A credit note of kind `credit` (lines as credited, positive total) added to the balance."""
     note = _credit_note(session, now, account, CreditNoteKind.CREDIT, subscription_id, lines)
+    notify(session, account.id, Kind.CREDIT_ADDED, now, _note_data(note))
     _ledger(
         session, account, Money(note.total, note.currency), now, f"credit {note.number}", note=note
     )
@@ -225,6 +228,7 @@ def refund_on_cancel(
         if outcome.refund_from_balance.amount:
             lines.append(LineDraft("Credit balance refunded", outcome.refund_from_balance))
         note = _credit_note(session, now, account, CreditNoteKind.REFUND, subscription_id, lines)
+        notify(session, account.id, Kind.REFUND_ISSUED, now, _note_data(note))
         if outcome.refund_from_balance.amount:
             _ledger(
                 session,
@@ -241,6 +245,14 @@ def refund_on_cancel(
         ]
         issue_credit(session, now, account, subscription_id=subscription_id, lines=rest)
     return outcome
+
+
+def _note_data(note: CreditNote) -> dict[str, object]:
+    return {
+        "credit_note_id": str(note.id),
+        "number": note.number,
+        "amount": {"amount": note.total, "currency": note.currency},
+    }
 
 
 def _scaled(lines: Sequence[LineDraft], amount: Money) -> list[LineDraft]:

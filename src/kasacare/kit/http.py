@@ -98,8 +98,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "Internal error", "Something went wrong on our side")
 
 
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry safely: the first answer is stored and replayed (see README)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def install_problem_openapi(app: FastAPI) -> None:
-    """Document every 422 as the problem+json our handler really sends (not FastAPI's default)."""
+    """Document every 422 as the problem+json our handler really sends (not FastAPI's default),
+    and the Idempotency-Key header on every state-changing call."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -114,8 +124,10 @@ def install_problem_openapi(app: FastAPI) -> None:
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
+            for method, operation in path_item.items():
                 operation.setdefault("responses", {})["422"] = problem_422
+                if method in ("post", "put", "patch", "delete"):
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         app.openapi_schema = schema

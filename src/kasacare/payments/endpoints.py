@@ -64,7 +64,7 @@ def put_payment_method(
     read = PaymentMethodRead.of(method)
     session.commit()
     with session_scope(context.sessions) as retry_session:
-        retry_on_card_change(retry_session, gateway, now, owner.id)
+        retry_on_card_change(retry_session, context.catalog, gateway, now, owner.id)
     return read
 
 

@@ -18,20 +18,24 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
+from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
+from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import period_index, period_start
+from kasacare.notifications.models import Kind
+from kasacare.notifications.service import notify
 from kasacare.payments.errors import CardDeclined, PaymentMethodRequired
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions.models import EndReason, Status, Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState
-from kasacare.subscriptions.service import end_subscription
+from kasacare.subscriptions.service import end_subscription, erasures, record_erasure
 
 RETRY_DAYS = (1, 3, 5, 7)
 
@@ -103,7 +107,7 @@ def advance(
         and subscription.next_retry_at is not None
         and subscription.next_retry_at <= now
     ):
-        retry(session, gateway, now, account, subscription)
+        retry(session, catalog, gateway, now, account, subscription)
 
 
 def _renew(
@@ -138,17 +142,19 @@ def _renew(
             key=renewal_key(subscription),
         )
     except (CardDeclined, PaymentMethodRequired):
-        billing.issue_open_invoice(
+        invoice = billing.issue_open_invoice(
             session, now, account, subscription_id=subscription.id, lines=lines
         )
         subscription.status = Status.PAST_DUE
         subscription.dunning_since = now
         subscription.retries_done = 0
         subscription.next_retry_at = now + timedelta(days=RETRY_DAYS[0])
+        _payment_failed(session, now, subscription, invoice)
 
 
 def retry(
     session: Session,
+    catalog: Catalog,
     gateway: PaymentGateway,
     now: datetime,
     account: Account,
@@ -164,16 +170,17 @@ def retry(
             session, gateway, now, account, invoice, key=renewal_key(subscription)
         )
     except (CardDeclined, PaymentMethodRequired):
-        if not scheduled:
-            return False
-        subscription.retries_done += 1
-        if subscription.retries_done >= len(RETRY_DAYS):
-            _end_in_dunning(session, now, account, subscription)
-        else:
+        if scheduled:
+            subscription.retries_done += 1
+            if subscription.retries_done >= len(RETRY_DAYS):
+                _payment_failed(session, now, subscription, invoice)
+                _end_in_dunning(session, catalog, now, account, subscription)
+                return False
             assert subscription.dunning_since is not None
             subscription.next_retry_at = subscription.dunning_since + timedelta(
                 days=RETRY_DAYS[subscription.retries_done]
             )
+        _payment_failed(session, now, subscription, invoice)
         return False
     subscription.status = Status.ACTIVE  # the anchor is kept (M5)
     subscription.dunning_since = None
@@ -182,22 +189,62 @@ def retry(
     return True
 
 
-def _end_in_dunning(
-    session: Session, now: datetime, account: Account, subscription: Subscription
+def _payment_failed(
+    session: Session, now: datetime, subscription: Subscription, invoice: Invoice
 ) -> None:
+    """M5: the owner is told of every failed charge, and when the next try comes."""
+    retry_at = subscription.next_retry_at if subscription.status is Status.PAST_DUE else None
+    notify(
+        session,
+        subscription.account_id,
+        Kind.PAYMENT_FAILED,
+        now,
+        {
+            "subscription_id": str(subscription.id),
+            "invoice_number": invoice.number,
+            "amount": {"amount": invoice.total, "currency": invoice.currency},
+            "next_retry_at": retry_at.isoformat().replace("+00:00", "Z") if retry_at else None,
+        },
+    )
+
+
+def _end_in_dunning(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    account: Account,
+    subscription: Subscription,
+) -> None:
+    """M5: after the last failure the plan ends like a cancel that refunds nothing for the
+    unpaid period (the balance still goes back, C1); cameras fall to their free plan."""
+    cameras = _cameras(session, subscription.camera_ids)
+    erased = erasures(session, catalog, now, cameras, {camera.id: None for camera in cameras})
     billing.void_open_invoices(session, subscription.id)
     billing.refund_on_cancel(
         session, now, account, subscription_id=subscription.id, unused_lines=[]
     )
     end_subscription(SubscriptionRepository(session), subscription, now, EndReason.DUNNING)
+    record_erasure(session, account.id, now, erased)
+
+
+def _cameras(session: Session, camera_ids: list[uuid.UUID]) -> list[Camera]:
+    return list(
+        session.scalars(
+            select(Camera).options(joinedload(Camera.device)).where(Camera.id.in_(camera_ids))
+        )
+    )
 
 
 def retry_on_card_change(
-    session: Session, gateway: PaymentGateway, now: datetime, account_id: uuid.UUID
+    session: Session,
+    catalog: Catalog,
+    gateway: PaymentGateway,
+    now: datetime,
+    account_id: uuid.UUID,
 ) -> bool:
     """M2: a replaced card pays a past_due subscription's open invoice at once."""
     account = SubscriptionRepository(session).lock_account(account_id)
     live = SubscriptionRepository(session).live(account_id)
     if live is None or live.status is not Status.PAST_DUE:
         return False
-    return retry(session, gateway, now, account, live, scheduled=False)
+    return retry(session, catalog, gateway, now, account, live, scheduled=False)

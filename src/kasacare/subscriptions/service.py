@@ -23,6 +23,8 @@ from kasacare.entitlements.service import camera_entitlements
 from kasacare.kit.calendar import Cycle, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money
+from kasacare.notifications.models import Kind
+from kasacare.notifications.service import notify
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.service import require_payment_method
 from kasacare.subscriptions.errors import (
@@ -183,6 +185,7 @@ class Subscriptions:
             quote = Quote(zero, zero, zero, zero, balance, None, erased)
             if not dry_run:
                 self._end(live, EndReason.CANCELLED)
+                record_erasure(self.session, self.account.id, self.now, erased)
             return Outcome(quote, None)
         unused = []
         if live.status is Status.ACTIVE:
@@ -201,6 +204,7 @@ class Subscriptions:
                 self.session, self.now, self.account, subscription_id=live.id, unused_lines=unused
             )
             self._end(live, EndReason.CANCELLED)
+            record_erasure(self.session, self.account.id, self.now, erased)
         quote = Quote(
             charge_now=zero,
             refund_now=outcome.refund_total,
@@ -298,6 +302,7 @@ class Subscriptions:
             billing.issue_credit(
                 self.session, self.now, self.account, subscription_id=live.id, lines=credited
             )
+        record_erasure(self.session, self.account.id, self.now, erased)
         live.plan = plan_id
         live.unit_price = unit.amount
         self.repo.remove_seats(live.id, removed, self.now)
@@ -423,15 +428,47 @@ class Subscriptions:
     def _erasures(
         self, cameras: list[Camera], after: dict[uuid.UUID, PaidCoverage | None]
     ) -> list[Erasure]:
-        """C4, C5: cameras whose window shrinks, and the instant before which clips go."""
-        before = camera_entitlements(self.session, self.catalog, cameras, self.now)
-        erased = []
-        for camera in cameras:
-            model = self.catalog.models[camera.device.model]
-            new = resolve_entitlement(model, camera.device.setup_at, after[camera.id], self.now)
-            if new.history_hours < before[camera.id].history_hours:
-                erased.append(Erasure(camera.id, self.now - new.window))
-        return erased
+        return erasures(self.session, self.catalog, self.now, cameras, after)
+
+
+def erasures(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    cameras: list[Camera],
+    after: dict[uuid.UUID, PaidCoverage | None],
+) -> list[Erasure]:
+    """C4, C5: cameras whose window shrinks, and the instant before which their clips go."""
+    before = camera_entitlements(session, catalog, cameras, now)
+    erased = []
+    for camera in cameras:
+        model = catalog.models[camera.device.model]
+        new = resolve_entitlement(model, camera.device.setup_at, after[camera.id], now)
+        if new.history_hours < before[camera.id].history_hours:
+            erased.append(Erasure(camera.id, now - new.window))
+    return erased
+
+
+def record_erasure(
+    session: Session, account_id: uuid.UUID, now: datetime, erased: list[Erasure]
+) -> None:
+    """Tell the owner which history a change erased (`history_erased`)."""
+    if erased:
+        notify(
+            session,
+            account_id,
+            Kind.HISTORY_ERASED,
+            now,
+            {
+                "cameras": [
+                    {"camera_id": str(e.camera_id), "before": _iso(e.before)} for e in erased
+                ]
+            },
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def end_subscription(
@@ -443,6 +480,13 @@ def end_subscription(
     live.ended_at = now
     live.end_reason = reason
     live.next_retry_at = None
+    notify(
+        repo.session,
+        live.account_id,
+        Kind.SUBSCRIPTION_ENDED,
+        now,
+        {"subscription_id": str(live.id), "plan": live.plan.value, "reason": reason.value},
+    )
 
 
 def trial_eligibility(account: Account) -> tuple[bool, str | None]:

@@ -1,0 +1,1 @@
+"""Notifications: an outbox of what the owner is told (SPEC section 2, "Notifications")."""
