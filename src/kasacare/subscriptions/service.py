@@ -165,13 +165,101 @@ class Subscriptions:
         dry_run: bool = False,
     ) -> Outcome:
         live = self._changeable()
+        plan = self._plan(plan_id)
         if cycle is not live.cycle:
-            raise ValidationFailed(
-                "Changing the billing cycle is a cancel and a new subscription; "
-                "it is not available through change yet",
-                field="cycle",
+            return self._change_cycle(live, plan, cycle, camera_ids, dry_run)
+        return self._change_to(live, PlanId(plan.id), camera_ids, dry_run)
+
+    def _change_cycle(
+        self,
+        live: Subscription,
+        plan: Plan,
+        cycle: Cycle,
+        camera_ids: Sequence[uuid.UUID],
+        dry_run: bool,
+    ) -> Outcome:
+        """P5: a cycle change is a cancel (prorated refund of the unused part) plus a new
+        subscription with a new id, in one step and never with a second trial. The credit
+        balance is not refunded: it pays the new first invoice. During a trial the new
+        subscription stays trialing with the same trial_end and no money moves."""
+        price = self._price(plan, cycle)
+        cameras = self._owned_cameras(camera_ids)
+        self._check_limit(plan, len(cameras))
+        self._check_uncovered(cameras, live.id)
+        kept = {camera.id for camera in cameras}
+        dropped = self._owned_cameras(
+            [cid for cid in live.camera_ids if cid not in kept], allow_empty=True
+        )
+        erased = self._erasures(dropped, {camera.id: None for camera in dropped})
+        state = SeatState(plan, len(cameras), price)
+        balance = billing.balance(self.session, self.account)
+        zero = Money.zero(self.currency)
+        if live.status is Status.TRIALING:
+            assert live.trial_end is not None
+            quote = Quote(zero, zero, zero, zero, balance, None, erased)
+            quote.next_invoice = NextInvoice(live.trial_end, self._net(state, balance))
+            if dry_run:
+                return Outcome(quote, None)
+            end_subscription(self.repo, live, self.now, EndReason.CYCLE_CHANGE)
+            record_erasure(self.session, self.account.id, self.now, erased)
+            self.session.flush()
+            subscription = self._create(
+                plan,
+                cycle,
+                cameras,
+                price,
+                Status.TRIALING,
+                self.now,
+                live.trial_end,
+                live.trial_end,
             )
-        return self._change_to(live, PlanId(self._plan(plan_id).id), camera_ids, dry_run)
+            return Outcome(quote, subscription)
+        old = self._state(live)
+        unused = [unused_line(old, live.current_period_start, live.current_period_end, self.now)]
+        start, end = self.now, period_start(self.now, cycle, 1)
+        lines = [LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end)]
+        if dry_run:
+            cancelled = settle_cancel(
+                total(unused, self.currency),
+                balance,
+                billing.refundable(self.session, self.account),
+                refund_balance=False,
+            )
+        else:
+            cancelled = billing.refund_on_cancel(
+                self.session,
+                self.now,
+                self.account,
+                subscription_id=live.id,
+                unused_lines=unused,
+                refund_balance=False,
+            )
+        settlement = settle(total(lines, self.currency), cancelled.balance_after)
+        quote = Quote(
+            charge_now=settlement.charge_card,
+            refund_now=cancelled.refund_total,
+            credit_added=cancelled.credit_rest,
+            credit_used=settlement.credit_used,
+            balance_after=settlement.balance_after,
+            next_invoice=NextInvoice(end, self._net(state, settlement.balance_after)),
+            erased=erased,
+        )
+        if dry_run:
+            return Outcome(quote, None)
+        end_subscription(self.repo, live, self.now, EndReason.CYCLE_CHANGE)
+        record_erasure(self.session, self.account.id, self.now, erased)
+        self.session.flush()
+        subscription = self._create(plan, cycle, cameras, price, Status.ACTIVE, start, end, None)
+        billing.issue_invoice(
+            self.session,
+            self.gateway,
+            self.now,
+            self.account,
+            subscription_id=subscription.id,
+            lines=lines,
+            key=billing.charge_key(self.session, self.account),
+        )
+        return Outcome(quote, subscription)
 
     def cancel(self, *, dry_run: bool = False) -> Outcome:
         """C1: ends now; prorated refund of the unused part plus the balance (M9); a trial
@@ -480,6 +568,8 @@ def end_subscription(
     live.ended_at = now
     live.end_reason = reason
     live.next_retry_at = None
+    if reason is EndReason.CYCLE_CHANGE:
+        return  # the owner's plan goes on under a new subscription: nothing ended for them
     notify(
         repo.session,
         live.account_id,
