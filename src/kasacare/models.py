@@ -14,13 +14,22 @@ from kasacare.billing.models import (
 from kasacare.cameras.models import Camera, Device
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
+from kasacare.legacy.models import LegacyCamera, LegacySubscription
 from kasacare.notifications.models import Notification
-from kasacare.payments.models import PaymentMethod, SandboxCharge, SandboxRefund, SandboxToken
+from kasacare.payments.models import (
+    PaymentMethod,
+    SandboxCardCredit,
+    SandboxCharge,
+    SandboxRefund,
+    SandboxToken,
+)
 from kasacare.subscriptions.models import Subscription, SubscriptionCamera
+from kasacare.support.models import AuditEntry
 
 __all__ = [
     "AccessToken",
     "Account",
+    "AuditEntry",
     "BalanceEntry",
     "Camera",
     "CardPayment",
@@ -30,10 +39,13 @@ __all__ = [
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
+    "LegacyCamera",
+    "LegacySubscription",
     "Notification",
     "NumberSequence",
     "PaymentMethod",
     "RefundOutbox",
+    "SandboxCardCredit",
     "SandboxCharge",
     "SandboxRefund",
     "SandboxToken",

@@ -57,6 +57,7 @@ def test_c1_m6_plus_monthly_cancelled_10_days_into_april_refunds_266(
     with context.sessions() as session:
         (row,) = session.scalars(select(RefundOutbox)).all()
     assert (row.status, row.amount) == (OutboxStatus.DONE, 266)
+    assert row.gateway_charge_id is not None
     assert row.idempotency_key == f"refund:{notes[0]['id']}:{row.gateway_charge_id}"
     assert context.gateway.get_charge(row.gateway_charge_id).amount_refunded.amount == 266
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
@@ -53,22 +55,34 @@ def operator(context: Context, credentials: Credentials) -> Staff:
     return Staff.OPERATOR
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts in an audited call: the operator, or one support agent."""
+
+    staff: Staff
+    agent_id: uuid.UUID | None = None
+
+    @property
+    def label(self) -> str:
+        return f"support:{self.agent_id}" if self.agent_id else self.staff.value
+
+
 def operator_or_support(
     context: Context, session: DbSession, now: Now, credentials: Credentials
-) -> Staff:
+) -> Actor:
     token = _token(credentials)
     if _is_operator(context, token):
-        return Staff.OPERATOR
+        return Actor(Staff.OPERATOR)
     account = authenticate(session, now, token)
     if account is None or account.role is not Role.SUPPORT:
         raise Forbidden("This call is for the operator and support agents")
-    return Staff.SUPPORT
+    return Actor(Staff.SUPPORT, account.id)
 
 
 AnyAccount = Annotated[Account, Depends(current_account)]
 Owner = Annotated[Account, Depends(current_owner)]
 Operator = Annotated[Staff, Depends(operator)]
-OperatorOrSupport = Annotated[Staff, Depends(operator_or_support)]
+OperatorOrSupport = Annotated[Actor, Depends(operator_or_support)]
 
 
 def optional_account(session: DbSession, now: Now, credentials: Credentials) -> Account | None:

@@ -131,15 +131,18 @@ class CardPayment(Base):
 
 
 class RefundOutbox(Base):
-    """A refund decided in a committed transaction and carried out after it (M4)."""
+    """A refund decided in a committed transaction and carried out after it (M4): of one of
+    our card payments (`gateway_charge_id`), or, for money paid before our gateway (legacy),
+    a credit to the card on file (`card_token`)."""
 
     __tablename__ = "refund_outbox"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     credit_note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_notes.id"), index=True)
-    card_payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card_payments.id"))
-    gateway_charge_id: Mapped[str] = mapped_column(String(64))
+    card_payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card_payments.id"))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    card_token: Mapped[str | None] = mapped_column(String(80))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus), index=True)

@@ -1,6 +1,7 @@
 """The refund outbox (M4): refunds decided in a committed transaction, carried out after it.
 
-Each row's gateway key is `refund:<credit_note>:<charge>`, so a crash between the gateway's
+Each row's gateway key is `refund:<credit_note>:<charge>` (or `refund:<credit_note>:<legacy>`
+for a card credit), so a crash between the gateway's
 answer and our marking the row done, then a rerun, refunds once.
 """
 
@@ -28,12 +29,22 @@ def carry_out_refunds(
             if not rows:
                 return done
             row = rows[0]
-            refund = gateway.refund(
-                charge_id=row.gateway_charge_id,
-                amount=Money(row.amount, row.currency),
-                idempotency_key=row.idempotency_key,
-                now=now,
-            )
+            amount = Money(row.amount, row.currency)
+            if row.gateway_charge_id is not None:
+                refund = gateway.refund(
+                    charge_id=row.gateway_charge_id,
+                    amount=amount,
+                    idempotency_key=row.idempotency_key,
+                    now=now,
+                )
+            else:
+                assert row.card_token is not None
+                refund = gateway.credit_card(
+                    token=row.card_token,
+                    amount=amount,
+                    idempotency_key=row.idempotency_key,
+                    now=now,
+                )
             row.status = OutboxStatus.DONE
             row.gateway_refund_id = refund.id
             row.done_at = now

@@ -247,6 +247,38 @@ def refund_on_cancel(
     return outcome
 
 
+def refund_to_card_on_file(
+    session: Session,
+    now: datetime,
+    account: Account,
+    *,
+    source_id: uuid.UUID,
+    lines: Sequence[LineDraft],
+) -> CreditNote:
+    """Refund money paid before our gateway (legacy, M2) to the card on file: a refund note
+    now, a card credit through the outbox after the commit (key `refund:<note>:<source>`).
+    No card on file: PaymentMethodRequired (402)."""
+    method = require_payment_method(session, account)
+    note = _credit_note(session, now, account, CreditNoteKind.REFUND, None, lines)
+    notify(session, account.id, Kind.REFUND_ISSUED, now, _note_data(note))
+    session.add(
+        RefundOutbox(
+            idempotency_key=f"refund:{note.id}:{source_id}",
+            credit_note_id=note.id,
+            card_payment_id=None,
+            gateway_charge_id=None,
+            card_token=method.gateway_token,
+            amount=note.total,
+            currency=note.currency,
+            status=OutboxStatus.PENDING,
+            gateway_refund_id=None,
+            created_at=now,
+            done_at=None,
+        )
+    )
+    return note
+
+
 def _note_data(note: CreditNote) -> dict[str, object]:
     return {
         "credit_note_id": str(note.id),

@@ -16,6 +16,7 @@ from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
 from kasacare.kit.security import new_token, token_digest
+from kasacare.legacy.repository import LegacyRepository
 from kasacare.subscriptions.errors import CameraSubscribed
 from kasacare.subscriptions.repository import SubscriptionRepository
 
@@ -128,7 +129,9 @@ def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UU
     """Remove the camera from the account; its device keeps its original setup (F2).
     A camera a subscription covers cannot be unbound (C6): remove it from the plan first."""
     camera = get_owned(session, account, camera_id)
-    if SubscriptionRepository(session).covering([camera.id]):
+    if SubscriptionRepository(session).covering([camera.id]) or LegacyRepository(session).covering(
+        [camera.id]
+    ):
         raise CameraSubscribed(
             "The camera is covered by your subscription: remove it from the plan first"
         )

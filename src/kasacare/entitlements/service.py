@@ -15,6 +15,7 @@ from kasacare.entitlements.rules import (
     PaidCoverage,
     resolve_entitlement,
 )
+from kasacare.legacy.repository import LegacyRepository
 from kasacare.subscriptions.models import Status
 from kasacare.subscriptions.repository import SubscriptionRepository
 
@@ -22,8 +23,8 @@ from kasacare.subscriptions.repository import SubscriptionRepository
 def paid_coverage(
     session: Session, catalog: Catalog, camera_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, PaidCoverage]:
-    """The paid plan covering each camera now: a live subscription's seat. A trialing
-    subscription shows as `trial`; a past_due one keeps its plan (M5)."""
+    """The paid plan covering each camera now: a live subscription's seat or a live legacy
+    subscription (P4: never both). Trialing shows as `trial`; past_due keeps its plan (M5)."""
     coverage = {}
     for camera_id, subscription in SubscriptionRepository(session).covering(camera_ids):
         plan = catalog.plans[subscription.plan]
@@ -33,6 +34,9 @@ def paid_coverage(
             else EntitlementSource(subscription.plan.value)
         )
         coverage[camera_id] = PaidCoverage(source, plan.history_days * 24)
+    for camera_id, legacy in LegacyRepository(session).covering(camera_ids):
+        legacy_plan = catalog.legacy_plans[legacy.plan]
+        coverage[camera_id] = PaidCoverage(EntitlementSource.LEGACY, legacy_plan.history_days * 24)
     return coverage
 
 

@@ -52,7 +52,8 @@ class Charge:
 @dataclass(frozen=True, slots=True)
 class Refund:
     id: str
-    charge_id: str
+    #: None for a card credit (money paid back without a charge of this gateway to refund).
+    charge_id: str | None
     amount: Money
     idempotency_key: str
     created_at: datetime
@@ -100,6 +101,14 @@ class PaymentGateway(Protocol):
         for anything else raises IdempotencyKeyReused. The refunds of a charge never sum to
         more than the charge: RefundExceedsCharge. An unknown charge: ChargeNotFound.
         """
+        ...
+
+    def credit_card(
+        self, *, token: str, amount: Money, idempotency_key: str, now: datetime
+    ) -> Refund:
+        """Pay `amount` (> 0) back to the card behind `token` without a charge to refund:
+        for payments taken before this gateway (imported legacy subscriptions, M2). The
+        caller caps it at what was paid. Idempotent by key like `refund`."""
         ...
 
     def get_charge(self, charge_id: str) -> Charge:

@@ -64,7 +64,25 @@ class SandboxRefund(Base):
     created_at: Mapped[datetime]
 
 
-SANDBOX_TABLES = (SandboxToken.__table__, SandboxCharge.__table__, SandboxRefund.__table__)
+class SandboxCardCredit(Base):
+    """Money paid back to a card without a charge of ours to refund (legacy payments)."""
+
+    __tablename__ = "sandbox_card_credits"
+
+    id: Mapped[str] = mapped_column(String(GATEWAY_ID_LENGTH), primary_key=True)
+    token: Mapped[str] = mapped_column(ForeignKey("sandbox_tokens.id"), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), unique=True)
+    created_at: Mapped[datetime]
+
+
+SANDBOX_TABLES = (
+    SandboxToken.__table__,
+    SandboxCharge.__table__,
+    SandboxRefund.__table__,
+    SandboxCardCredit.__table__,
+)
 
 
 class PaymentMethod(Base):

@@ -42,9 +42,14 @@ from kasacare.payments.errors import (
     RefundExceedsCharge,
 )
 from kasacare.payments.gateway import CardDetails, Charge, Refund
-from kasacare.payments.models import SandboxCharge, SandboxRefund, SandboxToken
+from kasacare.payments.models import SandboxCardCredit, SandboxCharge, SandboxRefund, SandboxToken
 
-SANDBOX_TABLE_NAMES = ("sandbox_tokens", "sandbox_charges", "sandbox_refunds")
+SANDBOX_TABLE_NAMES = (
+    "sandbox_tokens",
+    "sandbox_charges",
+    "sandbox_refunds",
+    "sandbox_card_credits",
+)
 #: What the sandbox's tokens look like; anything else is unknown without asking the database.
 _TOKEN_SHAPE = re.compile(r"tok_[A-Za-z0-9_-]{1,60}")
 
@@ -240,6 +245,35 @@ class SandboxGateway:
             session.flush()
             return _refund_value(row)
 
+    def credit_card(
+        self, *, token: str, amount: Money, idempotency_key: str, now: datetime
+    ) -> Refund:
+        _require_positive(amount)
+        with self._transaction() as session:
+            existing = session.scalar(
+                select(SandboxCardCredit).where(
+                    SandboxCardCredit.idempotency_key == idempotency_key
+                )
+            )
+            if existing is not None:
+                if (existing.amount, existing.currency) != (amount.amount, amount.currency):
+                    raise IdempotencyKeyReused(
+                        f"Idempotency key {idempotency_key!r} was used for another card credit"
+                    )
+                return _credit_value(existing)
+            _token(session, token)
+            row = SandboxCardCredit(
+                id=f"cc_{uuid.uuid4().hex}",
+                token=token,
+                amount=amount.amount,
+                currency=amount.currency,
+                idempotency_key=idempotency_key,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return _credit_value(row)
+
     def get_charge(self, charge_id: str) -> Charge:
         with self._transaction() as session:
             row = session.get(SandboxCharge, charge_id)
@@ -277,6 +311,16 @@ def _charge_value(session: Session, row: SandboxCharge) -> Charge:
         idempotency_key=row.idempotency_key,
         created_at=row.created_at,
         amount_refunded=Money(_refunded(session, row.id), row.currency),
+    )
+
+
+def _credit_value(row: SandboxCardCredit) -> Refund:
+    return Refund(
+        id=row.id,
+        charge_id=None,
+        amount=Money(row.amount, row.currency),
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ from kasacare.subscriptions.schemas import (
 from kasacare.subscriptions.service import Outcome, Subscriptions, trial_eligibility
 
 router = APIRouter(tags=["subscriptions"])
+log = logging.getLogger("kasacare.subscriptions")
 CHANGES = problem_responses(401, 402, 403, 404, 409, 422)
 
 
@@ -42,8 +44,13 @@ def _read(use_cases: Subscriptions, outcome: Outcome) -> SubscriptionRead:
 
 
 def _after_commit(context: AppContext, now: Now) -> None:
-    """Refunds decided in the committed transaction are carried out now (M4 outbox)."""
-    carry_out_refunds(context.sessions, context.gateway, now)
+    """Refunds decided in the committed transaction are carried out now (M4 outbox). The
+    change has happened whatever the gateway says: a failure here is logged and the outbox
+    job carries the refund out later, so the owner still gets the change's answer."""
+    try:
+        carry_out_refunds(context.sessions, context.gateway, now)
+    except Exception:
+        log.exception("refund outbox failed after commit; the outbox job will retry it")
 
 
 @router.get(

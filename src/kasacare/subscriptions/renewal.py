@@ -27,6 +27,7 @@ from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.entitlements.erasure import erasures, record_erasure
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
@@ -35,7 +36,7 @@ from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions.models import EndReason, Status, Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState
-from kasacare.subscriptions.service import end_subscription, erasures, record_erasure
+from kasacare.subscriptions.service import end_subscription
 
 RETRY_DAYS = (1, 3, 5, 7)
 

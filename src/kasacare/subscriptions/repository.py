@@ -20,7 +20,11 @@ class SubscriptionRepository:
     def lock_account(self, account_id: uuid.UUID) -> Account:
         """Serialise an account's billing use cases (trial starts, subscribes, changes)."""
         account = self.session.scalar(
-            select(Account).where(Account.id == account_id).with_for_update()
+            select(Account)
+            .where(Account.id == account_id)
+            .with_for_update()
+            # The caller may have read the row before the lock: take what the lock sees.
+            .execution_options(populate_existing=True)
         )
         assert account is not None
         return account

@@ -18,11 +18,15 @@ from kasacare.billing import service as billing
 from kasacare.billing.rules import LineDraft, settle, settle_cancel, total
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog, Plan
-from kasacare.entitlements.rules import PaidCoverage, resolve_entitlement
-from kasacare.entitlements.service import camera_entitlements
+from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
+from kasacare.entitlements.rules import EntitlementSource, PaidCoverage
 from kasacare.kit.calendar import Cycle, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money
+from kasacare.legacy import service as legacy
+from kasacare.legacy.errors import LegacyConfirmationRequired
+from kasacare.legacy.models import LegacyEndReason
+from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.gateway import PaymentGateway
@@ -36,7 +40,7 @@ from kasacare.subscriptions.errors import (
     TrialAlreadyUsed,
 )
 from kasacare.subscriptions.models import EndReason, PlanId, Status, Subscription
-from kasacare.subscriptions.quote import Erasure, NextInvoice, Quote
+from kasacare.subscriptions.quote import NextInvoice, Quote, quote_json
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState, change_lines, unused_line
 
@@ -95,8 +99,11 @@ class Subscriptions:
         camera_ids: Sequence[uuid.UUID],
         *,
         trial: bool,
+        confirm_legacy_termination: bool = False,
         dry_run: bool = False,
     ) -> Outcome:
+        """A new plan; with live legacy subscriptions this is the migration of L3: they all
+        end in this same transaction with their refunds, once the owner confirms."""
         live = self.repo.live(self.account.id)
         plan = self._plan(plan_id)
         if live is not None:
@@ -107,10 +114,56 @@ class Subscriptions:
             raise PlanTypeConflict(
                 f"The account has {self.catalog.plans[live.plan].name}: change plan instead"
             )
+        migrating = bool(legacy.live_for(self.session, self.account))
+        if migrating and not confirm_legacy_termination:
+            legacy.refuse_app_store(legacy.live_for(self.session, self.account))
+            preview = self.subscribe(
+                plan_id,
+                cycle,
+                camera_ids,
+                trial=trial,
+                confirm_legacy_termination=True,
+                dry_run=True,
+            )
+            raise LegacyConfirmationRequired(
+                "Subscribing ends all your legacy subscriptions, each with a prorated refund "
+                "to your card. This cannot be undone: legacy plans cannot be bought again. "
+                "Send confirm_legacy_termination: true to go ahead.",
+                quote=quote_json(preview.quote),
+            )
         price = self._price(plan, cycle)
         cameras = self._owned_cameras(camera_ids)
         self._check_limit(plan, len(cameras))
-        self._check_uncovered(cameras, None)
+        termination = None
+        if migrating:
+            source = EntitlementSource.TRIAL if trial else EntitlementSource(plan.id)
+            taken_over = {c.id: PaidCoverage(source, plan.history_days * 24) for c in cameras}
+            termination = legacy.terminate_all(
+                self.session,
+                self.catalog,
+                self.now,
+                self.account,
+                LegacyEndReason.MIGRATED,
+                covered_after=taken_over,
+                dry_run=dry_run,
+            )
+        if not (migrating and dry_run):  # in a preview the legacy plans still hold them
+            self._check_uncovered(cameras, None)
+        outcome = self._subscribe_new(plan, cycle, cameras, price, trial, dry_run)
+        if termination is not None:
+            outcome.quote.refund_now += termination.refund_total(self.currency)
+            outcome.quote.erased += termination.erased
+        return outcome
+
+    def _subscribe_new(
+        self,
+        plan: Plan,
+        cycle: Cycle,
+        cameras: list[Camera],
+        price: Money,
+        trial: bool,
+        dry_run: bool,
+    ) -> Outcome:
         state = SeatState(plan, len(cameras), price)
         balance = billing.balance(self.session, self.account)
         if trial:
@@ -509,54 +562,35 @@ class Subscriptions:
         return [found[cid] for cid in unique]
 
     def _check_uncovered(self, cameras: list[Camera], own: uuid.UUID | None) -> None:
-        for camera_id, subscription in self.repo.covering([c.id for c in cameras]):
+        """P4: a camera is covered by at most one paid plan, new or legacy."""
+        ids = [c.id for c in cameras]
+        for camera_id, subscription in self.repo.covering(ids):
             if subscription.id != own:
                 raise CameraSubscribed(f"Camera {camera_id} is already covered by a subscription")
+        for camera_id, _ in LegacyRepository(self.session).covering(ids):
+            raise CameraSubscribed(f"Camera {camera_id} is covered by a legacy subscription")
+
+    def cancel_legacy(self, *, dry_run: bool = False) -> Outcome:
+        """L4 (and its preview): end every legacy subscription with its prorated refund."""
+        if not legacy.live_for(self.session, self.account):
+            raise NotFound("No live legacy subscription")
+        termination = legacy.terminate_all(
+            self.session,
+            self.catalog,
+            self.now,
+            self.account,
+            LegacyEndReason.CANCELLED,
+            dry_run=dry_run,
+        )
+        quote = Quote.nothing(billing.balance(self.session, self.account))
+        quote.refund_now = termination.refund_total(self.currency)
+        quote.erased = termination.erased
+        return Outcome(quote, None)
 
     def _erasures(
         self, cameras: list[Camera], after: dict[uuid.UUID, PaidCoverage | None]
     ) -> list[Erasure]:
         return erasures(self.session, self.catalog, self.now, cameras, after)
-
-
-def erasures(
-    session: Session,
-    catalog: Catalog,
-    now: datetime,
-    cameras: list[Camera],
-    after: dict[uuid.UUID, PaidCoverage | None],
-) -> list[Erasure]:
-    """C4, C5: cameras whose window shrinks, and the instant before which their clips go."""
-    before = camera_entitlements(session, catalog, cameras, now)
-    erased = []
-    for camera in cameras:
-        model = catalog.models[camera.device.model]
-        new = resolve_entitlement(model, camera.device.setup_at, after[camera.id], now)
-        if new.history_hours < before[camera.id].history_hours:
-            erased.append(Erasure(camera.id, now - new.window))
-    return erased
-
-
-def record_erasure(
-    session: Session, account_id: uuid.UUID, now: datetime, erased: list[Erasure]
-) -> None:
-    """Tell the owner which history a change erased (`history_erased`)."""
-    if erased:
-        notify(
-            session,
-            account_id,
-            Kind.HISTORY_ERASED,
-            now,
-            {
-                "cameras": [
-                    {"camera_id": str(e.camera_id), "before": _iso(e.before)} for e in erased
-                ]
-            },
-        )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def end_subscription(

@@ -1,0 +1,1 @@
+"""Legacy: grandfathered Kasa Care subscriptions, imported, renewed, cancelled or migrated."""

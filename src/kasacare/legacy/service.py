@@ -1,0 +1,238 @@
+"""Legacy use cases (SPEC L1-L7): import by the operator, list, cancel all, the termination
+that migration performs, and the one-way lock-out. They never commit.
+
+A legacy subscription cannot be altered (L2): no camera, plan or cycle change; only cancel or
+migrate, both of which end every legacy subscription of the account with a prorated refund
+of what was paid for the current period to the card on file (M2), and close legacy to the
+account for good (L5). One bought through an app store is not refundable (L6): cancel and
+migration refuse it before anything else, and support resolves it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from kasacare.accounts.models import Account, Role
+from kasacare.billing import service as billing
+from kasacare.billing.rules import LineDraft
+from kasacare.cameras.models import Camera
+from kasacare.catalog.schemas import Catalog
+from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
+from kasacare.entitlements.rules import PaidCoverage
+from kasacare.kit.calendar import Cycle
+from kasacare.kit.errors import NotFound, ValidationFailed
+from kasacare.kit.money import Money
+from kasacare.kit.proration import prorate
+from kasacare.legacy.errors import (
+    NOT_REFUNDABLE_DETAIL,
+    LegacyClosed,
+    LegacyNotRefundable,
+)
+from kasacare.legacy.models import (
+    Channel,
+    LegacyEndReason,
+    LegacyStatus,
+    LegacySubscription,
+)
+from kasacare.legacy.repository import LegacyRepository
+from kasacare.notifications.models import Kind
+from kasacare.notifications.service import notify
+from kasacare.subscriptions.errors import CameraSubscribed, PlanTypeConflict
+from kasacare.subscriptions.repository import SubscriptionRepository
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyImport:
+    plan: str
+    cycle: Cycle
+    camera_ids: Sequence[uuid.UUID]
+    price: Money
+    paid: Money
+    current_period_start: datetime
+    current_period_end: datetime
+    channel: Channel
+
+
+@dataclass(slots=True)
+class Termination:
+    """What ending the account's legacy subscriptions does: refunds and erased history."""
+
+    refunds: list[tuple[LegacySubscription, Money]] = field(default_factory=list)
+    erased: list[Erasure] = field(default_factory=list)
+
+    def refund_total(self, currency: str) -> Money:
+        result = Money.zero(currency)
+        for _, amount in self.refunds:
+            result += amount
+        return result
+
+
+def import_legacy(
+    session: Session, catalog: Catalog, now: datetime, account_id: uuid.UUID, data: LegacyImport
+) -> LegacySubscription:
+    account = SubscriptionRepository(session).lock_account(account_id)
+    if account.role is not Role.OWNER:
+        raise ValidationFailed("Legacy subscriptions belong to owner accounts", field="account_id")
+    if account.legacy_locked:
+        raise LegacyClosed(
+            "This account has cancelled or migrated its legacy plans; they cannot come back"
+        )
+    if SubscriptionRepository(session).live(account.id) is not None:
+        raise PlanTypeConflict("The account has a new Kasa Care plan; legacy cannot be added")
+    legacy_plan = catalog.legacy_plans.get(data.plan)
+    if legacy_plan is None:
+        raise ValidationFailed(
+            f"{data.plan!r} is not a legacy plan", field="plan", plans=sorted(catalog.legacy_plans)
+        )
+    for name, money in (("price", data.price), ("paid", data.paid)):
+        if money.currency != account.currency:
+            raise ValidationFailed(
+                f"{name} must be in the account's {account.currency}", field=name
+            )
+    if data.price.amount <= 0 or not 0 <= data.paid.amount <= data.price.amount:
+        raise ValidationFailed("Expected 0 < price and 0 <= paid <= price", field="paid")
+    if data.current_period_end <= data.current_period_start:
+        raise ValidationFailed("The period must end after it starts", field="current_period_end")
+    cameras = owned_cameras(session, account, data.camera_ids)
+    check_uncovered(session, cameras)
+    legacy = LegacySubscription(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        plan=legacy_plan.id,
+        cycle=data.cycle,
+        channel=data.channel,
+        status=LegacyStatus.ACTIVE,
+        currency=data.price.currency,
+        price=data.price.amount,
+        paid=data.paid.amount,
+        refunded=0,
+        anchor=data.current_period_start,
+        current_period_start=data.current_period_start,
+        current_period_end=data.current_period_end,
+        created_at=now,
+        ended_at=None,
+        end_reason=None,
+        dunning_since=None,
+        retries_done=0,
+        next_retry_at=None,
+    )
+    LegacyRepository(session).add(legacy, [camera.id for camera in cameras])
+    return legacy
+
+
+def refundable_now(legacy: LegacySubscription, now: datetime) -> Money:
+    """L3/L4: the unused part of what was paid for the current period, net of refunds."""
+    if legacy.status is not LegacyStatus.ACTIVE or legacy.paid == 0:
+        return Money.zero(legacy.currency)  # a past_due period was never paid
+    paid = Money(legacy.paid, legacy.currency)
+    unused = prorate(paid, legacy.current_period_start, legacy.current_period_end, now)
+    return unused.min(paid - Money(legacy.refunded, legacy.currency))
+
+
+def refuse_app_store(subscriptions: Sequence[LegacySubscription]) -> None:
+    """L6: checked before any confirmation, so the owner learns first what blocks them."""
+    if any(legacy.channel is Channel.APP_STORE for legacy in subscriptions):
+        raise LegacyNotRefundable(NOT_REFUNDABLE_DETAIL)
+
+
+def terminate_all(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    account: Account,
+    reason: LegacyEndReason,
+    *,
+    covered_after: dict[uuid.UUID, PaidCoverage] | None = None,
+    dry_run: bool = False,
+) -> Termination:
+    """End every live legacy subscription of the account with its prorated refund (L3, L4)
+    and close legacy to it (L5). `covered_after`: cameras a new plan takes over."""
+    subscriptions = LegacyRepository(session).live(account.id, for_update=True)
+    refuse_app_store(subscriptions)
+    termination = Termination()
+    covered_after = covered_after or {}
+    for legacy in subscriptions:
+        termination.refunds.append((legacy, refundable_now(legacy, now)))
+        cameras = owned_cameras(session, account, legacy.camera_ids, allow_unbound=True)
+        after = {camera.id: covered_after.get(camera.id) for camera in cameras}
+        termination.erased += erasures(session, catalog, now, cameras, after)
+    if dry_run:
+        return termination
+    for legacy, amount in termination.refunds:
+        if amount.amount > 0:
+            name = catalog.legacy_plans[legacy.plan].name
+            line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end)
+            billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
+            legacy.refunded += amount.amount
+        end(session, now, legacy, reason)
+    record_erasure(session, account.id, now, termination.erased)
+    lock_out(account, now)
+    return termination
+
+
+def end(
+    session: Session, now: datetime, legacy: LegacySubscription, reason: LegacyEndReason
+) -> None:
+    legacy.status = LegacyStatus.ENDED
+    legacy.ended_at = now
+    legacy.end_reason = reason
+    legacy.next_retry_at = None
+    notify(
+        session,
+        legacy.account_id,
+        Kind.SUBSCRIPTION_ENDED,
+        now,
+        {"legacy_subscription_id": str(legacy.id), "plan": legacy.plan, "reason": reason.value},
+    )
+
+
+def lock_out(account: Account, now: datetime) -> None:
+    """L5: once cancelled or migrated, legacy never comes back for this account."""
+    if account.legacy_locked_at is None:
+        account.legacy_locked_at = now
+
+
+def live_for(session: Session, account: Account) -> list[LegacySubscription]:
+    return LegacyRepository(session).live(account.id)
+
+
+def owned_cameras(
+    session: Session,
+    account: Account,
+    camera_ids: Sequence[uuid.UUID],
+    *,
+    allow_unbound: bool = False,
+) -> list[Camera]:
+    unique = list(dict.fromkeys(camera_ids))
+    if not unique and not allow_unbound:
+        raise ValidationFailed(
+            "A legacy subscription covers at least one camera", field="camera_ids"
+        )
+    query = (
+        select(Camera)
+        .options(joinedload(Camera.device))
+        .where(Camera.id.in_(unique), Camera.account_id == account.id)
+    )
+    if not allow_unbound:
+        query = query.where(Camera.unbound_at.is_(None))
+    found = {camera.id: camera for camera in session.scalars(query)}
+    missing = [cid for cid in unique if cid not in found]
+    if missing and not allow_unbound:
+        raise NotFound(f"No such camera: {missing[0]}")
+    return [found[cid] for cid in unique if cid in found]
+
+
+def check_uncovered(session: Session, cameras: Sequence[Camera]) -> None:
+    """P4: a camera is covered by at most one paid plan, new or legacy."""
+    ids = [camera.id for camera in cameras]
+    covered = SubscriptionRepository(session).covering(ids) or LegacyRepository(session).covering(
+        ids
+    )
+    if covered:
+        raise CameraSubscribed(f"Camera {covered[0][0]} is already covered by a subscription")

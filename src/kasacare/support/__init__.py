@@ -1,0 +1,1 @@
+"""Support: the audit log and what support agents resolve."""
