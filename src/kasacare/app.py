@@ -21,11 +21,13 @@ from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory
 from kasacare.kit.http import AppContext, install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
+from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
 from kasacare.payments.endpoints import router as payments_router
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
 from kasacare.subscriptions.endpoints import router as subscriptions_router
+from kasacare.support.endpoints import router as support_router
 
 
 def build_context(
@@ -83,6 +85,8 @@ def create_app(context: AppContext) -> FastAPI:
         subscriptions_router,
         billing_router,
         notifications_router,
+        legacy_router,
+        support_router,
     ):
         app.include_router(router)
     if context.settings.test_clock:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from kasacare.billing.outbox import carry_out_refunds
+from kasacare.catalog.schemas import Catalog
 from kasacare.kit.db import session_scope
 from kasacare.kit.http import AppContext
+from kasacare.legacy import renewal as legacy_renewal
+from kasacare.legacy.models import LegacyStatus
+from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications import reminders
+from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions import renewal
 
 log = logging.getLogger("kasacare.jobs")
@@ -26,7 +34,11 @@ def run_due(context: AppContext, until: datetime) -> int:
     ran = 0
     while True:
         with session_scope(context.sessions) as session:
-            candidates = [renewal.next_due(session), reminders.next_due(session)]
+            candidates = [
+                renewal.next_due(session),
+                legacy_renewal.next_due(session),
+                reminders.next_due(session),
+            ]
         due = min((moment for moment in candidates if moment is not None), default=None)
         if due is None or due > until:
             break
@@ -38,12 +50,33 @@ def run_due(context: AppContext, until: datetime) -> int:
             with session_scope(context.sessions) as session:
                 renewal.advance(session, context.catalog, context.gateway, due, subscription_id)
             step += 1
+        with session_scope(context.sessions) as session:
+            legacy_ids = legacy_renewal.due_at(session, due)
+        for legacy_id in legacy_ids:
+            with session_scope(context.sessions) as session:
+                legacy_renewal.advance(session, context.catalog, context.gateway, due, legacy_id)
+            step += 1
         carry_out_refunds(context.sessions, context.gateway, due)
         if step == 0:
             break  # what is due is held by another worker; it runs them
         ran += step
     carry_out_refunds(context.sessions, context.gateway, until)
     return ran
+
+
+def retry_on_card_change(
+    session: Session,
+    catalog: Catalog,
+    gateway: PaymentGateway,
+    now: datetime,
+    account_id: uuid.UUID,
+) -> None:
+    """M2: a replaced card pays the account's past_due invoices at once, new plan and
+    legacy alike; a failure here leaves the retry schedule as it was."""
+    renewal.retry_on_card_change(session, catalog, gateway, now, account_id)
+    for legacy in LegacyRepository(session).live(account_id, for_update=True):
+        if legacy.status is LegacyStatus.PAST_DUE:
+            legacy_renewal.retry(session, catalog, gateway, now, legacy, scheduled=False)
 
 
 class JobTimer:

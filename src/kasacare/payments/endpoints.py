@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kasacare.accounts.dependencies import Owner
+from kasacare.jobs import retry_on_card_change
 from kasacare.kit.db import session_scope
 from kasacare.kit.errors import NotFound
 from kasacare.kit.http import Context, DbSession, Now, problem_responses
@@ -16,7 +17,6 @@ from kasacare.payments.schemas import (
     PaymentMethodRead,
     PaymentMethodUpdate,
 )
-from kasacare.subscriptions.renewal import retry_on_card_change
 
 router = APIRouter(tags=["payments"])
 

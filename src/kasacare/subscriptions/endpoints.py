@@ -43,7 +43,7 @@ def _read(use_cases: Subscriptions, outcome: Outcome) -> SubscriptionRead:
     )
 
 
-def _after_commit(context: AppContext, now: Now) -> None:
+def after_commit(context: AppContext, now: Now) -> None:
     """Refunds decided in the committed transaction are carried out now (M4 outbox). The
     change has happened whatever the gateway says: a failure here is logged and the outbox
     job carries the refund out later, so the owner still gets the change's answer."""
@@ -74,9 +74,16 @@ def subscribe(
     body: SubscriptionCreate, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
     use_cases = _use_cases(context, session, now, owner)
-    outcome = use_cases.subscribe(body.plan, body.cycle, body.camera_ids, trial=body.trial)
+    outcome = use_cases.subscribe(
+        body.plan,
+        body.cycle,
+        body.camera_ids,
+        trial=body.trial,
+        confirm_legacy_termination=body.confirm_legacy_termination,
+    )
     read = _read(use_cases, outcome)
     session.commit()
+    after_commit(context, now)  # a migration refunds its legacy subscriptions (L3)
     return read
 
 
@@ -117,7 +124,7 @@ def remove_camera(
         else CancelRead(**QuoteRead.of(outcome.quote).model_dump())
     )
     session.commit()
-    _after_commit(context, now)
+    after_commit(context, now)
     return read
 
 
@@ -125,7 +132,7 @@ def remove_camera(
 def cancel(owner: Owner, context: Context, session: DbSession, now: Now) -> CancelRead:
     outcome = _use_cases(context, session, now, owner).cancel()
     session.commit()
-    _after_commit(context, now)
+    after_commit(context, now)
     return CancelRead(**QuoteRead.of(outcome.quote).model_dump())
 
 
@@ -142,6 +149,7 @@ def preview(
                 _required(body.cycle, "cycle"),
                 _required(body.camera_ids, "camera_ids"),
                 trial=body.trial,
+                confirm_legacy_termination=True,  # the preview of a migration shows its quote
                 dry_run=True,
             )
         case PreviewAction.CHANGE:
@@ -157,6 +165,8 @@ def preview(
             outcome = use_cases.remove_camera(_required(body.camera_id, "camera_id"), dry_run=True)
         case PreviewAction.CANCEL:
             outcome = use_cases.cancel(dry_run=True)
+        case PreviewAction.CANCEL_LEGACY:
+            outcome = use_cases.cancel_legacy(dry_run=True)
     session.rollback()
     return QuoteRead.of(outcome.quote)
 

@@ -243,7 +243,8 @@ def retry_on_card_change(
     now: datetime,
     account_id: uuid.UUID,
 ) -> bool:
-    """M2: a replaced card pays a past_due subscription's open invoice at once."""
+    """M2: a replaced card pays a past_due subscription's open invoice at once
+    (`kasacare.jobs.retry_on_card_change` runs this and the legacy counterpart)."""
     account = SubscriptionRepository(session).lock_account(account_id)
     live = SubscriptionRepository(session).live(account_id)
     if live is None or live.status is not Status.PAST_DUE:

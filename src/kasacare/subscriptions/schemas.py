@@ -42,6 +42,7 @@ class PreviewAction(StrEnum):
     ADD_CAMERA = "add_camera"
     REMOVE_CAMERA = "remove_camera"
     CANCEL = "cancel"
+    CANCEL_LEGACY = "cancel_legacy"
 
 
 class PreviewRequest(BaseModel):
