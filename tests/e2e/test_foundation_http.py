@@ -152,7 +152,16 @@ def test_openapi_has_no_5xx_and_no_response_outside_its_schema(
     owner = _owner(http)
     camera = _register(http, owner, "KC120")
     _schemathesis(live_url, owner["Authorization"], tmp_path)
-    _schemathesis(live_url, admin["Authorization"], tmp_path, "--include-path-regex", "^/v1/admin/")
+    # The clock's advance is left out: random time travel would move the shared test clock.
+    _schemathesis(
+        live_url,
+        admin["Authorization"],
+        tmp_path,
+        "--include-path-regex",
+        "^/v1/admin/",
+        "--exclude-path",
+        "/v1/admin/clock/advance",
+    )
     _schemathesis(
         live_url,
         f"Device {camera['device_token']}",

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kasacare.accounts.models import Account
+from kasacare.kit.errors import NotFound
 from kasacare.subscriptions.models import Status, Subscription, SubscriptionCamera
 
 
@@ -26,7 +27,8 @@ class SubscriptionRepository:
             # The caller may have read the row before the lock: take what the lock sees.
             .execution_options(populate_existing=True)
         )
-        assert account is not None
+        if account is None:
+            raise NotFound("No such account")
         return account
 
     def live(self, account_id: uuid.UUID) -> Subscription | None:
