@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from kasacare.jobs import run_due
+from kasacare.jobs import JobTimer, run_due
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.http import AppContext
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
@@ -139,3 +140,26 @@ def test_m2_replacing_the_card_pays_a_past_due_invoice_at_once(
     )
     (paid,) = client.get("/v1/invoices", headers=headers).json()["items"]
     assert (paid["status"], paid["charged"]) == ("paid", usd(399))
+
+
+def test_embedded_jobs_run_in_process_on_a_timer(
+    client: TestClient, clock: FixedClock, context: AppContext
+) -> None:
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    clock.set(start)
+    _, headers = owner(client)
+    card_on_file(client, headers)
+    subscribe(client, headers, [register_camera(client, headers)["id"]], trial=True)
+    headers = _at(client, clock, start + timedelta(days=30, hours=1))
+    timer = JobTimer(context, interval=0.05)
+    timer.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if client.get("/v1/invoices", headers=headers).json()["items"]:
+                break
+            time.sleep(0.05)
+    finally:
+        timer.stop()
+    (first,) = client.get("/v1/invoices", headers=headers).json()["items"]
+    assert (first["total"], first["status"]) == (usd(399), "paid")
