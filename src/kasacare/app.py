@@ -15,6 +15,8 @@ from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.endpoints import router as clips_router
+from kasacare.clips.storage import ClipStorage, storage_from_url
 from kasacare.config import Settings
 from kasacare.jobs import JobTimer
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -36,6 +38,7 @@ def build_context(
     catalog: Catalog | None = None,
     clock: Clock | None = None,
     gateway: PaymentGateway | None = None,
+    storage: ClipStorage | None = None,
 ) -> AppContext:
     engine = create_db_engine(settings.database_url)
     if clock is None:
@@ -50,6 +53,7 @@ def build_context(
         sessions=session_factory(engine),
         clock=clock,
         gateway=gateway,
+        storage=storage or storage_from_url(settings.storage_url),
     )
 
 
@@ -87,6 +91,7 @@ def create_app(context: AppContext) -> FastAPI:
         notifications_router,
         legacy_router,
         support_router,
+        clips_router,
     ):
         app.include_router(router)
     if context.settings.test_clock:

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
 from kasacare.kit.errors import KasaCareError
 
 
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     test_clock: bool = False
     catalog_path: Path | None = None
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 12 * 3600
+    #: Largest clip upload accepted, in bytes.
+    clip_max_bytes: Annotated[int, Field(ge=1024, le=2 * 1024**3)] = 50 * 1024 * 1024
+    #: How often the sweeper deletes expired clips' bytes (V2: within the hour).
+    sweep_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
     #: How often the in-process jobs run (renewals, retries, refunds); 0 turns them off.
     jobs_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
 
@@ -47,8 +52,12 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _storage_url(cls, value: str) -> str:
-        if not value.startswith(("file://", "s3://")):
-            raise ValueError("expected file:///path or s3://bucket?endpoint=URL")
+        try:
+            parse_storage_url(value)
+        except InvalidStorageUrl as error:
+            raise ValueError(
+                f"{error} (expected file:///path or s3://bucket?endpoint=URL)"
+            ) from None
         return value
 
     @field_validator("admin_token")

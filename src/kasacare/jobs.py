@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from kasacare.billing.outbox import carry_out_refunds
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.sweeper import sweep
 from kasacare.kit.db import session_scope
 from kasacare.kit.http import AppContext
 from kasacare.legacy import renewal as legacy_renewal
@@ -64,6 +66,11 @@ def run_due(context: AppContext, until: datetime) -> int:
     return ran
 
 
+def sweep_clips(context: AppContext, now: datetime) -> None:
+    """The sweeper's run (V2): delete the bytes of clips that expired or were erased."""
+    sweep(context.sessions, context.storage, context.catalog, now)
+
+
 def retry_on_card_change(
     session: Session,
     catalog: Catalog,
@@ -80,11 +87,14 @@ def retry_on_card_change(
 
 
 class JobTimer:
-    """Runs `run_due` with the context's clock every `interval` seconds in a daemon thread."""
+    """Runs `run_due` with the context's clock every `interval` seconds in a daemon thread,
+    and the sweeper every `sweep_interval` seconds (5 minutes by default)."""
 
-    def __init__(self, context: AppContext, interval: float) -> None:
+    def __init__(self, context: AppContext, interval: float, sweep_interval: float = 300) -> None:
         self._context = context
         self._interval = interval
+        self._sweep_interval = sweep_interval
+        self._last_sweep = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kasacare-jobs", daemon=True)
 
@@ -99,5 +109,10 @@ class JobTimer:
         while not self._stop.wait(self._interval):
             try:
                 run_due(self._context, self._context.clock.now())
+                if self._sweep_interval and (
+                    time.monotonic() - self._last_sweep >= self._sweep_interval
+                ):
+                    self._last_sweep = time.monotonic()
+                    sweep_clips(self._context, self._context.clock.now())
             except Exception:
                 log.exception("job run failed; retrying at the next tick")

@@ -12,6 +12,7 @@ from kasacare.billing.models import (
     RefundOutbox,
 )
 from kasacare.cameras.models import Camera, Device
+from kasacare.clips.models import Clip, ManualRecording, ServiceSecret
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
 from kasacare.legacy.models import LegacyCamera, LegacySubscription
@@ -33,6 +34,7 @@ __all__ = [
     "BalanceEntry",
     "Camera",
     "CardPayment",
+    "Clip",
     "CreditNote",
     "CreditNoteLine",
     "Device",
@@ -41,6 +43,7 @@ __all__ = [
     "InvoiceLine",
     "LegacyCamera",
     "LegacySubscription",
+    "ManualRecording",
     "Notification",
     "NumberSequence",
     "PaymentMethod",
@@ -49,6 +52,7 @@ __all__ = [
     "SandboxCharge",
     "SandboxRefund",
     "SandboxToken",
+    "ServiceSecret",
     "SignInFailure",
     "Subscription",
     "SubscriptionCamera",

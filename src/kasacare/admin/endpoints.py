@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
-from kasacare.jobs import run_due
+from kasacare.jobs import run_due, sweep_clips
 from kasacare.kit.clock import DatabaseTestClock
 from kasacare.kit.http import Context, problem_responses
 
@@ -46,4 +46,6 @@ def advance_clock(body: ClockAdvance, _operator: Operator, context: Context) -> 
     clock = _test_clock(context)
     target = clock.now() + timedelta(seconds=body.seconds)
     run_due(context, target)
-    return ClockRead(now=clock.advance(target - clock.now()))
+    moved = clock.advance(target - clock.now())
+    sweep_clips(context, moved)
+    return ClockRead(now=moved)

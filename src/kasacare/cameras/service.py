@@ -14,6 +14,7 @@ from kasacare.accounts.models import Account, Role
 from kasacare.cameras.models import Camera, Device
 from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.retention import erase_camera
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
 from kasacare.kit.security import new_token, token_digest
 from kasacare.legacy.repository import LegacyRepository
@@ -136,6 +137,7 @@ def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UU
             "The camera is covered by your subscription: remove it from the plan first"
         )
     camera.unbound_at = now
+    erase_camera(session, camera.id, now)
 
 
 def by_device_token(session: Session, token: str) -> Camera:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.storage import ClipStorage
 from kasacare.config import Settings
 from kasacare.kit.clock import Clock
 from kasacare.kit.errors import KasaCareError
@@ -43,6 +44,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     clock: Clock
     gateway: PaymentGateway
+    storage: ClipStorage
 
 
 class Problem(BaseModel):

@@ -17,6 +17,7 @@ from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.kit.money import Money
@@ -143,6 +144,7 @@ def retry(
                 end(session, now, legacy, LegacyEndReason.DUNNING)
                 record_erasure(session, account.id, now, erased)
                 lock_out(account, now)  # L1: ending in dunning counts as a cancel for L5
+                reconcile_account(session, catalog, account.id, now)
                 return False
             assert legacy.dunning_since is not None
             legacy.next_retry_at = legacy.dunning_since + timedelta(

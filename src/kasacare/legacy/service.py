@@ -23,6 +23,7 @@ from kasacare.billing import service as billing
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
 from kasacare.entitlements.rules import PaidCoverage
 from kasacare.kit.calendar import Cycle
@@ -123,6 +124,7 @@ def import_legacy(
         next_retry_at=None,
     )
     LegacyRepository(session).add(legacy, [camera.id for camera in cameras])
+    reconcile_account(session, catalog, account.id, now)  # V6: held clips get its window
     return legacy
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, status
 
 from kasacare.accounts.dependencies import Owner
 from kasacare.billing.outbox import carry_out_refunds
+from kasacare.clips.sweeper import sweep
 from kasacare.kit.errors import ValidationFailed
 from kasacare.kit.http import AppContext, Context, DbSession, Now, problem_responses
 from kasacare.subscriptions.schemas import (
@@ -51,6 +52,10 @@ def after_commit(context: AppContext, now: Now) -> None:
         carry_out_refunds(context.sessions, context.gateway, now)
     except Exception:
         log.exception("refund outbox failed after commit; the outbox job will retry it")
+    try:  # V3: the bytes of clips the change erased go after the commit
+        sweep(context.sessions, context.storage, context.catalog, now)
+    except Exception:
+        log.exception("clip sweep failed after commit; the sweeper will retry it")
 
 
 @router.get(

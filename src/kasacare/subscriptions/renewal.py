@@ -27,6 +27,7 @@ from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.notifications.models import Kind
@@ -226,6 +227,7 @@ def _end_in_dunning(
     )
     end_subscription(SubscriptionRepository(session), subscription, now, EndReason.DUNNING)
     record_erasure(session, account.id, now, erased)
+    reconcile_account(session, catalog, account.id, now)
 
 
 def _cameras(session: Session, camera_ids: list[uuid.UUID]) -> list[Camera]:

@@ -6,9 +6,10 @@ computes the quote and stops before it writes or moves money. Services never com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Concatenate, ParamSpec
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -18,6 +19,7 @@ from kasacare.billing import service as billing
 from kasacare.billing.rules import LineDraft, settle, settle_cancel, total
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog, Plan
+from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
 from kasacare.entitlements.rules import EntitlementSource, PaidCoverage
 from kasacare.kit.calendar import Cycle, period_start
@@ -43,6 +45,25 @@ from kasacare.subscriptions.models import EndReason, PlanId, Status, Subscriptio
 from kasacare.subscriptions.quote import NextInvoice, Quote, quote_json
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState, change_lines, unused_line
+
+P = ParamSpec("P")
+
+
+def _retaining(
+    use_case: Callable[Concatenate[Subscriptions, P], Outcome],
+) -> Callable[Concatenate[Subscriptions, P], Outcome]:
+    """After a use case that really ran (not a preview), every held clip of the account
+    gets the window its camera now has: erased in this transaction if it fell outside (C4,
+    V3), lengthened if the window grew (V6)."""
+
+    def run(self: Subscriptions, /, *args: P.args, **kwargs: P.kwargs) -> Outcome:
+        outcome = use_case(self, *args, **kwargs)
+        if not kwargs.get("dry_run", False):
+            reconcile_account(self.session, self.catalog, self.account.id, self.now)
+        return outcome
+
+    run.__doc__ = use_case.__doc__
+    return run
 
 
 @dataclass(slots=True)
@@ -92,6 +113,7 @@ class Subscriptions:
 
     # ---- use cases ---------------------------------------------------------------------
 
+    @_retaining
     def subscribe(
         self,
         plan_id: str,
@@ -193,12 +215,14 @@ class Subscriptions:
         )
         return Outcome(quote, subscription)
 
+    @_retaining
     def add_camera(self, camera_id: uuid.UUID, *, dry_run: bool = False) -> Outcome:
         live = self._changeable()
         if camera_id in live.camera_ids:
             raise CameraSubscribed("The camera is already in this subscription")
         return self._change_to(live, live.plan, [*live.camera_ids, camera_id], dry_run)
 
+    @_retaining
     def remove_camera(self, camera_id: uuid.UUID, *, dry_run: bool = False) -> Outcome:
         live = self.live()
         if camera_id not in live.camera_ids:
@@ -209,6 +233,7 @@ class Subscriptions:
         remaining = [cid for cid in live.camera_ids if cid != camera_id]
         return self._change_to(live, live.plan, remaining, dry_run)
 
+    @_retaining
     def change(
         self,
         plan_id: str,
@@ -314,6 +339,7 @@ class Subscriptions:
         )
         return Outcome(quote, subscription)
 
+    @_retaining
     def cancel(self, *, dry_run: bool = False) -> Outcome:
         """C1: ends now; prorated refund of the unused part plus the balance (M9); a trial
         moves no money (T3); past_due refunds nothing for the period (M5)."""
@@ -570,6 +596,7 @@ class Subscriptions:
         for camera_id, _ in LegacyRepository(self.session).covering(ids):
             raise CameraSubscribed(f"Camera {camera_id} is covered by a legacy subscription")
 
+    @_retaining
     def cancel_legacy(self, *, dry_run: bool = False) -> Outcome:
         """L4 (and its preview): end every legacy subscription with its prorated refund."""
         if not legacy.live_for(self.session, self.account):

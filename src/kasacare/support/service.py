@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kasacare.billing import service as billing
 from kasacare.billing.rules import LineDraft
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money
@@ -106,6 +107,7 @@ def resolve_legacy(
     end(session, now, legacy, LegacyEndReason.SUPPORT)
     record_erasure(session, account.id, now, erased)
     lock_out(account, now)
+    reconcile_account(session, catalog, account.id, now)
     audit(
         session,
         now,

@@ -1,0 +1,1 @@
+"""Clips: device uploads, the activity center, retention and erasure."""

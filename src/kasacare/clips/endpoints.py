@@ -1,0 +1,187 @@
+"""Clip routes: the camera's upload, the activity center, playback and manual recording."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+
+from kasacare.accounts.dependencies import Owner
+from kasacare.cameras.dependencies import DeviceCamera
+from kasacare.cameras.service import get_owned
+from kasacare.clips import service
+from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, UnsupportedClipType
+from kasacare.clips.models import Clip, ClipKind
+from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
+from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
+from kasacare.entitlements.service import camera_entitlement
+from kasacare.kit.errors import ValidationFailed
+from kasacare.kit.http import Context, DbSession, Now, problem_responses
+
+router = APIRouter(tags=["clips"])
+
+ACCEPTED_TYPES = {"video/mp4"}
+MEDIA_PATH = "/v1/clip-media/{token}"
+
+
+@router.post(
+    "/v1/device/clips",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClipUploaded,
+    responses={
+        **problem_responses(401, 403, 413, 415),
+        200: {"model": ClipUploaded, "description": "A retried upload"},
+    },
+    tags=["device"],
+)
+async def upload_clip(
+    camera: DeviceCamera,
+    context: Context,
+    session: DbSession,
+    now: Now,
+    started_at: Annotated[datetime, Form()],
+    duration_s: Annotated[int, Form(ge=1, le=3600)],
+    video: Annotated[UploadFile, File()],
+    kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
+) -> Response:
+    """V1: a camera with cloud recording uploads a clip; the same camera and `started_at`
+    again answers 200 with the same clip and stores nothing more."""
+    if started_at.tzinfo is None:
+        raise ValidationFailed("started_at needs a timezone (RFC 3339)", field="started_at")
+    if (video.content_type or "") not in ACCEPTED_TYPES:
+        raise UnsupportedClipType(f"video must be one of {sorted(ACCEPTED_TYPES)}")
+    data = await video.read(context.settings.clip_max_bytes + 1)
+    if len(data) > context.settings.clip_max_bytes:
+        raise ClipTooLarge(f"A clip is at most {context.settings.clip_max_bytes} bytes")
+    if not data:
+        raise ValidationFailed("video is empty", field="video")
+    upload = service.Upload(
+        started_at=started_at,
+        duration_s=duration_s,
+        kind=kind,
+        size=len(data),
+        content_type=video.content_type or "video/mp4",
+    )
+    entitlement = service.recording_entitlement(
+        session, context.catalog, camera, now, manual=kind is ClipKind.MANUAL
+    )
+    service.check_upload(entitlement, upload, now)
+    twin = service.existing(session, camera.id, started_at)
+    session.commit()  # no lock held while the bytes are written
+    if twin is not None:
+        return _uploaded(twin, status.HTTP_200_OK)
+    key = service.storage_key_for(camera.id)
+    context.storage.put(key, data, upload.content_type)
+    clip, created = service.record(session, camera, entitlement, upload, key, now)
+    session.commit()
+    if not created:
+        context.storage.delete_many([key])
+    return _uploaded(clip, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _uploaded(clip: Clip, code: int) -> JSONResponse:
+    body = ClipUploaded(
+        id=clip.id, camera_id=clip.camera_id, started_at=clip.started_at, expires_at=clip.expires_at
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+
+
+@router.get(
+    "/v1/cameras/{camera_id}/clips",
+    response_model=ClipPage,
+    responses=problem_responses(401, 403, 404),
+)
+def list_clips(
+    camera_id: uuid.UUID,
+    owner: Owner,
+    session: DbSession,
+    now: Now,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ClipPage:
+    """V7, V3a: newest first; entries no longer available stay, without video, 30 days."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(f"{name} needs a timezone (RFC 3339)", field=name)
+    camera = get_owned(session, owner, camera_id)
+    page = service.list_clips(
+        session, camera, now, start=start, end=end, cursor=cursor, limit=limit
+    )
+    return ClipPage(items=[ClipEntry.of(c, now) for c in page.clips], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/v1/clips/{clip_id}", response_model=ClipRead, responses=problem_responses(401, 403, 404, 410)
+)
+def get_clip(
+    clip_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
+) -> ClipRead:
+    """V4, V7: signed playback (and, where the plan grants it, download) URLs for 300 s."""
+    clip = service.playable(service.owned_clip(session, owner.id, clip_id), now)
+    camera = get_owned(session, owner, clip.camera_id)
+    entitlement = camera_entitlement(session, context.catalog, camera, now)
+    secret = service.url_secret(session)
+    session.commit()
+    expires = now + PLAYBACK_URL_TTL
+    play = sign(clip.storage_key, expires, secret, purpose="play")
+    download = (
+        sign(clip.storage_key, expires, secret, purpose="download")
+        if entitlement.clip_download
+        else None
+    )
+    return ClipRead(
+        **ClipEntry.of(clip, now).model_dump(),
+        camera_id=clip.camera_id,
+        playback_url=MEDIA_PATH.format(token=play),
+        download_url=f"{MEDIA_PATH.format(token=download)}?download=1" if download else None,
+        url_expires_at=expires,
+    )
+
+
+@router.get(
+    MEDIA_PATH,
+    response_class=Response,
+    responses={
+        **problem_responses(403, 410),
+        200: {"content": {"video/mp4": {}}, "description": "The clip's bytes"},
+    },
+)
+def clip_media(
+    token: str, context: Context, session: DbSession, now: Now, download: bool = False
+) -> Response:
+    """The target of a signed URL: checks the signature, its expiry and erasure (V7)."""
+    secret = service.url_secret(session)
+    key = verify(token, secret, now, purpose="download" if download else "play")
+    clip = service.clip_by_key(session, key)
+    if clip is None:
+        raise ClipNoLongerAvailable("No longer available")
+    service.playable(clip, now)
+    session.commit()
+    headers = {"Cache-Control": "private, max-age=0, no-store"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{clip.id}.mp4"'
+    return Response(context.storage.get(key), media_type=clip.content_type, headers=headers)
+
+
+@router.post(
+    "/v1/cameras/{camera_id}/manual-recordings",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ManualRecordingRead,
+    responses=problem_responses(401, 403, 404),
+)
+def manual_recording(
+    camera_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
+) -> ManualRecordingRead:
+    """V5: ask the camera to record now; it uploads the clip as kind `manual`."""
+    camera = get_owned(session, owner, camera_id)
+    request = service.request_manual_recording(session, context.catalog, camera, now)
+    read = ManualRecordingRead(
+        id=request.id, camera_id=request.camera_id, requested_at=request.requested_at
+    )
+    session.commit()
+    return read

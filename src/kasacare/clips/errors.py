@@ -1,0 +1,29 @@
+"""Errors of the clips domain (stable codes of SPEC section 3)."""
+
+from __future__ import annotations
+
+from kasacare.kit.errors import KasaCareError
+
+
+class NoCloudRecording(KasaCareError):
+    code = "no_cloud_recording"
+    status = 403
+    title = "This camera has no cloud recording"
+
+
+class ClipNoLongerAvailable(KasaCareError):
+    code = "clip_no_longer_available"
+    status = 410
+    title = "No longer available"
+
+
+class ClipTooLarge(KasaCareError):
+    code = "clip_too_large"
+    status = 413
+    title = "The clip is too large"
+
+
+class UnsupportedClipType(KasaCareError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported clip type"

@@ -1,0 +1,78 @@
+"""Clip tables.
+
+A clip row is the activity-center entry; its bytes live in clip storage under `storage_key`.
+`expires_at` is when it leaves the camera's window (V2); `erased_at` is set in the
+transaction of a change that shortened history (V3); `deleted_at` once its bytes are gone.
+A clip is available while not erased and `now < expires_at`; the entry itself is listed until
+30 days after the clip started (V3a).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kasacare.kit.db import Base, new_id, str_enum
+
+
+class ClipKind(StrEnum):
+    MOTION = "motion"
+    MANUAL = "manual"
+
+
+class Clip(Base):
+    __tablename__ = "clips"
+    __table_args__ = (
+        # A retried upload (same camera and start) is the same clip.
+        UniqueConstraint("camera_id", "started_at"),
+        # The sweeper reads only what expired or was erased and still has bytes: its cost
+        # follows what expired, not what is stored (V2).
+        Index(
+            "ix_clips_pending_expiry",
+            "expires_at",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_clips_pending_erasure",
+            "erased_at",
+            sqlite_where=text("deleted_at IS NULL AND erased_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NULL AND erased_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"))
+    started_at: Mapped[datetime]
+    duration_s: Mapped[int]
+    kind: Mapped[ClipKind] = mapped_column(str_enum(ClipKind))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ManualRecording(Base):
+    """An owner's request that the camera record now (V5); the camera uploads a `manual` clip."""
+
+    __tablename__ = "manual_recordings"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"), index=True)
+    requested_at: Mapped[datetime]
+
+
+class ServiceSecret(Base):
+    """Random secrets every process of a deployment shares (e.g. for signing clip URLs)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

@@ -1,0 +1,299 @@
+"""Where clip bytes live: the `ClipStorage` contract, the local disk, and `storage_from_url`.
+
+    ClipStorage (Protocol)      put / get / exists / delete_many, by key
+     ├── LocalDiskStorage       files under one root (the embedded default, `file://`)
+     └── S3Storage              any S3-compatible object store (`s3://`, storage_s3.py)
+
+Keys look like `<camera_id>/<clip_id>.mp4`: segments of `[A-Za-z0-9._-]` joined by `/`; see
+`validate_key` for what is refused. The database says which clips exist and who may see them;
+storage only holds bytes and knows nothing of cameras, plans or time. Playback URLs are not a
+storage feature: our own app serves the bytes behind an HMAC token (`kasacare.clips.signing`),
+so every backend plays the same way and every play re-checks erasure (V7).
+
+`KASACARE_STORAGE_URL` forms (`storage_from_url`):
+
+- `file:///abs/path`, `file://localhost/abs/path`: absolute directory.
+- `file://./var/clips`, `file://var/clips`: relative to the working directory at start.
+- `s3://bucket?endpoint=http://127.0.0.1:9000&region=us-east-1&create_bucket=1`: every
+  query member is optional (see `S3Location`). Credentials come from the standard AWS
+  environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+  or whatever else boto3's default chain finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from kasacare.clips.storage_s3 import S3Storage
+
+#: S3 caps one key at 1,024 bytes; we hold every backend to the same limit.
+MAX_KEY_LENGTH = 1024
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+class InvalidClipKey(ValueError):
+    """A key that is not `segment(/segment)*` of `[A-Za-z0-9._-]`: a bug, never user input."""
+
+
+class ClipBlobMissing(KeyError):
+    """No bytes are stored under this key (never written, or deleted)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:  # KeyError's own str() is the repr of its argument
+        return f"no clip bytes stored under {self.key!r}"
+
+
+class ClipStorageError(RuntimeError):
+    """The backend failed (for example, some keys of a batch delete were refused)."""
+
+
+class InvalidStorageUrl(ValueError):
+    """`KASACARE_STORAGE_URL` is not one of the documented forms."""
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a safe storage key, else raise `InvalidClipKey`.
+
+    A key is one or more `/`-separated segments; each segment is non-empty, uses only
+    `[A-Za-z0-9._-]` and does not start with `.`. So there is no `..`, no `.` segment, no
+    hidden file, no leading `/` (absolute path), no `//`, no trailing `/`, no backslash, no
+    NUL, and no key can name a directory above the storage root. At most 1,024 characters.
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidClipKey(f"clip key must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidClipKey(f"clip key longer than {MAX_KEY_LENGTH} characters")
+    if ".." in key:
+        raise InvalidClipKey(f"clip key contains '..': {key!r}")
+    if key.startswith("/"):
+        raise InvalidClipKey(f"clip key is an absolute path: {key!r}")
+    for segment in key.split("/"):
+        if not _SEGMENT.fullmatch(segment):
+            raise InvalidClipKey(
+                f"clip key {key!r}: each '/'-separated part must be non-empty, use only "
+                "[A-Za-z0-9._-] and not start with '.'"
+            )
+    return key
+
+
+def unique_keys(keys: Iterable[str]) -> list[str]:
+    """Every key validated (all before any is acted on), duplicates dropped, order kept."""
+    return list(dict.fromkeys(validate_key(key) for key in keys))
+
+
+class ClipStorage(Protocol):
+    """Bytes by key. Implementations are safe to share between threads.
+
+    Every method validates its keys first (`validate_key`) and raises `InvalidClipKey`
+    before touching anything.
+    """
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`, replacing what was there.
+
+        Atomic: a reader sees either the old bytes or all the new bytes, never a part.
+        `content_type` (`video/mp4`) is kept where the backend has metadata (S3) and ignored
+        on the local disk; the app serves clips with the type recorded in the database.
+        """
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under `key`; raises `ClipBlobMissing` (a `KeyError`) if none."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """True if bytes are stored under `key`."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        """Delete every key; when it returns, none of them is stored.
+
+        Idempotent: a key that is not stored is not an error. Duplicates count once.
+        Returns the number of distinct keys *asked for* (all of which are now absent),
+        not how many existed: S3's DeleteObjects does not say which keys existed, and
+        asking first would cost a request per key. The caller (the sweeper, erasure)
+        already knows from the database which clips it deletes.
+
+        S3 sends DeleteObjects in batches of at most 1,000 keys (V2). If the backend
+        refuses some keys, raises `ClipStorageError` after trying every batch; running the
+        same call again is safe.
+        """
+        ...
+
+
+class LocalDiskStorage:
+    """Each key is a file under `root` (`root/<camera_id>/<clip_id>.mp4`).
+
+    Writes go to a temporary file in the target directory, are flushed to disk, then
+    `os.replace`d over the key: atomic on POSIX. Temporary files start with `.`, which no
+    key can, so they never collide with or show up as clips. Directories are created as
+    needed and left in place when emptied (removing them would race a concurrent `put`).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalDiskStorage({str(self.root)!r})"
+
+    def path_for(self, key: str) -> Path:
+        """The file that holds `key`: always inside `root`."""
+        path = self.root.joinpath(*validate_key(key).split("/"))
+        # validate_key already rules out every escape; this is the belt to its braces.
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise InvalidClipKey(f"clip key {key!r} escapes the storage root")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".put-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+
+    def get(self, key: str) -> bytes:
+        path = self.path_for(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ClipBlobMissing(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        paths = [self.path_for(key) for key in unique_keys(keys)]
+        for path in paths:
+            # A directory under a key's name is not a clip: leave it.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                path.unlink()
+        return len(paths)
+
+
+@dataclass(frozen=True)
+class LocalLocation:
+    """`file://...`: the directory that holds the clips (absolute once parsed)."""
+
+    root: Path
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """`s3://bucket?endpoint=URL&region=NAME&create_bucket=1`.
+
+    - `endpoint`: the S3 API's base URL (MinIO, Ceph, moto...); absent means AWS itself.
+    - `region`: the signing region; absent means boto3's default (`AWS_REGION`, ...).
+    - `create_bucket=1` (or `true`/`yes`): create the bucket on first use if it does not
+      exist. Off by default: in production the bucket, its policy and its lifecycle are
+      the operator's, and a typo in the name should fail rather than make a new bucket.
+    """
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    create_bucket: bool = False
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_QUERY = frozenset({"endpoint", "region", "create_bucket"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_storage_url(url: str) -> LocalLocation | S3Location:
+    """Parse `KASACARE_STORAGE_URL`; raises `InvalidStorageUrl` naming what is wrong.
+
+    No I/O, so configuration can check the URL before anything starts.
+    """
+    if url.startswith("file://"):
+        return _parse_file_url(url)
+    if url.startswith("s3://"):
+        return _parse_s3_url(url)
+    raise InvalidStorageUrl("expected file:///path or s3://bucket?endpoint=URL")
+
+
+def _parse_file_url(url: str) -> LocalLocation:
+    rest = url.removeprefix("file://")
+    if "?" in rest or "#" in rest:
+        raise InvalidStorageUrl(f"a file:// storage URL takes no query or fragment: {url!r}")
+    if rest.startswith("localhost/"):
+        rest = rest.removeprefix("localhost")
+    path = unquote(rest)
+    if not path.strip("/"):
+        raise InvalidStorageUrl(f"a file:// storage URL needs a directory other than /: {url!r}")
+    # `file:///abs` is absolute; anything else (`file://./var/clips`) is relative to the
+    # working directory at start, made absolute now so a later chdir changes nothing.
+    return LocalLocation(root=Path(path).resolve())
+
+
+def _parse_s3_url(url: str) -> S3Location:
+    parts = urlsplit(url)
+    bucket = parts.netloc
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise InvalidStorageUrl(f"not an S3 bucket name: {bucket!r} (in {url!r})")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise InvalidStorageUrl(f"an s3:// storage URL names a bucket only: {url!r}")
+    query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    unknown = sorted(set(query) - _S3_QUERY)
+    if unknown:
+        raise InvalidStorageUrl(
+            f"unknown s3:// storage URL parameter(s) {', '.join(unknown)}; "
+            f"expected {', '.join(sorted(_S3_QUERY))}"
+        )
+    for name, values in query.items():
+        if len(values) > 1:
+            raise InvalidStorageUrl(f"s3:// storage URL parameter {name} given twice")
+    endpoint = query.get("endpoint", [None])[0] or None
+    if endpoint is not None:
+        endpoint_parts = urlsplit(endpoint)
+        if endpoint_parts.scheme not in ("http", "https") or not endpoint_parts.netloc:
+            raise InvalidStorageUrl(f"s3:// endpoint must be an http(s) URL: {endpoint!r}")
+    flag = query.get("create_bucket", [""])[0].lower()
+    if flag not in _TRUE | _FALSE:
+        raise InvalidStorageUrl(f"s3:// create_bucket must be 1 or 0, got {flag!r}")
+    return S3Location(
+        bucket=bucket,
+        endpoint_url=endpoint,
+        region=query.get("region", [None])[0] or None,
+        create_bucket=flag in _TRUE,
+    )
+
+
+def storage_from_url(url: str) -> ClipStorage:
+    """The storage `KASACARE_STORAGE_URL` names. Connects to nothing yet (S3 is lazy)."""
+    location = parse_storage_url(url)
+    if isinstance(location, LocalLocation):
+        return LocalDiskStorage(location.root)
+    return s3_storage(location)
+
+
+def s3_storage(location: S3Location) -> S3Storage:
+    # boto3 is imported only when S3 is configured: the embedded default never loads it.
+    from kasacare.clips.storage_s3 import S3Storage
+
+    return S3Storage(
+        location.bucket,
+        endpoint_url=location.endpoint_url,
+        region=location.region,
+        create_bucket=location.create_bucket,
+    )
