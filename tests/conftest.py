@@ -22,7 +22,13 @@ from kasacare.config import Settings
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.http import AppContext
 from kasacare.payments.sandbox import SandboxGateway
-from tests.databases import BACKENDS, empty_sandbox, empty_tables, fresh_database
+from tests.databases import (
+    BACKENDS,
+    empty_sandbox,
+    empty_storage,
+    empty_tables,
+    fresh_database,
+)
 
 TEST_CATALOG = Path(__file__).with_name("catalog.toml")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -78,6 +84,7 @@ def context(session_context: AppContext, clock: FixedClock) -> Iterator[AppConte
     yield session_context
     empty_tables(session_context.engine)
     empty_sandbox(session_context.gateway)
+    empty_storage(session_context.storage)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ KASACARE_REQUIRE_POSTGRES=1 (CI), where its absence fails the run.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, inspect, text
 from sqlalchemy.engine import make_url
 
+from kasacare.clips.storage import ClipStorage, LocalDiskStorage
 from kasacare.kit.db import create_db_engine, sqlalchemy_url
 from kasacare.kit.migrate import upgrade
 from kasacare.payments.gateway import PaymentGateway
@@ -113,3 +115,13 @@ def empty_sandbox(gateway: PaymentGateway) -> None:
     with gateway.engine.begin() as connection:
         for table in reversed(sandbox_tables()):
             connection.execute(delete(table))
+
+
+def empty_storage(storage: ClipStorage) -> None:
+    """Remove every clip file a test stored (local disk storage)."""
+    if isinstance(storage, LocalDiskStorage) and storage.root.exists():
+        for child in storage.root.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()

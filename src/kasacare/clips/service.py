@@ -121,7 +121,7 @@ def list_clips(
     """V3a, V7: entries newest first, including no-longer-available ones for 30 days."""
     query = (
         select(Clip)
-        .where(Clip.camera_id == camera.id, Clip.started_at >= now - LISTED_FOR)
+        .where(Clip.camera_id == camera.id, Clip.started_at > now - LISTED_FOR)
         .order_by(Clip.started_at.desc(), Clip.id.desc())
         .limit(limit + 1)
     )
