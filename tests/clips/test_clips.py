@@ -120,7 +120,7 @@ def test_v1_bad_uploads_are_refused_clearly(client: TestClient, at_now: FixedClo
 def test_f2_a_free_plan_clip_expires_no_later_than_the_free_plan_end(
     client: TestClient, admin_headers: dict[str, str], at_now: FixedClock
 ) -> None:
-    account, headers = owner(client)
+    account, _ = owner(client)
     imported = client.post(
         "/v1/admin/cameras",
         json={
