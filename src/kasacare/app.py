@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from kasacare import __version__
 from kasacare.accounts.endpoints import router as accounts_router
@@ -30,6 +32,13 @@ from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
 from kasacare.subscriptions.endpoints import router as subscriptions_router
 from kasacare.support.endpoints import router as support_router
+from kasacare.web.auth_pages import router as auth_pages
+from kasacare.web.billing_pages import router as billing_pages
+from kasacare.web.guard import Redirect, redirect_response
+from kasacare.web.owner_pages import router as owner_pages
+from kasacare.web.support_pages import router as support_pages
+
+STATIC = Path(__file__).with_name("web") / "static"
 
 
 def build_context(
@@ -96,6 +105,13 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(router)
     if context.settings.test_clock:
         app.include_router(admin_router)
+    for router in (auth_pages, owner_pages, billing_pages, support_pages):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(Redirect)
+    async def _to_sign_in(_: Request, error: Redirect) -> Response:
+        return redirect_response(error)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:

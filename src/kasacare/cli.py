@@ -1,4 +1,5 @@
-"""The `kasacare` command: serve, migrate. Errors end with one line and a non-zero exit."""
+"""The `kasacare` command: serve, migrate, simulate. Errors end with one line and a non-zero
+exit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from fastapi import FastAPI
+from rich.console import Console
 
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
@@ -63,6 +65,48 @@ def serve(
             workers=workers,
             log_level="info",
         )
+
+
+@cli.command()
+def simulate(
+    cameras: Annotated[int, typer.Option(min=1, help="Cameras to register")] = 10,
+    hours: Annotated[int, typer.Option(min=1, help="Simulated hours")] = 24,
+    url: Annotated[
+        str, typer.Option(help="The running service (loopback only, with KASACARE_TEST_CLOCK=1)")
+    ] = "http://127.0.0.1:8000",
+    admin_token: Annotated[
+        str,
+        typer.Option(envvar="KASACARE_ADMIN_TOKEN", show_default=False, help="The operator token"),
+    ] = "",
+    seed: Annotated[int, typer.Option(help="Random seed of the motion events")] = 1,
+    rate: Annotated[float, typer.Option(help="Motion clips an hour per camera (mean)")] = 4.0,
+    cancel_at_hour: Annotated[
+        int | None,
+        typer.Option(
+            show_default=False,
+            help="Hour at which the owner cancels Plus (default: half-way; 0: never)",
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Parallel uploads")] = 4,
+) -> None:
+    """Simulate a camera fleet against a running service with the test clock on: register
+    cameras, upload motion clips while moving the clock, print what was stored, refused and
+    erased."""
+    from kasacare.simulator import SimulationConfig, print_summary
+    from kasacare.simulator import simulate as run_simulation
+
+    config = SimulationConfig(
+        cameras=cameras,
+        hours=hours,
+        url=url,
+        admin_token=admin_token,
+        seed=seed,
+        rate=rate,
+        cancel_at_hour=cancel_at_hour,
+        concurrency=concurrency,
+    )
+    console = Console()
+    print_summary(run_simulation(config, console), console)
 
 
 def app_factory() -> FastAPI:

@@ -5,6 +5,7 @@ A bad value stops the start with one line naming the variable (see `load_setting
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
 from kasacare.kit.errors import KasaCareError
+from kasacare.notifications.mail import DEFAULT_MAIL_FROM, InvalidSmtpUrl, parse_smtp_url
 
 
 class ConfigurationError(KasaCareError):
@@ -31,12 +33,18 @@ class Settings(BaseSettings):
     test_clock: bool = False
     catalog_path: Path | None = None
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 12 * 3600
+    #: Web session cookies are Secure (HTTPS only; browsers treat localhost as secure).
+    cookie_secure: bool = True
     #: Largest clip upload accepted, in bytes.
     clip_max_bytes: Annotated[int, Field(ge=1024, le=2 * 1024**3)] = 50 * 1024 * 1024
     #: How often the sweeper deletes expired clips' bytes (V2: within the hour).
     sweep_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
     #: How often the in-process jobs run (renewals, retries, refunds); 0 turns them off.
     jobs_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
+    #: Notification mail (`smtp://user:pass@host:587?starttls=1`); unset: mail is off and
+    #: notifications stay in the app.
+    smtp_url: SecretStr | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
 
     @field_validator("database_url")
     @classmethod
@@ -58,6 +66,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{error} (expected file:///path or s3://bucket?endpoint=URL)"
             ) from None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            parse_smtp_url(value.get_secret_value())
+        except InvalidSmtpUrl as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        address = parseaddr(value)[1]
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError("expected an address such as Kasa Care <no-reply@example.com>")
         return value
 
     @field_validator("admin_token")

@@ -24,6 +24,7 @@ from kasacare.legacy import renewal as legacy_renewal
 from kasacare.legacy.models import LegacyStatus
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications import reminders
+from kasacare.notifications.mail import deliver_pending, smtp_sender
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions import renewal
 
@@ -71,6 +72,21 @@ def sweep_clips(context: AppContext, now: datetime) -> None:
     sweep(context.sessions, context.storage, context.catalog, now)
 
 
+def deliver_mail(context: AppContext, now: datetime) -> int:
+    """Deliver the notification outbox by SMTP when `KASACARE_SMTP_URL` is set; without it
+    nothing (the embedded default: notifications stay in the app). Returns how many went."""
+    sender = smtp_sender(context.settings)
+    if sender is None:
+        return 0
+    return deliver_pending(
+        context.sessions,
+        sender,
+        now,
+        mail_from=context.settings.mail_from,
+        catalog=context.catalog,
+    )
+
+
 def retry_on_card_change(
     session: Session,
     catalog: Catalog,
@@ -109,6 +125,7 @@ class JobTimer:
         while not self._stop.wait(self._interval):
             try:
                 run_due(self._context, self._context.clock.now())
+                deliver_mail(self._context, self._context.clock.now())
                 if self._sweep_interval and (
                     time.monotonic() - self._last_sweep >= self._sweep_interval
                 ):

@@ -12,9 +12,10 @@ from kasacare.billing.models import (
     RefundOutbox,
 )
 from kasacare.cameras.models import Camera, Device
-from kasacare.clips.models import Clip, ManualRecording, ServiceSecret
+from kasacare.clips.models import Clip, ManualRecording
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
+from kasacare.kit.secrets import ServiceSecret
 from kasacare.legacy.models import LegacyCamera, LegacySubscription
 from kasacare.notifications.models import Notification
 from kasacare.payments.models import (

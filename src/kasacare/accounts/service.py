@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 from kasacare.accounts.models import AccessToken, Account, Role, SignInFailure
 from kasacare.accounts.repository import AccountRepository
 from kasacare.catalog.schemas import Catalog
-from kasacare.kit.errors import KasaCareError, TooManyAttempts, Unauthorized, ValidationFailed
+from kasacare.kit.errors import (
+    KasaCareError,
+    TooManyAttempts,
+    Unauthorized,
+    ValidationFailed,
+)
 from kasacare.kit.security import hash_password, new_token, token_digest, verify_password
 
 RATE_WINDOW = timedelta(minutes=15)
@@ -119,3 +124,7 @@ def sign_in(
 
 def authenticate(session: Session, now: datetime, token: str) -> Account | None:
     return AccountRepository(session).account_for_token(token_digest(token), now)
+
+
+def sign_out(session: Session, token: str) -> None:
+    AccountRepository(session).revoke_token(token_digest(token))

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
-from kasacare.jobs import run_due, sweep_clips
+from kasacare.jobs import deliver_mail, run_due, sweep_clips
 from kasacare.kit.clock import DatabaseTestClock
 from kasacare.kit.http import Context, problem_responses
 
@@ -48,4 +48,5 @@ def advance_clock(body: ClockAdvance, _operator: Operator, context: Context) -> 
     run_due(context, target)
     moved = clock.advance(target - clock.now())
     sweep_clips(context, moved)
+    deliver_mail(context, moved)
     return ClockRead(now=moved)

@@ -67,12 +67,3 @@ class ManualRecording(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"), index=True)
     requested_at: Mapped[datetime]
-
-
-class ServiceSecret(Base):
-    """Random secrets every process of a deployment shares (e.g. for signing clip URLs)."""
-
-    __tablename__ = "service_secrets"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(128))

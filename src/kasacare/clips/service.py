@@ -4,7 +4,6 @@ recording (V5). They never commit."""
 from __future__ import annotations
 
 import base64
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,11 +15,12 @@ from sqlalchemy.orm import Session
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.errors import ClipNoLongerAvailable, NoCloudRecording
-from kasacare.clips.models import Clip, ClipKind, ManualRecording, ServiceSecret
+from kasacare.clips.models import Clip, ClipKind, ManualRecording
 from kasacare.clips.rules import LISTED_FOR, available, clip_expiry, fits_window
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
+from kasacare.kit.secrets import shared_secret
 
 NO_CLOUD_DETAIL = (
     "This camera has no cloud recording: add a microSD card for local recording, "
@@ -188,16 +188,5 @@ def request_manual_recording(
 
 
 def url_secret(session: Session) -> str:
-    """The deployment's clip URL signing secret, created once and shared by every process."""
-    row = session.get(ServiceSecret, URL_SECRET)
-    if row is not None:
-        return row.value
-    try:
-        with session.begin_nested():
-            session.add(ServiceSecret(name=URL_SECRET, value=secrets.token_hex(32)))
-            session.flush()
-    except IntegrityError:
-        pass
-    row = session.get(ServiceSecret, URL_SECRET)
-    assert row is not None
-    return row.value
+    """The deployment's clip URL signing secret (shared by every process)."""
+    return shared_secret(session, URL_SECRET)

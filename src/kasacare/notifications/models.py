@@ -1,4 +1,4 @@
-"""The notification outbox. Mail delivery (later) marks rows delivered; the app lists them."""
+"""The notification outbox. Mail delivery (`mail.py`) marks rows delivered; the app lists them."""
 
 from __future__ import annotations
 
@@ -36,3 +36,6 @@ class Notification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    #: Mail delivery: failed sends so far, and the earliest instant of the next try.
+    delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

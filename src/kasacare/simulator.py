@@ -1,0 +1,527 @@
+"""Camera fleet simulator (`kasacare simulate`): a fleet of cameras on a running service.
+
+It acts only through the public HTTP API of a service on this machine that runs with the test
+clock (`KASACARE_TEST_CLOCK=1`), as an owner, their cameras and the operator would:
+
+1. signs up an owner and registers N cameras of mixed models (`FLEET`, cycled): free-plan
+   models, microSD models without cloud recording, and some cameras the owner subscribes to
+   Plus with a sandbox test card (so microSD models record to the cloud too);
+2. for each simulated hour, in ticks of `TICK` (the sweeper's default interval), moves the test
+   clock (`POST /v1/admin/clock/advance`, which runs due jobs and the sweeper) and uploads the
+   motion clips that ended during the tick (`POST /v1/device/clips` with each camera's device
+   token). Motion events are a Poisson process (`rate` clips an hour per camera, exponential
+   gaps), each clip 10-60 s with a small mp4-like payload; now and then an upload is sent twice
+   (a camera that lost the answer), which must answer 200 with the same clip;
+3. half-way (or at `cancel_at_hour`) the owner cancels Plus: the history outside the cameras'
+   new windows is erased at once (SPEC C4), and microSD cameras are refused from then on;
+4. reads every camera's entitlement and activity center and reports what was stored (201),
+   replayed (200), refused (by problem code) and listed as no longer available (erased or
+   expired, `available: false`).
+
+Every loop is bounded (`MAX_CAMERAS`, `MAX_HOURS`, `MAX_CLIPS_PER_CAMERA_HOUR`, pages of the
+activity center), and only loopback URLs are accepted: this is a load tool for a local service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kasacare.kit.errors import KasaCareError
+
+MAX_CAMERAS = 1000
+MAX_HOURS = 24 * 62
+MAX_CLIPS_PER_CAMERA_HOUR = 120
+MAX_RATE = 60.0
+TICK = timedelta(minutes=5)
+PAGE = 100
+CARD = "4242424242424242"  # the sandbox's Visa credit test card
+RETRY_PROBABILITY = 0.02
+#: The fleet's models, cycled: (model, subscribed to Plus). The first three already give one
+#: free-plan camera, one microSD camera on Plus and one microSD camera without a plan.
+FLEET: tuple[tuple[str, bool], ...] = (
+    ("KC120", False),
+    ("KC105", True),
+    ("KC115", False),
+    ("KC100", False),
+    ("KC310", True),
+    ("KC200", False),
+    ("EC60", True),
+    ("KC300", False),
+    ("KC110", False),
+    ("EC70", False),
+)
+MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+class SimulationError(KasaCareError):
+    code = "simulation_failed"
+    title = "The simulation could not run"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    cameras: int
+    hours: int
+    url: str = "http://127.0.0.1:8000"
+    admin_token: str = ""
+    seed: int = 1
+    rate: float = 4.0
+    #: The hour at which the owner cancels Plus; None: half-way; 0: never.
+    cancel_at_hour: int | None = None
+    concurrency: int = 4
+    payload_bytes: tuple[int, int] = (2048, 16384)
+
+    def validate(self) -> None:
+        if not 1 <= self.cameras <= MAX_CAMERAS:
+            raise SimulationError(f"--cameras must be 1 to {MAX_CAMERAS}")
+        if not 1 <= self.hours <= MAX_HOURS:
+            raise SimulationError(f"--hours must be 1 to {MAX_HOURS}")
+        if not 0 < self.rate <= MAX_RATE:
+            raise SimulationError(f"--rate must be above 0 and at most {MAX_RATE} clips an hour")
+        if not 1 <= self.concurrency <= 32:
+            raise SimulationError("--concurrency must be 1 to 32")
+        if self.cancel_at_hour is not None and not 0 <= self.cancel_at_hour <= self.hours:
+            raise SimulationError(f"--cancel-at-hour must be 0 (never) to {self.hours}")
+        if not self.admin_token:
+            raise SimulationError(
+                "the operator token is needed to move the test clock: pass --admin-token or "
+                "set KASACARE_ADMIN_TOKEN"
+            )
+        require_loopback(self.url)
+
+    @property
+    def cancel_hour(self) -> int:
+        if self.cancel_at_hour is not None:
+            return self.cancel_at_hour
+        return self.hours // 2 if self.hours >= 2 else 0
+
+
+def require_loopback(url: str) -> None:
+    """Refuse anything but http(s) on this machine: the simulator is not a load tool for
+    other people's services."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise SimulationError(f"--url must be http(s)://host:port, got {url!r}")
+    host = parsed.host
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise SimulationError(f"--url must point at this machine (127.0.0.1, ::1), got {host!r}")
+
+
+@dataclass(slots=True)
+class SimCamera:
+    id: str
+    model: str
+    name: str
+    device_token: str
+    plus: bool
+    uploaded: int = 0
+    replayed: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    source_start: str = ""
+    source_end: str = ""
+    cloud_recording: bool = False
+    history_hours: int = 0
+    available: int = 0
+    unavailable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    camera: int
+    started_at: datetime
+    duration_s: int
+    size: int
+    retry: bool
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.started_at + timedelta(seconds=self.duration_s)
+
+
+@dataclass(slots=True)
+class SimulationReport:
+    owner_email: str
+    owner_token: str
+    clock_start: datetime
+    clock_end: datetime
+    cancelled_at: datetime | None
+    cameras: list[SimCamera]
+    seconds: float
+
+    @property
+    def stored(self) -> int:
+        return sum(camera.uploaded for camera in self.cameras)
+
+    @property
+    def replayed(self) -> int:
+        return sum(camera.replayed for camera in self.cameras)
+
+    @property
+    def refused(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for camera in self.cameras:
+            total.update(camera.refused)
+        return total
+
+    @property
+    def available(self) -> int:
+        return sum(camera.available for camera in self.cameras)
+
+    @property
+    def unavailable(self) -> int:
+        return sum(camera.unavailable for camera in self.cameras)
+
+
+def simulate(config: SimulationConfig, console: Console | None = None) -> SimulationReport:
+    """Run the simulation against the service at `config.url`; see the module docstring."""
+    config.validate()
+    console = console or Console()
+    rng = random.Random(config.seed)  # noqa: S311 (motion events, not secrets)
+    started = time.monotonic()
+    with httpx.Client(base_url=config.url, timeout=60) as client:
+        operator = {"Authorization": f"Bearer {config.admin_token}"}
+        clock_start = _clock(client, operator)
+        email, token = _sign_up(client, config.seed)
+        owner = {"Authorization": f"Bearer {token}"}
+        cameras = _register(client, owner, config.cameras)
+        plus = [camera for camera in cameras if camera.plus]
+        if plus:
+            _subscribe_plus(client, owner, plus, clock_start)
+        for camera in cameras:
+            camera.source_start = _camera(client, owner, camera.id)["entitlement"]["source"]
+        clips = _motion(rng, config, len(cameras), clock_start)
+        cancelled_at = None
+        per_hour = int(timedelta(hours=1) / TICK)
+        ticks = config.hours * per_hour
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("stored {task.fields[stored]} · refused {task.fields[refused]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        with progress, ThreadPoolExecutor(config.concurrency) as pool:
+            task = progress.add_task("simulating", total=ticks, stored=0, refused=0)
+            now = clock_start
+            pending = iter(clips)
+            queued: Clip | None = next(pending, None)
+            for tick in range(1, ticks + 1):
+                now = _advance(client, operator, TICK)
+                due: list[Clip] = []
+                while queued is not None and queued.ends_at <= now:
+                    due.append(queued)
+                    queued = next(pending, None)
+                for clip, results in pool.map(
+                    lambda clip: _upload(client, cameras[clip.camera], clip), due
+                ):
+                    _tally(cameras[clip.camera], results)
+                hour, rest = divmod(tick, per_hour)
+                if plus and cancelled_at is None and rest == 0 and hour == config.cancel_hour:
+                    _cancel(client, owner)
+                    cancelled_at = now
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"hour {hour}/{config.hours}",
+                    stored=sum(c.uploaded for c in cameras),
+                    refused=sum(sum(c.refused.values()) for c in cameras),
+                )
+        for camera in cameras:
+            _read_back(client, owner, camera)
+    return SimulationReport(
+        owner_email=email,
+        owner_token=token,
+        clock_start=clock_start,
+        clock_end=now,
+        cancelled_at=cancelled_at,
+        cameras=cameras,
+        seconds=time.monotonic() - started,
+    )
+
+
+def payload(size: int) -> bytes:
+    """An mp4-like body of `size` bytes: an `ftyp` box, then random bytes that stand for video."""
+    return MP4_HEADER + secrets.token_bytes(max(0, size - len(MP4_HEADER)))
+
+
+def _motion(
+    rng: random.Random, config: SimulationConfig, cameras: int, start: datetime
+) -> list[Clip]:
+    """Every camera's motion clips over the simulated hours, in the order they end. A Poisson
+    process: exponential gaps at `rate` an hour, at most `MAX_CLIPS_PER_CAMERA_HOUR` an hour,
+    whole seconds (one clip per camera and second: `started_at` names a clip)."""
+    clips = []
+    end = config.hours * 3600
+    cap = MAX_CLIPS_PER_CAMERA_HOUR * config.hours
+    for camera in range(cameras):
+        at = 0.0
+        seen: set[int] = set()
+        for _ in range(cap):
+            at += rng.expovariate(config.rate / 3600)
+            second = int(at)
+            if second >= end:
+                break
+            if second in seen:
+                continue
+            seen.add(second)
+            clips.append(
+                Clip(
+                    camera=camera,
+                    started_at=start + timedelta(seconds=second),
+                    duration_s=rng.randint(10, 60),
+                    size=rng.randint(*config.payload_bytes),
+                    retry=rng.random() < RETRY_PROBABILITY,
+                )
+            )
+    clips.sort(key=lambda clip: (clip.ends_at, clip.camera))
+    return clips
+
+
+def _tally(camera: SimCamera, results: list[tuple[int, str]]) -> None:
+    for status, code in results:
+        if status == 201:
+            camera.uploaded += 1
+        elif status == 200:
+            camera.replayed += 1
+        else:
+            camera.refused[code] += 1
+
+
+def _upload(
+    client: httpx.Client, camera: SimCamera, clip: Clip
+) -> tuple[Clip, list[tuple[int, str]]]:
+    """One upload, sent twice when the clip plays a camera that lost the first answer."""
+    body = payload(clip.size)
+    results = []
+    first_id = None
+    for attempt in range(2 if clip.retry else 1):
+        response = client.post(
+            "/v1/device/clips",
+            data={
+                "started_at": _iso(clip.started_at),
+                "duration_s": str(clip.duration_s),
+                "kind": "motion",
+            },
+            files={"video": ("clip.mp4", body, "video/mp4")},
+            headers={"Authorization": f"Device {camera.device_token}"},
+        )
+        if response.status_code in (200, 201):
+            clip_id = response.json()["id"]
+            if attempt and clip_id != first_id:
+                raise SimulationError(f"a retried upload answered another clip: {clip_id}")
+            first_id = clip_id
+            results.append((response.status_code, ""))
+        elif response.status_code >= 500:
+            raise SimulationError(f"upload answered {response.status_code}: {response.text}")
+        else:
+            results.append((response.status_code, _code(response)))
+    return clip, results
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        return f"{response.status_code} {response.json().get('code', '?')}"
+    except ValueError:
+        return f"{response.status_code} ?"
+
+
+def _expect(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    if response.status_code not in statuses:
+        raise SimulationError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _clock(client: httpx.Client, operator: dict[str, str]) -> datetime:
+    try:
+        response = client.get("/v1/admin/clock", headers=operator)
+    except httpx.TransportError as error:
+        raise SimulationError(f"no service answers at {client.base_url}: {error}") from None
+    if response.status_code == 404:
+        raise SimulationError(
+            "the service runs without the test clock: start it with KASACARE_TEST_CLOCK=1"
+        )
+    if response.status_code in (401, 403):
+        raise SimulationError("the service refused the operator token (--admin-token)")
+    return datetime.fromisoformat(_expect(response, 200)["now"])
+
+
+def _advance(client: httpx.Client, operator: dict[str, str], step: timedelta) -> datetime:
+    response = client.post(
+        "/v1/admin/clock/advance", json={"seconds": int(step.total_seconds())}, headers=operator
+    )
+    return datetime.fromisoformat(_expect(response, 200)["now"])
+
+
+def _sign_up(client: httpx.Client, seed: int) -> tuple[str, str]:
+    email = f"fleet-{seed}-{secrets.token_hex(4)}@simulator.example.com"
+    password = secrets.token_urlsafe(18)
+    _expect(
+        client.post("/v1/accounts", json={"email": email, "password": password, "country": "US"}),
+        201,
+    )
+    token = _expect(
+        client.post("/v1/auth/token", json={"email": email, "password": password}), 200
+    )["access_token"]
+    return email, str(token)
+
+
+def _register(client: httpx.Client, owner: dict[str, str], count: int) -> list[SimCamera]:
+    cameras = []
+    for index in range(count):
+        model, plus = FLEET[index % len(FLEET)]
+        name = f"{model} #{index + 1}"
+        body = _expect(
+            client.post(
+                "/v1/cameras",
+                json={"model": model, "serial": f"SIM{uuid.uuid4().hex[:20]}", "name": name},
+                headers=owner,
+            ),
+            201,
+        )
+        cameras.append(SimCamera(body["id"], model, name, body["device_token"], plus))
+    return cameras
+
+
+def _subscribe_plus(
+    client: httpx.Client, owner: dict[str, str], cameras: list[SimCamera], now: datetime
+) -> None:
+    card = _expect(
+        client.post(
+            "/v1/sandbox/tokens",
+            json={"number": CARD, "exp_month": 12, "exp_year": now.year + 3, "cvc": "123"},
+        ),
+        201,
+    )
+    _expect(client.put("/v1/payment-method", json={"token": card["token"]}, headers=owner), 200)
+    _expect(
+        client.post(
+            "/v1/subscription",
+            json={"plan": "plus", "cycle": "monthly", "camera_ids": [c.id for c in cameras]},
+            headers=owner,
+        ),
+        201,
+    )
+
+
+def _cancel(client: httpx.Client, owner: dict[str, str]) -> None:
+    _expect(client.delete("/v1/subscription", headers=owner), 200)
+
+
+def _camera(client: httpx.Client, owner: dict[str, str], camera_id: str) -> dict[str, Any]:
+    return _expect(client.get(f"/v1/cameras/{camera_id}", headers=owner), 200)
+
+
+def _read_back(client: httpx.Client, owner: dict[str, str], camera: SimCamera) -> None:
+    """The camera's entitlement now and its activity center, every page."""
+    entitlement = _camera(client, owner, camera.id)["entitlement"]
+    camera.source_end = entitlement["source"]
+    camera.cloud_recording = entitlement["cloud_recording"]
+    camera.history_hours = entitlement["history_hours"]
+    for entry in activity_center(client, owner, camera.id, limit_pages=camera.uploaded // PAGE + 2):
+        if entry["available"]:
+            camera.available += 1
+        else:
+            camera.unavailable += 1
+
+
+def activity_center(
+    client: httpx.Client, owner: dict[str, str], camera_id: str, *, limit_pages: int
+) -> Iterator[dict[str, Any]]:
+    """Every entry of a camera's activity center, newest first, at most `limit_pages` pages."""
+    cursor = None
+    for _ in range(max(1, limit_pages)):
+        params: dict[str, str | int] = {"limit": PAGE}
+        if cursor:
+            params["cursor"] = cursor
+        page = _expect(
+            client.get(f"/v1/cameras/{camera_id}/clips", params=params, headers=owner), 200
+        )
+        yield from page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def summary(report: SimulationReport) -> list[Table]:
+    """The per-camera table and the refusals by code."""
+    cameras = Table(title="Fleet simulation", title_justify="left")
+    for column in ("camera", "plan at start → end", "window now", "stored (201)", "replayed"):
+        cameras.add_column(
+            column, justify="left" if column.startswith(("camera", "plan")) else "right"
+        )
+    for column in ("refused", "available", "no longer available"):
+        cameras.add_column(column, justify="right")
+    for camera in report.cameras:
+        cameras.add_row(
+            camera.name,
+            f"{camera.source_start} → {camera.source_end}",
+            f"{camera.history_hours} h" if camera.cloud_recording else "no cloud",
+            str(camera.uploaded),
+            str(camera.replayed),
+            str(sum(camera.refused.values())),
+            str(camera.available),
+            str(camera.unavailable),
+        )
+    cameras.add_section()
+    cameras.add_row(
+        "total",
+        "",
+        "",
+        str(report.stored),
+        str(report.replayed),
+        str(sum(report.refused.values())),
+        str(report.available),
+        str(report.unavailable),
+        style="bold",
+    )
+    refused = Table(title="Refused uploads by code", title_justify="left")
+    refused.add_column("status and code")
+    refused.add_column("uploads", justify="right")
+    for code, count in sorted(report.refused.items()):
+        refused.add_row(code, str(count))
+    if not report.refused:
+        refused.add_row("(none)", "0")
+    return [cameras, refused]
+
+
+def print_summary(report: SimulationReport, console: Console) -> None:
+    for table in summary(report):
+        console.print(table)
+    cancelled = f"; Plus cancelled at {_iso(report.cancelled_at)}" if report.cancelled_at else ""
+    console.print(
+        f"test clock {_iso(report.clock_start)} → {_iso(report.clock_end)}{cancelled}; "
+        f"{report.stored + report.replayed + sum(report.refused.values())} uploads "
+        f'in {report.seconds:.1f} s. "No longer available" counts activity-center entries '
+        "with available: false (erased by a plan change, or expired)."
+    )

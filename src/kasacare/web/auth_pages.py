@@ -1,0 +1,123 @@
+"""Sign-up, sign-in and sign-out pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from kasacare.accounts import service as accounts
+from kasacare.accounts.models import Role
+from kasacare.kit.errors import KasaCareError, ValidationFailed
+from kasacare.kit.http import Context, DbSession, Now, client_address
+from kasacare.web.messages import friendly
+from kasacare.web.render import page
+from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session
+
+router = APIRouter(include_in_schema=False)
+
+
+def home_for(role: Role) -> str:
+    return "/support" if role is Role.SUPPORT else "/app/kasa-care"
+
+
+@router.get("/")
+def home(request: Request, session: DbSession, now: Now) -> Response:
+    account = signed_in(request, session, now)
+    return RedirectResponse(home_for(account.role) if account else "/signin", status_code=303)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, session: DbSession) -> HTMLResponse:
+    return page(request, session, "signin.html", account=None)
+
+
+@router.post("/signin")
+async def signin(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
+        issued = accounts.sign_in(
+            session, now, email=email, password=password, client=client_address(request), ttl=ttl
+        )
+        session.commit()
+        if issued is None:
+            raise accounts.InvalidCredentials()
+    except KasaCareError as error:
+        session.commit()
+        return page(
+            request,
+            session,
+            "signin.html",
+            account=None,
+            email=email,
+            error=friendly(error),
+            status_code=error.status,
+        )
+    response = RedirectResponse(home_for(issued.account.role), status_code=303)
+    start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)
+    return response
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request, context: Context, session: DbSession) -> HTMLResponse:
+    return page(
+        request,
+        session,
+        "signup.html",
+        account=None,
+        countries=sorted(context.catalog.countries),
+        country="US",
+    )
+
+
+@router.post("/signup")
+async def signup(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    country = str(form.get("country", ""))
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        if len(password) < 8:
+            raise ValidationFailed("Choose a password of at least 8 characters.")
+        accounts.sign_up(
+            session, context.catalog, now, email=email, password=password, country=country
+        )
+        ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
+        issued = accounts.sign_in(
+            session, now, email=email, password=password, client=client_address(request), ttl=ttl
+        )
+        assert issued is not None
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return page(
+            request,
+            session,
+            "signup.html",
+            account=None,
+            email=email,
+            country=country,
+            countries=sorted(context.catalog.countries),
+            error=friendly(error),
+            status_code=error.status,
+        )
+    response = RedirectResponse("/app/cameras?notice=Welcome+to+Kasa+Care", status_code=303)
+    start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, session: DbSession) -> Response:
+    form = await request.form()
+    check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+    token = request.cookies.get("kc_session")
+    if token:
+        accounts.sign_out(session, token)
+        session.commit()
+    response = RedirectResponse("/signin", status_code=303)
+    end_session(response)
+    return response

@@ -1,0 +1,307 @@
+"""Owner pages: cameras, Kasa Care (plans, Select Services, review and confirm), notifications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from kasacare.accounts.models import Account, Role
+from kasacare.cameras import service as cameras
+from kasacare.clips import service as clips
+from kasacare.clips.rules import available
+from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.entitlements.service import camera_entitlements
+from kasacare.kit.calendar import Cycle
+from kasacare.kit.errors import KasaCareError, ValidationFailed
+from kasacare.kit.http import AppContext, Context, DbSession, Now
+from kasacare.legacy import service as legacy
+from kasacare.notifications.service import for_account
+from kasacare.subscriptions.endpoints import after_commit
+from kasacare.subscriptions.service import Outcome, Subscriptions
+from kasacare.web.guard import signed_in_as
+from kasacare.web.messages import friendly
+from kasacare.web.render import page
+from kasacare.web.session import CSRF_FIELD, check_csrf
+
+router = APIRouter(include_in_schema=False)
+
+FEATURES = {
+    "cloud_recording": "Cloud recording",
+    "manual_recording": "Manual recording",
+    "clip_download": "Download clips",
+    "rich_notifications": "Rich notifications",
+}
+ACTIONS = {
+    "create": "Review your new plan",
+    "change": "Review the change",
+    "add_camera": "Review adding a camera",
+    "remove_camera": "Review removing a camera",
+    "cancel": "Review cancelling",
+    "cancel_legacy": "Review cancelling your legacy plans",
+}
+
+
+def _owner(request: Request, session: Session, now: datetime) -> Account:
+    return signed_in_as(request, session, now, Role.OWNER)
+
+
+# ---- cameras -------------------------------------------------------------------------
+
+
+def _cameras_page(
+    request: Request,
+    context: AppContext,
+    session: Session,
+    now: datetime,
+    account: Account,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    owned = cameras.list_owned(session, account)
+    entitlements = camera_entitlements(session, context.catalog, owned, now)
+    items = [{"camera": c, "entitlement": entitlements[c.id]} for c in owned]
+    return page(
+        request,
+        session,
+        "cameras.html",
+        account=account,
+        cameras=items,
+        models=list(context.catalog.models),
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.get("/app/cameras", response_class=HTMLResponse)
+def cameras_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    return _cameras_page(request, context, session, now, _owner(request, session, now))
+
+
+@router.post("/app/cameras")
+async def add_camera(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        cameras.register(
+            session,
+            context.catalog,
+            now,
+            account=account,
+            model=str(form.get("model", "")),
+            serial=str(form.get("serial", "")),
+            name=str(form.get("name", "")),
+        )
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    return RedirectResponse("/app/cameras?notice=Camera+added", status_code=303)
+
+
+@router.post("/app/cameras/{camera_id}/unbind")
+async def unbind_camera(
+    camera_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        cameras.unbind(session, now, account, camera_id)
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    after_commit(context, now)
+    return RedirectResponse("/app/cameras?notice=Camera+removed", status_code=303)
+
+
+# ---- Kasa Care ---------------------------------------------------------------------------
+
+
+def _care_page(
+    request: Request,
+    context: AppContext,
+    session: Session,
+    now: datetime,
+    account: Account,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+    live = use_cases.repo.live(account.id)
+    currency = account.currency or "USD"
+    plans = []
+    for plan in context.catalog.plans.values():
+        monthly, annual = plan.price(currency, Cycle.MONTHLY), plan.price(currency, Cycle.ANNUAL)
+        if monthly and annual:
+            plans.append(
+                {
+                    "id": plan.id,
+                    "name": plan.name,
+                    "monthly": monthly,
+                    "annual": annual,
+                    "per_camera": plan.per_camera,
+                    "max_cameras": plan.max_cameras,
+                    "history_days": plan.history_days,
+                    "features": [f.value for f in plan.features],
+                }
+            )
+    legacy_items = [
+        {"legacy": item, "refund": legacy.refundable_now(item, now)}
+        for item in legacy.live_for(session, account)
+    ]
+    return page(
+        request,
+        session,
+        "kasa_care.html",
+        account=account,
+        live=live,
+        next_invoice=use_cases.next_invoice(live) if live else None,
+        cameras=cameras.list_owned(session, account),
+        plans=plans,
+        legacy=legacy_items,
+        plan_names={p.id: p.name for p in context.catalog.plans.values()},
+        legacy_names={p.id: p.name for p in context.catalog.legacy_plans.values()},
+        feature_names=FEATURES,
+        trial_eligible=account.trial_eligible,
+        trial_days=context.catalog.trial_days,
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.get("/app/kasa-care", response_class=HTMLResponse)
+def care_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    return _care_page(request, context, session, now, _owner(request, session, now))
+
+
+def _run(use_cases: Subscriptions, form: FormData, *, dry_run: bool) -> Outcome:
+    """The form's action on the same use cases as the API (preview or for real)."""
+    action = str(form.get("action", ""))
+    camera_ids = [uuid.UUID(str(v)) for v in form.getlist("camera_ids")]
+    camera_id = uuid.UUID(str(form["camera_id"])) if form.get("camera_id") else None
+    plan, cycle = str(form.get("plan", "")), str(form.get("cycle", "monthly"))
+    if cycle not in ("monthly", "annual"):
+        raise ValidationFailed("Choose monthly or annual billing.")
+    match action:
+        case "create":
+            return use_cases.subscribe(
+                plan,
+                Cycle(cycle),
+                camera_ids,
+                trial=form.get("trial") == "1",
+                confirm_legacy_termination=dry_run or form.get("confirm_legacy_termination") == "1",
+                dry_run=dry_run,
+            )
+        case "change":
+            return use_cases.change(plan, Cycle(cycle), camera_ids, dry_run=dry_run)
+        case "add_camera" if camera_id:
+            return use_cases.add_camera(camera_id, dry_run=dry_run)
+        case "remove_camera" if camera_id:
+            return use_cases.remove_camera(camera_id, dry_run=dry_run)
+        case "cancel":
+            return use_cases.cancel(dry_run=dry_run)
+        case "cancel_legacy":
+            return use_cases.cancel_legacy(dry_run=dry_run)
+    raise ValidationFailed("Choose what to change.")
+
+
+@router.post("/app/kasa-care/review", response_class=HTMLResponse)
+async def review(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    """C5: the quote first, computed by the action's own code; nothing changes here."""
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+        migrating = form.get("action") == "create" and bool(legacy.live_for(session, account))
+        outcome = _run(use_cases, form, dry_run=True)
+        erased = _erased_with_downloads(context, session, now, account, outcome)
+        session.rollback()
+    except (KasaCareError, ValueError) as error:
+        session.rollback()
+        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
+        status = error.status if isinstance(error, KasaCareError) else 422
+        return _care_page(request, context, session, now, account, message, status)
+    fields = [(k, str(v)) for k, v in form.multi_items() if k not in (CSRF_FIELD,)]
+    return page(
+        request,
+        session,
+        "review.html",
+        account=account,
+        quote=outcome.quote,
+        title=ACTIONS.get(str(form.get("action")), "Review"),
+        fields=fields,
+        erased=erased,
+        migrating=migrating,
+    )
+
+
+def _erased_with_downloads(
+    context: AppContext, session: Session, now: datetime, account: Account, outcome: Outcome
+) -> list[dict[str, Any]]:
+    """Each camera whose history shrinks, and (where the plan grants download) links to the
+    clips that will go, so the owner can keep them before confirming."""
+    owned = {c.id: c for c in cameras.list_owned(session, account)}
+    entitlements = camera_entitlements(session, context.catalog, list(owned.values()), now)
+    secret = clips.url_secret(session)
+    result = []
+    for erasure in outcome.quote.erased:
+        camera = owned.get(erasure.camera_id)
+        if camera is None:
+            continue
+        downloads = []
+        if entitlements[camera.id].clip_download:
+            page_ = clips.list_clips(
+                session, camera, now, start=None, end=erasure.before, cursor=None, limit=100
+            )
+            for clip in page_.clips:
+                if available(clip.expires_at, clip.erased_at, now):
+                    token = sign(
+                        clip.storage_key, now + PLAYBACK_URL_TTL, secret, purpose="download"
+                    )
+                    downloads.append(
+                        {"started_at": clip.started_at, "url": f"/v1/clip-media/{token}?download=1"}
+                    )
+        result.append({"name": camera.name, "before": erasure.before, "downloads": downloads})
+    return result
+
+
+@router.post("/app/kasa-care/apply")
+async def apply(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+        _run(use_cases, form, dry_run=False)
+        session.commit()
+    except (KasaCareError, ValueError) as error:
+        session.rollback()
+        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
+        status = error.status if isinstance(error, KasaCareError) else 422
+        return _care_page(request, context, session, now, account, message, status)
+    after_commit(context, now)
+    return RedirectResponse("/app/kasa-care?notice=Done", status_code=303)
+
+
+# ---- notifications -------------------------------------------------------------------
+
+
+@router.get("/app/notifications", response_class=HTMLResponse)
+def notifications_page(request: Request, session: DbSession, now: Now) -> Response:
+    account = _owner(request, session, now)
+    return page(
+        request,
+        session,
+        "notifications.html",
+        account=account,
+        items=for_account(session, account.id),
+    )

@@ -1,0 +1,83 @@
+"""Rendering: one Jinja2 environment, filters that speak like a person, the page helper."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from kasacare.entitlements.rules import Entitlement, EntitlementSource
+from kasacare.kit.money import Money, format_money
+from kasacare.web.session import CSRF_FIELD, csrf_token, finish
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+def day(moment: datetime | None) -> str:
+    return moment.strftime("%-d %b %Y") if moment else ""
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%-d %b %Y, %H:%M UTC") if moment else ""
+
+
+def money(amount: int | Money | dict[str, Any], currency: str | None = None) -> str:
+    if isinstance(amount, dict):
+        return format_money(Money(amount["amount"], amount["currency"]))
+    if isinstance(amount, Money):
+        return format_money(amount)
+    assert currency is not None
+    return format_money(Money(amount, currency))
+
+
+def history(hours: int) -> str:
+    if hours % 24 == 0:
+        days = hours // 24
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hours"
+
+
+def entitlement_words(entitlement: Entitlement) -> str:
+    """ "Free plan: last 2 days, until 12 Mar 2028", "Premium: 30 days", ..."""
+    source = entitlement.source
+    if source is EntitlementSource.NONE:
+        return "No cloud recording: add a microSD card or subscribe"
+    if source is EntitlementSource.FREE:
+        return (
+            f"Free plan: last {history(entitlement.history_hours)}, "
+            f"until {day(entitlement.free_plan_ends_at)}"
+        )
+    names = {
+        EntitlementSource.TRIAL: "Free trial",
+        EntitlementSource.PLUS: "Plus",
+        EntitlementSource.PREMIUM: "Premium",
+        EntitlementSource.LEGACY: "Legacy plan",
+    }
+    return f"{names[source]}: {history(entitlement.history_hours)}"
+
+
+templates.env.filters.update(day=day, when=when, money=money, history=history)
+templates.env.globals.update(entitlement_words=entitlement_words, CSRF_FIELD=CSRF_FIELD)
+
+
+def page(
+    request: Request,
+    session: Session,
+    name: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    context.setdefault("error", None)
+    context.setdefault("notice", request.query_params.get("notice"))
+    context["csrf"] = csrf_token(request, session)
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    secure = request.app.state.context.settings.cookie_secure
+    finish(request, response, secure=secure)
+    session.commit()  # the CSRF secret may have been created on first use
+    return response

@@ -1,0 +1,252 @@
+"""The support console: search, an account's timeline, and the agent's actions (resolve an
+app-store legacy case, goodwill credit, force-unbind a resold camera). Agents see clip
+entries' existence only through the timeline, never video; every action is audited."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from kasacare.accounts.models import Account, Role
+from kasacare.accounts.service import normalize_email
+from kasacare.billing import service as billing
+from kasacare.billing.rules import LineDraft
+from kasacare.cameras.models import Camera, Device
+from kasacare.clips.retention import erase_camera, reconcile_account
+from kasacare.kit.errors import KasaCareError, NotFound, ValidationFailed
+from kasacare.kit.http import Context, DbSession, Now
+from kasacare.kit.money import Money
+from kasacare.legacy.repository import LegacyRepository
+from kasacare.notifications.service import for_account
+from kasacare.subscriptions.endpoints import after_commit
+from kasacare.subscriptions.models import Subscription
+from kasacare.subscriptions.repository import SubscriptionRepository
+from kasacare.subscriptions.service import Subscriptions
+from kasacare.support import service as support
+from kasacare.web.guard import signed_in_as
+from kasacare.web.messages import friendly
+from kasacare.web.render import page
+from kasacare.web.session import CSRF_FIELD, check_csrf
+
+router = APIRouter(include_in_schema=False)
+
+
+def _agent(request: Request, session: Session, now: datetime) -> Account:
+    return signed_in_as(request, session, now, Role.SUPPORT)
+
+
+@router.get("/support", response_class=HTMLResponse)
+def console(request: Request, session: DbSession, now: Now, q: str = "") -> Response:
+    agent = _agent(request, session, now)
+    results: list[Account] = []
+    if q.strip():
+        by_email = session.scalars(
+            select(Account).where(Account.email == normalize_email(q), Account.role == Role.OWNER)
+        ).all()
+        by_serial = session.scalars(
+            select(Account)
+            .join(Camera, Camera.account_id == Account.id)
+            .join(Device, Device.id == Camera.device_id)
+            .where(Device.serial == q.strip().upper(), Camera.unbound_at.is_(None))
+        ).all()
+        results = list({a.id: a for a in [*by_email, *by_serial]}.values())
+    return page(request, session, "support.html", account=agent, q=q, results=results)
+
+
+def _timeline(session: Session, account: Account) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for sub in session.scalars(select(Subscription).where(Subscription.account_id == account.id)):
+        events.append(
+            {
+                "at": sub.created_at,
+                "what": f"Subscription {sub.plan.value} "
+                f"({sub.cycle.value}) started, status {sub.status.value}",
+            }
+        )
+        if sub.ended_at:
+            events.append(
+                {
+                    "at": sub.ended_at,
+                    "what": f"Subscription {sub.plan.value} ended "
+                    f"({sub.end_reason.value if sub.end_reason else ''})",
+                }
+            )
+    for legacy in LegacyRepository(session).all_for(account.id):
+        events.append(
+            {
+                "at": legacy.created_at,
+                "what": f"Legacy {legacy.plan} imported "
+                f"({legacy.channel.value}), status {legacy.status.value}",
+            }
+        )
+    for invoice in billing.invoices(session, account):
+        events.append(
+            {
+                "at": invoice.created_at,
+                "what": f"Invoice {invoice.number}: "
+                f"{Money(invoice.total, invoice.currency)} {invoice.status.value}",
+            }
+        )
+    for note in billing.credit_notes(session, account):
+        events.append(
+            {
+                "at": note.created_at,
+                "what": f"Credit note {note.number} ({note.kind.value}): "
+                f"{Money(note.total, note.currency)}",
+            }
+        )
+    for notice in for_account(session, account.id):
+        events.append({"at": notice.created_at, "what": f"Notified: {notice.kind.value}"})
+    for entry in support.audit_log(session, account_id=account.id, limit=200):
+        events.append({"at": entry.at, "what": f"{entry.actor}: {entry.action} — {entry.note}"})
+    return sorted(events, key=lambda e: e["at"], reverse=True)
+
+
+def _account_page(
+    request: Request,
+    session: Session,
+    now: datetime,
+    agent: Account,
+    account_id: uuid.UUID,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    account = session.get(Account, account_id)
+    if account is None or account.role is not Role.OWNER:
+        raise NotFound("No such account")
+    owned = list(
+        session.scalars(
+            select(Camera)
+            .options(joinedload(Camera.device))
+            .where(Camera.account_id == account.id, Camera.unbound_at.is_(None))
+        )
+    )
+    return page(
+        request,
+        session,
+        "support_account.html",
+        account=agent,
+        customer=account,
+        cameras=owned,
+        legacy=LegacyRepository(session).live(account.id),
+        live=SubscriptionRepository(session).live(account.id),
+        balance=billing.balance(session, account),
+        timeline=_timeline(session, account),
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.get("/support/accounts/{account_id}", response_class=HTMLResponse)
+def account_page(account_id: uuid.UUID, request: Request, session: DbSession, now: Now) -> Response:
+    return _account_page(request, session, now, _agent(request, session, now), account_id)
+
+
+@router.post("/support/accounts/{account_id}/actions")
+async def act(
+    account_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    agent = _agent(request, session, now)
+    actor = f"support:{agent.id}"
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        note = str(form.get("note", "")).strip()
+        if not note:
+            raise ValidationFailed("Write a note: every action says why.")
+        customer = SubscriptionRepository(session).lock_account(account_id)
+        action = str(form.get("action", ""))
+        if action == "resolve_legacy":
+            amount = _amount(form.get("amount"), customer)
+            support.resolve_legacy(
+                session,
+                context.catalog,
+                now,
+                actor,
+                uuid.UUID(str(form.get("legacy_id"))),
+                support.Outcome(str(form.get("outcome", "terminate"))),
+                amount,
+                note,
+            )
+        elif action == "goodwill_credit":
+            amount = _amount(form.get("amount"), customer)
+            if amount is None or amount.amount <= 0:
+                raise ValidationFailed("A goodwill credit needs a positive amount.")
+            billing.issue_credit(
+                session,
+                now,
+                customer,
+                subscription_id=None,
+                lines=[LineDraft(f"Goodwill credit: {note}", amount)],
+            )
+            support.audit(
+                session,
+                now,
+                actor,
+                "goodwill_credit",
+                account_id=customer.id,
+                target=None,
+                note=note,
+                data={"amount": amount.amount},
+            )
+        elif action == "force_unbind":
+            camera_id = uuid.UUID(str(form.get("camera_id")))
+            _force_unbind(session, context, now, customer, camera_id)
+            support.audit(
+                session,
+                now,
+                actor,
+                "force_unbind",
+                account_id=customer.id,
+                target=str(camera_id),
+                note=note,
+            )
+        else:
+            raise ValidationFailed("Unknown action.")
+        session.commit()
+    except (KasaCareError, ValueError) as error:
+        session.rollback()
+        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
+        status = error.status if isinstance(error, KasaCareError) else 422
+        return _account_page(request, session, now, agent, account_id, message, status)
+    after_commit(context, now)
+    return RedirectResponse(f"/support/accounts/{account_id}?notice=Done", status_code=303)
+
+
+def _amount(raw: object, customer: Account) -> Money | None:
+    text = str(raw or "").strip()
+    if not text:
+        return None
+    major, _, minor = text.partition(".")
+    if not major.isdigit() or (minor and (not minor.isdigit() or len(minor) > 2)):
+        raise ValidationFailed("Write the amount like 12.50.")
+    assert customer.currency is not None
+    return Money(int(major) * 100 + int(minor.ljust(2, "0") or 0), customer.currency)
+
+
+def _force_unbind(
+    session: Session, context: Context, now: datetime, customer: Account, camera_id: uuid.UUID
+) -> None:
+    """A resold camera: taken off the account even if a plan covers it; its history erased."""
+    camera = session.scalar(
+        select(Camera).where(
+            Camera.id == camera_id, Camera.account_id == customer.id, Camera.unbound_at.is_(None)
+        )
+    )
+    if camera is None:
+        raise NotFound("No such camera on this account")
+    live = SubscriptionRepository(session).live(customer.id)
+    if live is not None and camera_id in live.camera_ids:
+        # As the owner removing it: a Plus credit, or a cancel if it was the last (C1, C3).
+        Subscriptions(session, context.catalog, context.gateway, now, customer).remove_camera(
+            camera_id
+        )
+    camera.unbound_at = now
+    erase_camera(session, camera.id, now)
+    reconcile_account(session, context.catalog, customer.id, now)

@@ -1,0 +1,163 @@
+"""The web app in-process: forms with CSRF, the same services as the API, refusals for a
+person. (The real-browser tests are in tests/web/test_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kasacare.app import create_app
+from kasacare.kit.http import AppContext
+from tests.factories import PASSWORD
+
+
+@pytest.fixture
+def browser(context: AppContext) -> Iterator[TestClient]:
+    """A cookie-keeping client over HTTPS (the session cookie is Secure)."""
+    with TestClient(
+        create_app(context), base_url="https://testserver", raise_server_exceptions=False
+    ) as client:
+        yield client
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "every form carries a CSRF token"
+    return found.group(1)
+
+
+def sign_up(browser: TestClient, email: str = "web@example.com") -> None:
+    form = browser.get("/signup")
+    response = browser.post(
+        "/signup",
+        data={"email": email, "password": PASSWORD, "country": "GB", "csrf_token": csrf(form.text)},
+    )
+    assert response.status_code == 200, response.text  # followed the redirect
+    assert "Welcome to Kasa Care" in response.text
+
+
+def test_sign_up_sets_a_secure_httponly_samesite_session(browser: TestClient) -> None:
+    form = browser.get("/signup")
+    response = browser.post(
+        "/signup",
+        data={
+            "email": "a@example.com",
+            "password": PASSWORD,
+            "country": "GB",
+            "csrf_token": csrf(form.text),
+        },
+        follow_redirects=False,
+    )
+    cookie = response.headers["set-cookie"]
+    assert "kc_session=" in cookie
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+
+
+def test_a_form_without_its_csrf_token_is_refused(browser: TestClient) -> None:
+    browser.get("/signup")
+    response = browser.post(
+        "/signup", data={"email": "a@example.com", "password": PASSWORD, "country": "GB"}
+    )
+    assert response.status_code == 403
+    assert "This form expired" in response.text
+
+
+def test_pages_need_a_signed_in_owner(browser: TestClient) -> None:
+    response = browser.get("/app/kasa-care", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/signin")
+
+
+def test_wrong_password_is_worded_for_a_person(browser: TestClient) -> None:
+    sign_up(browser, "p@example.com")
+    browser.cookies.clear()
+    form = browser.get("/signin")
+    response = browser.post(
+        "/signin",
+        data={"email": "p@example.com", "password": "nope", "csrf_token": csrf(form.text)},
+    )
+    assert response.status_code == 401
+    assert "That email and password don&#39;t match an account." in response.text
+
+
+def test_cameras_show_their_entitlement_in_words(browser: TestClient) -> None:
+    sign_up(browser)
+    page = browser.get("/app/cameras")
+    added = browser.post(
+        "/app/cameras",
+        data={
+            "model": "KC120",
+            "serial": "WEB0001",
+            "name": "Porch",
+            "csrf_token": csrf(page.text),
+        },
+    )
+    assert "Free plan: last 2 days, until 1 Mar 2028" in added.text
+    sd = browser.post(
+        "/app/cameras",
+        data={"model": "KC105", "serial": "WEB0002", "name": "Hall", "csrf_token": csrf(page.text)},
+    )
+    assert "No cloud recording: add a microSD card or subscribe" in sd.text
+    unknown = browser.post(
+        "/app/cameras",
+        data={"model": "KC999", "serial": "WEB0003", "csrf_token": csrf(page.text)},
+    )
+    assert unknown.status_code == 422
+    assert "We don&#39;t know that camera model" in unknown.text
+
+
+def test_kasa_care_shows_plans_in_the_accounts_currency_and_quotes_before_confirming(
+    browser: TestClient,
+) -> None:
+    sign_up(browser)
+    page = browser.get("/app/cameras")
+    browser.post(
+        "/app/cameras",
+        data={
+            "model": "KC120",
+            "serial": "WEB0100",
+            "name": "Porch",
+            "csrf_token": csrf(page.text),
+        },
+    )
+    care = browser.get("/app/kasa-care")
+    assert "£3.49 / month" in care.text and "£9.99 / month" in care.text
+    assert "Select Services" in care.text
+    token = browser.post(
+        "/v1/sandbox/tokens",
+        json={"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+    ).json()["token"]
+    billing = browser.get("/app/billing")
+    saved = browser.post(
+        "/app/billing/card", data={"token": token, "csrf_token": csrf(billing.text)}
+    )
+    assert "Visa (credit) ending in 4242" in saved.text
+    camera_id = re.search(r'name="camera_ids" value="([^"]+)"', care.text).group(1)  # type: ignore[union-attr]
+    review = browser.post(
+        "/app/kasa-care/review",
+        data={
+            "action": "create",
+            "plan": "plus",
+            "cycle": "monthly",
+            "camera_ids": camera_id,
+            "csrf_token": csrf(care.text),
+        },
+    )
+    assert review.status_code == 200
+    assert '<dd data-quote="charge">£3.49</dd>' in review.text
+    assert browser.get("/v1/subscription").status_code == 401  # the quote changed nothing
+    done = browser.post(
+        "/app/kasa-care/apply",
+        data={
+            "action": "create",
+            "plan": "plus",
+            "cycle": "monthly",
+            "camera_ids": camera_id,
+            "csrf_token": csrf(review.text),
+        },
+    )
+    assert "Your plan: Kasa Care Plus (monthly)" in done.text
+    invoices = browser.get("/app/billing")
+    assert "INV-000001" in invoices.text
