@@ -343,3 +343,26 @@ def test_v2_the_sweeper_deletes_only_what_expired(
     assert _blobs(context) == 1
     again = sweep(context.sessions, context.storage, context.catalog, at_now.now())
     assert again.deleted == 0
+
+
+def test_v7_support_agents_see_clip_entries_never_video(
+    client: TestClient, admin_headers: dict[str, str], at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    camera = register_camera(client, headers, "KC120")
+    upload(client, camera["device_token"], NOW - timedelta(minutes=5))
+    client.post(
+        "/v1/admin/support-agents",
+        json={"email": "agent@kasa.example", "password": "correct horse battery"},
+        headers=admin_headers,
+    )
+    agent = token_for(client, "agent@kasa.example")
+    entries = client.get(f"/v1/support/cameras/{camera['id']}/clips", headers=agent)
+    assert entries.status_code == 200
+    (entry,) = entries.json()["items"]
+    assert set(entry) == {"id", "started_at", "duration_s", "kind", "expires_at", "available"}
+    # No playback for an agent: the owner's clip route is not theirs.
+    assert client.get(f"/v1/clips/{entry['id']}", headers=agent).status_code == 403
+    assert (
+        client.get(f"/v1/support/cameras/{camera['id']}/clips", headers=headers).status_code == 403
+    )

@@ -8,8 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from kasacare.accounts.dependencies import OperatorOrSupport
+from kasacare.cameras.models import Camera
+from kasacare.clips import service as clips
+from kasacare.clips.schemas import ClipEntry, ClipPage
+from kasacare.kit.errors import NotFound
 from kasacare.kit.http import Context, DbSession, Now, problem_responses
 from kasacare.legacy.schemas import LegacyRead, MoneyIn
 from kasacare.subscriptions.endpoints import after_commit
@@ -92,3 +97,27 @@ def audit_log(
             for e in entries
         ]
     )
+
+
+@router.get(
+    "/v1/support/cameras/{camera_id}/clips",
+    response_model=ClipPage,
+    responses=problem_responses(401, 403, 404),
+)
+def camera_clip_entries(
+    camera_id: uuid.UUID,
+    _actor: OperatorOrSupport,
+    session: DbSession,
+    now: Now,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ClipPage:
+    """V7: support agents see a camera's clip entries (times, kinds, availability), never
+    video: no playback or download URL is ever issued here."""
+    camera = session.scalar(
+        select(Camera).where(Camera.id == camera_id, Camera.unbound_at.is_(None))
+    )
+    if camera is None:
+        raise NotFound("No such camera")
+    page = clips.list_clips(session, camera, now, start=None, end=None, cursor=cursor, limit=limit)
+    return ClipPage(items=[ClipEntry.of(c, now) for c in page.clips], next_cursor=page.next_cursor)
