@@ -46,7 +46,7 @@ log = logging.getLogger("kasacare.mail")
 DEFAULT_MAIL_FROM = "Kasa Care <no-reply@kasacare.local>"
 #: Failed sends before a notification is given up (it stays listed in the app).
 MAX_ATTEMPTS = 8
-#: Backoff after the n-th failure: FIRST_RETRY × 2^(n−1), at most LONGEST_RETRY
+#: Backoff after the n-th failure: FIRST_RETRY x 2^(n-1), at most LONGEST_RETRY
 #: (5, 10, 20, 40, 80, 160, 320 minutes: the 8th and last try comes ~10.6 h after the first).
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(hours=6)
@@ -206,7 +206,8 @@ class SmtpSender:
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error.decode(errors="replace") if error.smtp_error else ""
+        reply = error.smtp_error
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply or "")
         return f"{error.smtp_code} {text}".strip()
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = {code for code, _ in error.recipients.values()}
@@ -231,7 +232,7 @@ def message_id(notification_id: uuid.UUID) -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed send."""
-    return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
+    return min(FIRST_RETRY * (1 << max(attempts - 1, 0)), LONGEST_RETRY)
 
 
 def deliver_pending(
@@ -409,7 +410,7 @@ def compose(
             "To change or cancel your plan, open Kasa Care in the Kasa app before then.",
         )
     if kind is Kind.CARD_EXPIRING:
-        # `expires_at` is the first instant the card no longer works: valid through the month before.
+        # `expires_at` is the first instant the card no longer works: valid the month before.
         last_valid = _instant(data["expires_at"]) - timedelta(microseconds=1)
         return (
             f"Your card ending in {data['last4']} expires soon",
