@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 
 export UV_LINK_MODE := copy
 
-.PHONY: install run test lint format bench clean
+.PHONY: install browser run test lint format bench clean
 
 # uv comes from PyPI into a private tools venv, so a machine with only Python and pip works.
 $(UV):
@@ -25,10 +25,25 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP)
 
+# The browser tests (tests/web/test_browser.py) drive Debian's Chromium; install it where it is
+# missing (as root; otherwise say how). Playwright never downloads a browser here.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "browser: installing Debian's chromium"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update && apt-get install -y chromium; \
+	  else \
+	    echo "browser: $(CHROMIUM) is missing; as root run: apt-get install -y chromium" \
+	      "(the browser tests are skipped without it)"; \
+	  fi; \
+	fi
+
 run: install
 	$(VENV)/bin/kasacare serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install browser
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install

@@ -21,7 +21,7 @@ from kasacare.cameras.models import Camera, Device
 from kasacare.clips.retention import erase_camera, reconcile_account
 from kasacare.kit.errors import KasaCareError, NotFound, ValidationFailed
 from kasacare.kit.http import Context, DbSession, Now
-from kasacare.kit.money import Money
+from kasacare.kit.money import Money, format_money
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.service import for_account
 from kasacare.subscriptions.endpoints import after_commit
@@ -90,7 +90,7 @@ def _timeline(session: Session, account: Account) -> list[dict[str, Any]]:
             {
                 "at": invoice.created_at,
                 "what": f"Invoice {invoice.number}: "
-                f"{Money(invoice.total, invoice.currency)} {invoice.status.value}",
+                f"{format_money(Money(invoice.total, invoice.currency))} {invoice.status.value}",
             }
         )
     for note in billing.credit_notes(session, account):
@@ -98,7 +98,7 @@ def _timeline(session: Session, account: Account) -> list[dict[str, Any]]:
             {
                 "at": note.created_at,
                 "what": f"Credit note {note.number} ({note.kind.value}): "
-                f"{Money(note.total, note.currency)}",
+                f"{format_money(Money(note.total, note.currency))}",
             }
         )
     for notice in for_account(session, account.id):

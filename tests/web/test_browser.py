@@ -1,0 +1,560 @@
+"""The web app in a real headless Chromium (Debian's `chromium`, driven by Playwright) against a
+real `kasacare serve` process with the test clock: what a person sees and does.
+
+Everything an owner or an agent does goes through the pages. The operator's API only moves the
+test clock, imports legacy subscriptions and creates a support agent; a camera uploads clips
+with its device token. The owner's own API token (the session cookie holds it) is read only for
+what no page shows: the ids the operator's import needs, the period the test's arithmetic
+needs, and the camera setup that hands a camera its device token (as the Kasa app does).
+
+Each main page is saved as a screenshot under `test-artifacts/screenshots/`; the Kasa Care
+page and the activity center are also copied to `docs/screenshots/` for the README.
+
+Without /usr/bin/chromium the module is skipped (`make browser` installs it), unless
+KASACARE_REQUIRE_BROWSER=1 (CI), where its absence fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, Playwright, Request, expect, sync_playwright
+
+from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.databases import fresh_database
+from tests.e2e.server import kasacare_env, running_server
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CARD_NUMBER = "4242 4242 4242 4242"
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"kasa" * 64
+
+
+def require_browser() -> None:
+    if CHROMIUM.exists():
+        return
+    message = (
+        f"Chromium is not installed at {CHROMIUM}: run `make browser` as root "
+        "(apt-get install chromium). The browser tests are skipped without it, "
+        "except where KASACARE_REQUIRE_BROWSER=1 (CI) requires it."
+    )
+    if os.environ.get("KASACARE_REQUIRE_BROWSER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+# ---- fixtures: one server, one browser per module; a clean page per test ----------------
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_browser()
+    directory = tmp_path_factory.mktemp("browser-server")
+    with fresh_database("sqlite", directory) as database_url:
+        env = kasacare_env(
+            KASACARE_DATABASE_URL=database_url,
+            KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
+            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
+            KASACARE_TEST_CLOCK="1",
+            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
+        )
+        with running_server(env, directory / "server.log") as base:
+            yield base
+
+
+@pytest.fixture(scope="module")
+def api(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Playwright]:
+    require_browser()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(
+    driver: Playwright, base_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile; never a downloaded browser."""
+    context = driver.chromium.launch_persistent_context(
+        tmp_path_factory.mktemp("chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        base_url=base_url,
+        viewport={"width": 1280, "height": 900},
+    )
+    context.set_default_timeout(15_000)
+    expect.set_options(timeout=10_000)  # a loaded CI machine is slow, not wrong
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    browser.clear_cookies()
+    tab = browser.new_page()
+    yield tab
+    tab.close()
+
+
+def screenshot(page: Page, name: str, *, docs: str | None = None) -> None:
+    """Save the whole page as a test artifact (and, for the README, under docs/)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if docs:
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / docs)
+
+
+# ---- what a person does ---------------------------------------------------------------
+
+
+def new_email(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def sign_up(page: Page, email: str, country: str = "US") -> None:
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Country").select_option(country)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Cameras", exact=True)).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("Welcome to Kasa Care")
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.goto("/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def add_camera(page: Page, serial: str, name: str, model: str = "KC120") -> None:
+    if urlsplit(page.url).path != "/app/cameras":
+        page.goto("/app/cameras")
+    page.get_by_label("Model").select_option(model)
+    page.get_by_label("Serial number").fill(serial)
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Add camera").click()
+    expect(page.get_by_role("status")).to_have_text("Camera added")
+
+
+def add_card(page: Page) -> None:
+    page.goto("/app/billing")
+    page.get_by_label("Card number").fill(CARD_NUMBER)
+    page.get_by_label("Month").fill("12")
+    page.get_by_label("Year").fill("2030")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_role("button", name=re.compile("^(Add|Replace) card$")).click()
+    expect(page.get_by_role("status")).to_have_text("Card saved")
+    expect(page.get_by_text("Visa (credit) ending in 4242, expires 12/2030")).to_be_visible()
+
+
+def select_services(
+    page: Page, plan: str, cameras: list[str], *, cycle: str = "Monthly", trial: bool = False
+) -> None:
+    """The Select Services step of the Kasa Care page, up to its Review button."""
+    page.goto("/app/kasa-care")
+    form = page.locator("section", has=page.get_by_role("heading", name="Select Services"))
+    form.get_by_label(plan).check()
+    form.get_by_label(cycle, exact=True).check()
+    for camera in cameras:
+        form.get_by_label(camera).check()
+    if trial:
+        form.get_by_label(re.compile("free 30-day trial")).check()
+    form.get_by_role("button", name="Review", exact=True).click()
+
+
+def quote(page: Page, field: str) -> str:
+    return page.locator(f'dd[data-quote="{field}"]').inner_text()
+
+
+def confirm(page: Page) -> None:
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text("Done")
+
+
+def credit_note_rows(page: Page) -> list[list[str]]:
+    table = page.locator("table", has=page.get_by_role("columnheader", name="Kind"))
+    rows = table.locator("tbody tr")
+    return [[c.strip() for c in row.locator("td").all_inner_texts()] for row in rows.all()]
+
+
+def dollars(cents: int) -> str:
+    return f"${cents // 100}.{cents % 100:02d}"
+
+
+def unused_fraction(start: datetime, end: datetime, at: datetime) -> Fraction:
+    """M6, worked out here: the part of the period still ahead, exact to the microsecond."""
+    micro = timedelta(microseconds=1)
+    return Fraction((end - at) // micro, (end - start) // micro)
+
+
+# ---- the operator's and the camera's side (APIs, not pages) -----------------------------
+
+
+def server_now(api: httpx.Client) -> datetime:
+    return datetime.fromisoformat(api.get("/v1/admin/clock", headers=ADMIN).json()["now"])
+
+
+def advance_clock(api: httpx.Client, by: timedelta) -> datetime:
+    moved = api.post(
+        "/v1/admin/clock/advance", json={"seconds": int(by.total_seconds())}, headers=ADMIN
+    )
+    assert moved.status_code == 200, moved.text
+    return datetime.fromisoformat(moved.json()["now"])
+
+
+def session_headers(page: Page) -> dict[str, str]:
+    """The owner's own API token: the session cookie holds it (as the Kasa app would)."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "kc_session")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def owner_api(api: httpx.Client, page: Page, method: str, path: str, body: Any = None) -> Any:
+    response = api.request(method, path, json=body, headers=session_headers(page))
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def upload_clip(api: httpx.Client, device_token: str, started_at: datetime) -> None:
+    response = api.post(
+        "/v1/device/clips",
+        headers={"Authorization": f"Device {device_token}"},
+        data={"started_at": started_at.isoformat(), "duration_s": "20", "kind": "motion"},
+        files={"video": ("clip.mp4", VIDEO, "video/mp4")},
+    )
+    assert response.status_code == 201, response.text
+
+
+def import_legacy(
+    api: httpx.Client, account_id: str, camera_id: str, channel: str, now: datetime
+) -> dict[str, Any]:
+    # Paid $3.00 for a 30-day period with 20 days left: the refund is 300 x 20/30 = $2.00.
+    response = api.post(
+        "/v1/admin/legacy-subscriptions",
+        headers=ADMIN,
+        json={
+            "account_id": account_id,
+            "plan": "legacy-plus",
+            "cycle": "monthly",
+            "camera_ids": [camera_id],
+            "price": {"amount": 300, "currency": "USD"},
+            "paid": {"amount": 300, "currency": "USD"},
+            "current_period_start": (now - timedelta(days=10)).isoformat(),
+            "current_period_end": (now + timedelta(days=20)).isoformat(),
+            "channel": channel,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# ---- scenarios ----------------------------------------------------------------------------
+
+
+def test_t1_sign_up_add_a_camera_and_a_card_start_a_trial_and_see_the_entitlement(
+    page: Page,
+) -> None:
+    sign_up(page, new_email("trial"))
+    add_camera(page, "BRW0000001", "Porch")
+    expect(page.locator(".camera", has_text="Porch")).to_contain_text("Free plan: last 2 days")
+
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+    add_card(page)
+    with_card = [
+        r.url
+        for r in requests
+        if re.sub(r"[\s-]", "", unquote_plus(r.post_data or "")).find("4242424242424242") >= 0
+    ]
+    # The card number reaches the tokenizer, and nothing else: not the page's own form.
+    assert [urlsplit(url).path for url in with_card] == ["/v1/sandbox/tokens"]
+    card_form = [r for r in requests if urlsplit(r.url).path == "/app/billing/card"]
+    assert card_form and "token=" in (card_form[0].post_data or "")
+
+    select_services(page, "Kasa Care Plus", ["Porch (KC120)"], trial=True)
+    expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
+    assert quote(page, "charge") == "$0.00"  # a trial moves no money until its end (T1)
+    screenshot(page, "review-create")
+    confirm(page)
+    expect(page.get_by_role("heading", name="Your plan: Kasa Care Plus (monthly)")).to_be_visible()
+    expect(page.get_by_text("Free trial", exact=True)).to_be_visible()
+
+    page.get_by_role("navigation").get_by_role("link", name="Cameras").click()
+    expect(page.locator(".camera", has_text="Porch")).to_contain_text("Free trial: 30 days")
+    screenshot(page, "cameras")
+
+
+def test_c1_plus_for_two_cameras_then_one_removed_gives_a_credit_note(page: Page) -> None:
+    sign_up(page, new_email("credit"))
+    add_camera(page, "BRW0000101", "Garden")
+    add_camera(page, "BRW0000102", "Garage")
+    add_card(page)
+
+    select_services(page, "Kasa Care Plus", ["Garden (KC120)", "Garage (KC120)"])
+    assert quote(page, "charge") == "$7.98"  # 2 cameras x $3.99
+    confirm(page)
+    expect(page.get_by_text("Next invoice: $7.98")).to_be_visible()
+
+    page.get_by_role("button", name="Remove Garage from the plan").click()
+    expect(page.get_by_role("heading", name="Review removing a camera")).to_be_visible()
+    # Removed at the start of the period: the whole month is unused, 399 x 1 = $3.99 credit.
+    assert quote(page, "credit") == "$3.99"
+    assert quote(page, "refund") == "$0.00"
+    confirm(page)
+
+    page.get_by_role("navigation").get_by_role("link", name="Billing").click()
+    rows = credit_note_rows(page)
+    assert len(rows) == 1
+    number, _date, kind, total = rows[0]
+    assert (number[:3], kind, total) == ("CN-", "credit", "$3.99")
+    expect(page.locator("[data-balance]")).to_have_text("$3.99")
+    screenshot(page, "billing")
+
+
+def test_c1_cancel_shows_the_quote_refunds_and_erased_clips_are_no_longer_available(
+    page: Page, api: httpx.Client
+) -> None:
+    email = new_email("cancel")
+    sign_up(page, email)
+    # Camera setup, as the Kasa app does it: the camera gets its device token once.
+    camera = owner_api(
+        api, page, "POST", "/v1/cameras", {"model": "KC120", "serial": "BRW0000201", "name": "Hall"}
+    )
+    add_card(page)
+    select_services(page, "Kasa Care Plus", ["Hall (KC120)"])
+    confirm(page)
+    period = owner_api(api, page, "GET", "/v1/subscription")
+
+    # Three clips now; three days later two more. Plus keeps 30 days, the free plan 2.
+    now = server_now(api)
+    for minutes_ago in (90, 60, 30):
+        upload_clip(api, camera["device_token"], now - timedelta(minutes=minutes_ago))
+    now = advance_clock(api, timedelta(days=3))
+    for minutes_ago in (60, 30):
+        upload_clip(api, camera["device_token"], now - timedelta(minutes=minutes_ago))
+
+    page.goto("/app/kasa-care")  # the 12-hour session ended while the clock moved
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    sign_in(page, email)
+    # C1: the unused part of the month comes back: 399 x (end - now) / (end - start).
+    start = datetime.fromisoformat(period["current_period_start"])
+    end = datetime.fromisoformat(period["current_period_end"])
+    refund = dollars(round(399 * unused_fraction(start, end, now)))
+    page.get_by_role("button", name="Cancel Kasa Care").click()
+    expect(page.get_by_role("heading", name="Review cancelling")).to_be_visible()
+    assert quote(page, "refund") == refund
+    assert quote(page, "charge") == "$0.00"
+    erased = page.locator("section.quote")
+    expect(erased.get_by_role("heading", name="Video history that will be erased")).to_be_visible()
+    expect(erased.get_by_role("listitem").filter(has_text="Hall")).to_contain_text(
+        "clips from before"
+    )
+    # Plus grants download: the three clips that will go can be kept before confirming.
+    expect(erased.get_by_role("link", name=re.compile("^Download clip of"))).to_have_count(3)
+    screenshot(page, "review-cancel")
+    confirm(page)
+    expect(page.get_by_role("heading", name="Select Services")).to_be_visible()
+
+    page.goto("/app/billing")
+    rows = credit_note_rows(page)
+    assert [(kind, total) for _n, _d, kind, total in rows] == [("refund", refund)]
+
+    page.goto("/app/activity")
+    clips = page.locator("li.clip")
+    expect(clips).to_have_count(5)
+    gone = clips.filter(has_text="No longer available")
+    expect(gone).to_have_count(3)
+    expect(gone.locator("video")).to_have_count(0)
+    playable = clips.filter(has_not_text="No longer available")
+    expect(playable.locator("video")).to_have_count(2)
+    media = page.request.get(playable.locator("video").first.get_attribute("src") or "")
+    assert (media.status, media.headers["content-type"]) == (200, "video/mp4")  # signed URL
+    screenshot(page, "activity", docs="activity.png")
+
+    page.goto("/app/notifications")
+    expect(page.locator("li", has_text="A refund is on its way to your card")).to_contain_text(
+        refund
+    )
+    expect(page.get_by_text("Some video history was erased")).to_be_visible()
+    screenshot(page, "notifications")
+
+
+def test_l4_a_legacy_account_upgrades_to_the_new_plans(page: Page, api: httpx.Client) -> None:
+    sign_up(page, new_email("legacy"))
+    add_camera(page, "BRW0000301", "Nursery")
+    add_card(page)
+    me = owner_api(api, page, "GET", "/v1/me")
+    camera_id = owner_api(api, page, "GET", "/v1/cameras")["items"][0]["id"]
+    import_legacy(api, me["id"], camera_id, "direct", server_now(api))
+
+    page.goto("/app/kasa-care")
+    legacy = page.locator("section", has=page.get_by_role("heading", name="legacy Kasa Care"))
+    expect(legacy).to_contain_text("Kasa Care (legacy) Plus (monthly)")
+    expect(legacy).to_contain_text("refund if ended now: $2.00")
+    expect(legacy).to_contain_text("Upgrading is one way.")
+    screenshot(page, "kasa-care-legacy")
+
+    legacy.get_by_role("link", name="Upgrade to New Plans").click()
+    assert page.url.endswith("#select-services")
+    select_services(page, "Kasa Care Plus", ["Nursery (KC120)"])
+    expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
+    assert quote(page, "refund") == "$2.00"  # the legacy plan's unused part
+    assert quote(page, "charge") == "$3.99"
+    expect(page.get_by_text("This is one way: legacy plans can't be bought again.")).to_be_visible()
+    understood = page.get_by_label("I understand: end my legacy plans")
+    expect(understood).not_to_be_checked()
+    page.get_by_role("button", name="Confirm").click()  # refused by the form: still here
+    expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
+    assert understood.evaluate("box => !box.validity.valid")
+    understood.check()
+    confirm(page)
+
+    expect(page.get_by_role("heading", name="Your plan: Kasa Care Plus (monthly)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your legacy Kasa Care plans")).to_have_count(0)
+    page.goto("/app/billing")
+    assert ("refund", "$2.00") in [(kind, total) for _n, _d, kind, total in credit_note_rows(page)]
+
+
+def test_l6_a_support_agent_resolves_an_app_store_case(page: Page, api: httpx.Client) -> None:
+    owner = new_email("store")
+    sign_up(page, owner)
+    add_camera(page, "BRW0000401", "Shed")
+    add_card(page)
+    me = owner_api(api, page, "GET", "/v1/me")
+    camera_id = owner_api(api, page, "GET", "/v1/cameras")["items"][0]["id"]
+    import_legacy(api, me["id"], camera_id, "app_store", server_now(api))
+    page.goto("/app/kasa-care")
+    expect(page.get_by_text("This subscription cannot be refunded.")).to_be_visible()
+
+    agent = new_email("agent")
+    created = api.post(
+        "/v1/admin/support-agents", headers=ADMIN, json={"email": agent, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    page.context.clear_cookies()
+    sign_in(page, agent)
+    expect(page.get_by_role("heading", name="Support console")).to_be_visible()
+    page.get_by_label("Email or camera serial").fill(owner.upper())
+    page.get_by_role("button", name="Search").click()
+    screenshot(page, "support-console")
+    page.get_by_role("link", name=owner).click()
+
+    expect(page.get_by_role("heading", name=owner)).to_be_visible()
+    case = page.locator("section", has=page.get_by_role("heading", name="(app_store)"))
+    case.get_by_label("Outcome").select_option(label="Refund to card")
+    case.get_by_label("Amount").fill("1.50")
+    note = "Bought in the App Store; store refused, refund agreed by phone"
+    case.get_by_label("Note").fill(note)
+    case.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("status")).to_have_text("Done")
+    expect(page.get_by_text("legacy closed")).to_be_visible()
+    timeline = page.locator("ol.timeline")
+    screenshot(page, "support-account")
+    expect(timeline).to_contain_text(note)
+    expect(timeline.get_by_role("listitem").filter(has_text="(refund): $1.50")).to_have_count(1)
+    screenshot(page, "support-account")
+
+
+def test_p1_premium_refuses_an_eleventh_camera_in_the_form(page: Page) -> None:
+    sign_up(page, new_email("premium"))
+    names = [f"Cam {n:02d}" for n in range(1, 12)]
+    for number, name in enumerate(names, start=1):
+        add_camera(page, f"BRW00005{number:02d}", name)
+
+    select_services(page, "Kasa Care Premium", [f"{name} (KC120)" for name in names])
+    assert urlsplit(page.url).path == "/app/kasa-care"  # the form did not go anywhere
+    refusal = page.locator("[data-limit-message]")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_have_text(
+        "Premium covers up to 10 cameras. For more, use another Kasa account for the others, "
+        "or choose Plus for every camera."
+    )
+    expect(refusal).to_be_focused()
+
+    # Past the script (form.submit() skips the submit event), the server refuses in words too.
+    page.locator("form.select-services").evaluate("form => form.submit()")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Premium covers up to 10 cameras. For more, use another Kasa account for the others, "
+        "or choose Plus for every camera: Plus has no limit."
+    )
+
+
+def test_the_sign_in_form_works_from_the_keyboard(page: Page) -> None:
+    email = new_email("keys")
+    sign_up(page, email)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "signin")
+
+    field = page.get_by_label("Email")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if field.evaluate("input => input === document.activeElement"):
+            break
+    expect(field).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Kasa Care", exact=True)).to_be_visible()
+    assert urlsplit(page.url).path == "/app/kasa-care"
+
+
+def test_the_kasa_care_page_fits_a_360_pixel_phone(page: Page) -> None:
+    sign_up(page, new_email("phone"))
+    add_camera(page, "BRW0000601", "Front door")
+    page.goto("/app/kasa-care")
+    screenshot(page, "kasa-care", docs="kasa-care.png")
+
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.reload()
+    expect(page.get_by_role("heading", name="Select Services")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "kasa-care-phone")
+
+    # The rest of the way on the phone too: no page scrolls sideways.
+    add_card(page)
+    select_services(page, "Kasa Care Plus", ["Front door (KC120)"], cycle="Annual")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "review"
+    confirm(page)
+    for path in ("/app/kasa-care", "/app/cameras", "/app/billing", "/app/activity"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
