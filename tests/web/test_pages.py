@@ -161,3 +161,71 @@ def test_kasa_care_shows_plans_in_the_accounts_currency_and_quotes_before_confir
     assert "Your plan: Kasa Care Plus (monthly)" in done.text
     invoices = browser.get("/app/billing")
     assert "INV-000001" in invoices.text
+
+
+def _agent(browser: TestClient, admin_headers: dict[str, str]) -> None:
+    browser.post(
+        "/v1/admin/support-agents",
+        json={"email": "agent@kasa.example", "password": PASSWORD},
+        headers=admin_headers,
+    )
+    browser.cookies.clear()
+    form = browser.get("/signin")
+    signed = browser.post(
+        "/signin",
+        data={"email": "agent@kasa.example", "password": PASSWORD, "csrf_token": csrf(form.text)},
+    )
+    assert "Support console" in signed.text
+
+
+def test_support_goodwill_credit_and_force_unbind_are_audited(
+    browser: TestClient, admin_headers: dict[str, str], context: AppContext
+) -> None:
+    sign_up(browser, "customer@example.com")
+    page = browser.get("/app/cameras")
+    browser.post(
+        "/app/cameras",
+        data={
+            "model": "KC120",
+            "serial": "RESOLD01",
+            "name": "Garage",
+            "csrf_token": csrf(page.text),
+        },
+    )
+    _agent(browser, admin_headers)
+    found = browser.get("/support", params={"q": "resold01"})  # by camera serial
+    account_path = re.search(r'href="(/support/accounts/[^"]+)"', found.text).group(1)  # type: ignore[union-attr]
+    account_page = browser.get(account_path)
+    assert "customer@example.com" in account_page.text
+    token = csrf(account_page.text)
+    no_note = browser.post(
+        f"{account_path}/actions",
+        data={"action": "goodwill_credit", "amount": "5.00", "note": "", "csrf_token": token},
+    )
+    assert no_note.status_code == 422 and "Write a note" in no_note.text
+    credited = browser.post(
+        f"{account_path}/actions",
+        data={
+            "action": "goodwill_credit",
+            "amount": "5.00",
+            "note": "Outage in March",
+            "csrf_token": token,
+        },
+    )
+    assert "balance £5.00" in credited.text
+    assert "goodwill_credit — Outage in March" in credited.text
+    camera_id = re.search(r'name="camera_id" value="([^"]+)"', credited.text).group(1)  # type: ignore[union-attr]
+    unbound = browser.post(
+        f"{account_path}/actions",
+        data={
+            "action": "force_unbind",
+            "camera_id": camera_id,
+            "note": "Resold on eBay",
+            "csrf_token": token,
+        },
+    )
+    assert "force_unbind — Resold on eBay" in unbound.text
+    assert "RESOLD01" not in unbound.text.split("Timeline")[0]
+    log = browser.get("/v1/admin/audit-log", headers=admin_headers).json()["items"]
+    assert {e["action"] for e in log} >= {"goodwill_credit", "force_unbind"}
+    assert all(e["actor"].startswith("support:") for e in log)
