@@ -99,6 +99,7 @@ def change(
     use_cases = _use_cases(context, session, now, owner)
     read = _read(use_cases, use_cases.change(body.plan, body.cycle, body.camera_ids))
     session.commit()
+    after_commit(context, now)  # a cycle change refunds; a shorter window erases clips
     return read
 
 

@@ -367,6 +367,8 @@ class Subscriptions:
                 billing.refundable(self.session, self.account),
             )
         else:
+            # M5, C1: cancelling while past_due voids the open invoice (its number is kept).
+            billing.void_open_invoices(self.session, live.id)
             outcome = billing.refund_on_cancel(
                 self.session, self.now, self.account, subscription_id=live.id, unused_lines=unused
             )
