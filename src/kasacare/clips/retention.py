@@ -7,16 +7,20 @@ expiry of clips still held and never brings back erased ones. Unbinding erases t
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.models import Clip
 from kasacare.clips.rules import clip_expiry
+from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlements
 
 
@@ -37,26 +41,76 @@ def reconcile_account(
 
 
 def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now: datetime) -> int:
+    """Set-based, so a change costs statements per window, not per clip: one UPDATE erases
+    what each window no longer holds, and only the clips still held are read (as columns) to
+    get their new expiry."""
     if not cameras:
         return 0
     entitlements = camera_entitlements(session, catalog, list(cameras), now)
-    held = session.scalars(
-        select(Clip).where(
+    # Clips that already aged out stay out for good (V4), even if the window now grows: mark
+    # them erased as of their expiry, so no upgrade lengthens them and the sweeper's V8
+    # re-check does not mistake them for clips the camera still keeps.
+    session.execute(
+        update(Clip)
+        .where(
             Clip.camera_id.in_([camera.id for camera in cameras]),
             Clip.erased_at.is_(None),
             Clip.deleted_at.is_(None),
-            Clip.expires_at > now,
+            Clip.expires_at <= now,
         )
+        .values(erased_at=Clip.expires_at)
     )
+    by_cutoff: dict[datetime | None, list[uuid.UUID]] = defaultdict(list)
+    for camera in cameras:
+        by_cutoff[_erase_from(entitlements[camera.id], now)].append(camera.id)
     erased = 0
-    for clip in held:
-        expiry = clip_expiry(clip.started_at, entitlements[clip.camera_id])
-        if expiry <= now:
-            clip.erased_at = now
-            erased += 1
-        elif expiry != clip.expires_at:
-            clip.expires_at = expiry
+    for cutoff, camera_ids in by_cutoff.items():
+        outside = [] if cutoff is None else [Clip.started_at <= cutoff]
+        result = session.execute(
+            update(Clip).where(*_held(camera_ids, now), *outside).values(erased_at=now)
+        )
+        erased += cast(CursorResult[Any], result).rowcount
+    changed = {
+        clip_id: expiry
+        for clip_id, camera_id, started_at, expires_at in session.execute(
+            select(Clip.id, Clip.camera_id, Clip.started_at, Clip.expires_at).where(
+                *_held([camera.id for camera in cameras], now)
+            )
+        )
+        for expiry in (clip_expiry(started_at, entitlements[camera_id]),)
+        if expiry != expires_at
+    }
+    if changed:
+        table = cast(Table, Clip.__table__)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("clip_id"))
+            .values(expires_at=bindparam("expiry")),
+            [{"clip_id": clip_id, "expiry": expiry} for clip_id, expiry in changed.items()],
+        )
+        for loaded in list(session.identity_map.values()):  # keep loaded clips truthful
+            if isinstance(loaded, Clip) and loaded.id in changed:
+                set_committed_value(loaded, "expires_at", changed[loaded.id])
     return erased
+
+
+def _held(camera_ids: list[uuid.UUID], now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Clips of these cameras still stored and not expired."""
+    return (
+        Clip.camera_id.in_(camera_ids),
+        Clip.erased_at.is_(None),
+        Clip.deleted_at.is_(None),
+        Clip.expires_at > now,
+    )
+
+
+def _erase_from(entitlement: Entitlement, now: datetime) -> datetime | None:
+    """Held clips that started at or before this instant leave the window now, i.e. those
+    whose `clip_expiry` is not after `now`; None: every held clip, when the camera has no
+    cloud recording left (even a clip that starts a few seconds ahead, V1's skew)."""
+    if not entitlement.cloud_recording:
+        return None
+    return now - entitlement.window
 
 
 def erase_camera(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
