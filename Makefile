@@ -55,5 +55,9 @@ format: install
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
 
+# Speed lives here and in docs/benchmarks.md, never in tests (about 10 minutes on 2 cores).
+bench: install
+	$(VENV)/bin/python -m benchmarks
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache var test-artifacts

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from kasacare import __version__
 from kasacare.accounts.endpoints import router as accounts_router
 from kasacare.admin.endpoints import router as admin_router
+from kasacare.bench_routes import router as bench_router
 from kasacare.billing.endpoints import router as billing_router
 from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
@@ -105,6 +106,8 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(router)
     if context.settings.test_clock:
         app.include_router(admin_router)
+    if context.settings.bench_bare_endpoint:  # `make bench` only (bench_routes.py)
+        app.include_router(bench_router)
     for router in (auth_pages, owner_pages, billing_pages, support_pages):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

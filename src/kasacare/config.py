@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
     #: How often the in-process jobs run (renewals, retries, refunds); 0 turns them off.
     jobs_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
+    #: `make bench` only: wire the bare ingest endpoint the benchmark compares uploads with.
+    bench_bare_endpoint: bool = False
     #: Notification mail (`smtp://user:pass@host:587?starttls=1`); unset: mail is off and
     #: notifications stay in the app.
     smtp_url: SecretStr | None = None

@@ -202,8 +202,8 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
     with httpx.Client(base_url=config.url, timeout=60) as client:
         operator = {"Authorization": f"Bearer {config.admin_token}"}
         clock_start = _clock(client, operator)
-        email, token = _sign_up(client, config.seed)
-        owner = {"Authorization": f"Bearer {token}"}
+        email, password = _sign_up(client, config.seed)
+        owner = _sign_in(client, email, password)
         cameras = _register(client, owner, config.cameras)
         plus = [camera for camera in cameras if camera.plus]
         if plus:
@@ -240,6 +240,7 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
                     _tally(cameras[clip.camera], results)
                 hour, rest = divmod(tick, per_hour)
                 if plus and cancelled_at is None and rest == 0 and hour == config.cancel_hour:
+                    owner = _sign_in(client, email, password)  # tokens age with the clock
                     _cancel(client, owner)
                     cancelled_at = now
                 progress.update(
@@ -249,11 +250,12 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
                     stored=sum(c.uploaded for c in cameras),
                     refused=sum(sum(c.refused.values()) for c in cameras),
                 )
+        owner = _sign_in(client, email, password)
         for camera in cameras:
             _read_back(client, owner, camera)
     return SimulationReport(
         owner_email=email,
-        owner_token=token,
+        owner_token=owner["Authorization"].removeprefix("Bearer "),
         clock_start=clock_start,
         clock_end=now,
         cancelled_at=cancelled_at,
@@ -386,10 +388,13 @@ def _sign_up(client: httpx.Client, seed: int) -> tuple[str, str]:
         client.post("/v1/accounts", json={"email": email, "password": password, "country": "US"}),
         201,
     )
-    token = _expect(
-        client.post("/v1/auth/token", json={"email": email, "password": password}), 200
-    )["access_token"]
-    return email, str(token)
+    return email, password
+
+
+def _sign_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    """A fresh sign-in: access tokens expire with the test clock like everything else."""
+    body = _expect(client.post("/v1/auth/token", json={"email": email, "password": password}), 200)
+    return {"Authorization": f"Bearer {body['access_token']}"}
 
 
 def _register(client: httpx.Client, owner: dict[str, str], count: int) -> list[SimCamera]:
@@ -475,18 +480,25 @@ def _iso(moment: datetime) -> str:
 
 def summary(report: SimulationReport) -> list[Table]:
     """The per-camera table and the refusals by code."""
-    cameras = Table(title="Fleet simulation", title_justify="left")
-    for column in ("camera", "plan at start → end", "window now", "stored (201)", "replayed"):
-        cameras.add_column(
-            column, justify="left" if column.startswith(("camera", "plan")) else "right"
-        )
-    for column in ("refused", "available", "no longer available"):
+    cameras = Table(
+        title="Fleet simulation",
+        title_justify="left",
+        caption="stored: answered 201 · replayed: a retried upload answered 200 with the same "
+        "clip · gone: listed with available: false (erased by a plan change, or expired)",
+        caption_justify="left",
+    )
+    cameras.add_column("camera", no_wrap=True)
+    cameras.add_column("plan", no_wrap=True)
+    cameras.add_column("window", justify="right", no_wrap=True)
+    for column in ("stored", "replayed", "refused", "available", "gone"):
         cameras.add_column(column, justify="right")
     for camera in report.cameras:
         cameras.add_row(
             camera.name,
-            f"{camera.source_start} → {camera.source_end}",
-            f"{camera.history_hours} h" if camera.cloud_recording else "no cloud",
+            camera.source_start
+            if camera.source_start == camera.source_end
+            else f"{camera.source_start}→{camera.source_end}",
+            f"{camera.history_hours} h" if camera.cloud_recording else "none",
             str(camera.uploaded),
             str(camera.replayed),
             str(sum(camera.refused.values())),
@@ -519,9 +531,8 @@ def print_summary(report: SimulationReport, console: Console) -> None:
     for table in summary(report):
         console.print(table)
     cancelled = f"; Plus cancelled at {_iso(report.cancelled_at)}" if report.cancelled_at else ""
+    uploads = report.stored + report.replayed + sum(report.refused.values())
     console.print(
         f"test clock {_iso(report.clock_start)} → {_iso(report.clock_end)}{cancelled}; "
-        f"{report.stored + report.replayed + sum(report.refused.values())} uploads "
-        f'in {report.seconds:.1f} s. "No longer available" counts activity-center entries '
-        "with available: false (erased by a plan change, or expired)."
+        f"{uploads} uploads in {report.seconds:.1f} s"
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from kasacare.accounts.dependencies import Owner
@@ -18,6 +18,7 @@ from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
 from kasacare.entitlements.service import camera_entitlement
+from kasacare.kit.db import READ_ONLY
 from kasacare.kit.errors import ValidationFailed
 from kasacare.kit.http import Context, DbSession, Now, problem_responses
 
@@ -25,6 +26,13 @@ router = APIRouter(tags=["clips"])
 
 ACCEPTED_TYPES = {"video/mp4"}
 MEDIA_PATH = "/v1/clip-media/{token}"
+
+
+def _reads_first(session: DbSession) -> None:
+    """An upload's first transaction only reads (device, entitlement, twin): begin it
+    deferred (`READ_ONLY`), so on SQLite it reads beside other writers instead of queueing
+    for the write lock; the clip row is written in a short transaction of its own."""
+    session.connection(execution_options={READ_ONLY: True})
 
 
 @router.post(
@@ -37,7 +45,12 @@ MEDIA_PATH = "/v1/clip-media/{token}"
     },
     tags=["device"],
 )
-async def upload_clip(
+# A plain `def`: FastAPI runs it in its thread pool, so the blocking database work and the
+# storage write never stall the event loop. (As a coroutine it blocked the loop while waiting
+# for SQLite's write lock, which a concurrent upload's dependency could hold until the loop ran
+# that upload again: concurrent uploads stalled for the busy timeout, then failed with 500.)
+def upload_clip(
+    _reads: Annotated[None, Depends(_reads_first)],  # before `camera`: it opens the session
     camera: DeviceCamera,
     context: Context,
     session: DbSession,
@@ -53,7 +66,7 @@ async def upload_clip(
         raise ValidationFailed("started_at needs a timezone (RFC 3339)", field="started_at")
     if (video.content_type or "") not in ACCEPTED_TYPES:
         raise UnsupportedClipType(f"video must be one of {sorted(ACCEPTED_TYPES)}")
-    data = await video.read(context.settings.clip_max_bytes + 1)
+    data = video.file.read(context.settings.clip_max_bytes + 1)
     if len(data) > context.settings.clip_max_bytes:
         raise ClipTooLarge(f"A clip is at most {context.settings.clip_max_bytes} bytes")
     if not data:

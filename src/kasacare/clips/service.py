@@ -7,9 +7,11 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera
@@ -72,30 +74,35 @@ def record(
     now: datetime,
 ) -> tuple[Clip, bool]:
     """The clip row for stored bytes; (clip, created). A retried upload that lost the race
-    to its twin answers the twin (the caller deletes its own bytes)."""
-    clip = Clip(
-        id=uuid.uuid4(),
-        camera_id=camera.id,
-        started_at=upload.started_at,
-        duration_s=upload.duration_s,
-        kind=upload.kind,
-        size=upload.size,
-        content_type=upload.content_type,
-        storage_key=storage_key,
-        expires_at=clip_expiry(upload.started_at, entitlement),
-        erased_at=None,
-        deleted_at=None,
-        created_at=now,
+    to its twin answers the twin (the caller deletes its own bytes). One `INSERT ... ON
+    CONFLICT DO NOTHING` on (camera, started_at): no savepoint round trips on the hot path."""
+    values = {
+        "id": uuid.uuid4(),
+        "camera_id": camera.id,
+        "started_at": upload.started_at,
+        "duration_s": upload.duration_s,
+        "kind": upload.kind,
+        "size": upload.size,
+        "content_type": upload.content_type,
+        "storage_key": storage_key,
+        "expires_at": clip_expiry(upload.started_at, entitlement),
+        "erased_at": None,
+        "deleted_at": None,
+        "created_at": now,
+    }
+    table = cast(Table, Clip.__table__)
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c.camera_id, table.c.started_at])
+        .returning(table.c.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(clip)
-            session.flush()
-    except IntegrityError:
-        twin = existing(session, camera.id, upload.started_at)
-        assert twin is not None
-        return twin, False
-    return clip, True
+    if session.execute(statement).scalar_one_or_none() is not None:
+        return Clip(**values), True
+    twin = existing(session, camera.id, upload.started_at)
+    assert twin is not None
+    return twin, False
 
 
 def storage_key_for(camera_id: uuid.UUID) -> str:

@@ -1,0 +1,340 @@
+"""`make bench`: every benchmark on SQLite and on PostgreSQL, each against the raw cost of the
+same work measured in the same run, printed as one table (and saved as JSON).
+
+    .venv/bin/python -m benchmarks [--backends sqlite,postgresql] [--clips 1000000]
+        [--rate-clips 200000]
+        [--ingest-seconds 5] [--ingest-rounds 2] [--clips-dir DIR] [--json var/bench.json]
+
+PostgreSQL is the server at KASACARE_BENCH_POSTGRES_URL (default: 127.0.0.1:5432, user
+postgres); each run creates its own database with a unique name and drops it. Without a
+reachable server the PostgreSQL half is skipped with a message. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import erasure, ingest, sweeping
+from benchmarks.databases import (
+    fresh_database,
+    machine,
+    postgres_unavailable,
+    postgres_version,
+)
+
+CLIPS_PER_CAMERA_DAY = 100
+WORKERS_TEXT = f"{ingest.WORKERS} workers"
+DAY = 86400
+
+
+@dataclass(slots=True)
+class BackendRun:
+    backend: str
+    ingest: ingest.IngestFigures
+    sweep: sweeping.SweepFigures
+    erasure: erasure.ErasureFigures
+    load: list[tuple[float, float, float]] = field(default_factory=list)
+
+    @property
+    def seconds_per_clip(self) -> float:
+        """Node time one clip costs over its life: its upload (the node's whole ingest
+        capacity) plus its sweep (counted as if the sweeper had the node to itself)."""
+        return 1 / self.ingest.service.rate + 1 / self.sweep.sweep_rate
+
+    @property
+    def cameras(self) -> float:
+        return DAY / (CLIPS_PER_CAMERA_DAY * self.seconds_per_clip)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = _options(argv)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # a log file: the whole table, unwrapped
+    started = time.perf_counter()
+    info = machine()
+    backends = [b.strip() for b in options.backends.split(",") if b.strip()]
+    skipped: dict[str, str] = {}
+    if "postgresql" in backends:
+        reason = postgres_unavailable()
+        if reason is None:
+            info["postgresql"] = postgres_version()
+        else:
+            skipped["postgresql"] = reason
+            backends.remove("postgresql")
+            console.print(
+                f"[yellow]PostgreSQL is not reachable ({reason}); its half is skipped. Start "
+                "it or set KASACARE_BENCH_POSTGRES_URL.[/yellow]"
+            )
+    console.print(
+        "machine: "
+        + ", ".join(f"{name} {value}" for name, value in info.items())
+        + f"; load average {_load()}"
+    )
+    clips_parent = Path(options.clips_dir) if options.clips_dir else _default_clips_parent()
+    runs = []
+    for backend in backends:
+        runs.append(_run_backend(backend, options, clips_parent, console))
+    console.print(_table(runs, options))
+    for run in runs:
+        console.print(_details(run) + _capacity_line(run))
+    total = time.perf_counter() - started
+    console.print(f"benchmarks took {total:.0f} s; clip files for the sweeper under {clips_parent}")
+    if options.json:
+        path = Path(options.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_json(runs, info, skipped, options, total), indent=2) + "\n")
+        console.print(f"results written to {path}")
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--clips",
+        type=int,
+        default=1_000_000,
+        help="N of benchmark 3 (sweep 1%% of N expired against all N)",
+    )
+    parser.add_argument(
+        "--rate-clips",
+        type=int,
+        default=200_000,
+        help="clips of benchmark 2 (the sweeper against raw statements, same rows)",
+    )
+    parser.add_argument("--ingest-seconds", type=float, default=5.0)
+    parser.add_argument("--ingest-rounds", type=int, default=2)
+    parser.add_argument(
+        "--clips-dir",
+        default="",
+        help="where the sweeper benchmarks put clip files (default: /dev/shm if present)",
+    )
+    parser.add_argument("--json", default="var/bench-results.json")
+    return parser.parse_args(argv)
+
+
+def _default_clips_parent() -> Path:
+    """tmpfs when there is one: seeding hundreds of thousands of files on a slow virtual disk
+    would take longer than the benchmark; both sides of each comparison unlink the same files
+    in the same place, so the ratios hold either way (see docs/benchmarks.md)."""
+    shm = Path("/dev/shm")  # noqa: S108 (a directory of our own is made inside it)
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def _run_backend(
+    backend: str, options: argparse.Namespace, clips_parent: Path, console: Console
+) -> BackendRun:
+    def log(message: str) -> None:
+        console.print(f"  [dim]{backend}[/dim] {message}")
+
+    console.rule(f"[bold]{backend}")
+    load = [os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="kasacare-bench-") as work:
+        directory = Path(work)
+        log("1. clip ingest over HTTP (kasacare serve --workers 2)")
+        with fresh_database(backend, directory) as url:
+            ingest_figures = ingest.run(
+                url,
+                directory,
+                directory / "ingest-clips",
+                log,
+                seconds=options.ingest_seconds,
+                rounds=options.ingest_rounds,
+            )
+        load.append(os.getloadavg())
+        log("2-3. the sweeper")
+        with (
+            fresh_database(backend, directory) as url,
+            tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
+        ):
+            sweep_figures = sweeping.run(url, Path(clips), options.rate_clips, options.clips, log)
+        load.append(os.getloadavg())
+        log("4. erasure of a 30-day, 10-camera Premium history on cancel")
+        with (
+            fresh_database(backend, directory) as url,
+            tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
+        ):
+            erasure_figures = erasure.run(url, Path(clips), log)
+        load.append(os.getloadavg())
+    return BackendRun(backend, ingest_figures, sweep_figures, erasure_figures, load)
+
+
+def _table(runs: list[BackendRun], options: argparse.Namespace) -> Table:
+    table = Table(title="Kasa Care benchmarks", title_justify="left")
+    for column in ("backend", "benchmark", "service", "raw, same run"):
+        table.add_column(column)
+    table.add_column("ratio", justify="right")
+    table.add_column("goal")
+    table.add_column("met")
+    for run in runs:
+        i, s, e = run.ingest, run.sweep, run.erasure
+        cpu = f"; CPU {_ms(i.service.cpu_per_request)}/clip" if i.service.cpu_per_request else ""
+        bare_cpu = f"; CPU {_ms(i.bare.cpu_per_request)}/req" if i.bare.cpu_per_request else ""
+        rows = [
+            (
+                f"1. ingest over HTTP ({WORKERS_TEXT}, {i.connections} connections, "
+                f"{i.payload_bytes // 1024} KiB)",
+                f"{i.service.rate:,.0f} clips/s{cpu}",
+                f"{i.bare.rate:,.0f} req/s bare endpoint{bare_cpu}",
+                _pct(i.ratio) + (f" (CPU {_pct(i.cpu_ratio)})" if i.cpu_ratio else ""),
+                "≥ 50%",
+                i.ratio >= 0.5,
+            ),
+            (
+                f"2. sweeper deletes, {s.clips:,} expired clips",
+                f"{s.sweep_rate:,.0f} clips/s",
+                f"{s.raw_rate:,.0f}/s DELETE + unlink",
+                _pct(s.speed_ratio),
+                "≥ 70%",
+                s.speed_ratio >= 0.7,
+            ),
+            (
+                "2b. the same, raw UPDATE (rows stay listed, V3a)",
+                f"{s.sweep_rate:,.0f} clips/s",
+                f"{s.raw_update_rate:,.0f}/s UPDATE + unlink",
+                _pct(s.update_ratio),
+                "yardstick",
+                None,
+            ),
+            (
+                f"3. sweep {s.expired_share:.0%} expired of {s.partial_clips:,} vs all",
+                _ms(s.partial_seconds),
+                f"{_ms(s.all_seconds)} all ({s.all_rate:,.0f} clips/s)",
+                _pct(s.partial_ratio),
+                "≤ 5%",
+                s.partial_ratio <= 0.05,
+            ),
+            (
+                f"4. erasure on Premium cancel, {e.erased:,} of {e.clips:,} clips",
+                f"{_ms(e.erasure_seconds)} ({_ms(e.mark_seconds)} mark, "
+                f"{_ms(e.bytes_seconds)} bytes)",
+                f"{_ms(e.raw_seconds)} ({_ms(e.raw_mark_seconds)} UPDATE, "
+                f"{_ms(e.raw_delete_seconds)} DELETE + unlink)",
+                _pct(e.ratio),
+                "none set",
+                None,
+            ),
+            (
+                f"5. cameras at {CLIPS_PER_CAMERA_DAY} clips/day, one node",
+                f"{run.cameras:,.0f} ({run.cameras / 2:,.0f} at 50% load)",
+                f"{run.seconds_per_clip * 1000:.2f} ms node time/clip",
+                "",
+                "",
+                None,
+            ),
+        ]
+        for index, (name, service, raw, ratio, goal, met) in enumerate(rows):
+            table.add_row(
+                run.backend if index == 0 else "",
+                name,
+                service,
+                raw,
+                ratio,
+                goal,
+                "" if met is None else ("[green]yes[/green]" if met else "[red]no[/red]"),
+                end_section=index == len(rows) - 1,
+            )
+    return table
+
+
+def _details(run: BackendRun) -> str:
+    i, e = run.ingest, run.erasure
+    return (
+        f"{run.backend}: ingest latency p50 {_ms(i.service.percentile(0.5))}, p99 "
+        f"{_ms(i.service.percentile(0.99))} (bare p50 {_ms(i.bare.percentile(0.5))}, p99 "
+        f"{_ms(i.bare.percentile(0.99))}); the cancel took {_ms(e.cancel_seconds)} with the "
+        f"history, {_ms(e.cancel_without_clips_seconds)} without; "
+    )
+
+
+def _capacity_line(run: BackendRun) -> str:
+    return (
+        f"one clip costs {1000 / run.ingest.service.rate:.2f} ms of node time "
+        f"to ingest and {1000 / run.sweep.sweep_rate:.3f} ms to sweep; at "
+        f"{CLIPS_PER_CAMERA_DAY} clips a camera a day that is {run.cameras:,.0f} cameras; "
+        f"load average during the run {', '.join(f'{one:.1f}' for one, _, _ in run.load)}"
+    )
+
+
+def _json(
+    runs: list[BackendRun],
+    info: dict[str, str],
+    skipped: dict[str, str],
+    options: argparse.Namespace,
+    total: float,
+) -> dict[str, Any]:
+    return {
+        "machine": info,
+        "skipped": skipped,
+        "options": vars(options),
+        "seconds": total,
+        "backends": {
+            run.backend: {
+                "ingest": {
+                    "service_rate": run.ingest.service.rate,
+                    "service_p50_ms": run.ingest.service.percentile(0.5) * 1000,
+                    "service_p99_ms": run.ingest.service.percentile(0.99) * 1000,
+                    "service_cpu_ms": run.ingest.service.cpu_per_request * 1000,
+                    "bare_cpu_ms": run.ingest.bare.cpu_per_request * 1000,
+                    "cpu_ratio": run.ingest.cpu_ratio,
+                    "bare_p99_ms": run.ingest.bare.percentile(0.99) * 1000,
+                    "bare_rate": run.ingest.bare.rate,
+                    "bare_p50_ms": run.ingest.bare.percentile(0.5) * 1000,
+                    "ratio": run.ingest.ratio,
+                },
+                "sweep": {
+                    "clips": run.sweep.clips,
+                    "sweep_seconds": run.sweep.sweep_seconds,
+                    "raw_delete_seconds": run.sweep.raw_seconds,
+                    "raw_update_seconds": run.sweep.raw_update_seconds,
+                    "ratio_vs_delete": run.sweep.speed_ratio,
+                    "ratio_vs_update": run.sweep.update_ratio,
+                    "sweep_rate": run.sweep.sweep_rate,
+                    "raw_delete_rate": run.sweep.raw_rate,
+                    "raw_update_rate": run.sweep.raw_update_rate,
+                    "partial_clips": run.sweep.partial_clips,
+                    "all_seconds": run.sweep.all_seconds,
+                    "all_rate": run.sweep.all_rate,
+                    "partial_seconds": run.sweep.partial_seconds,
+                    "partial_ratio": run.sweep.partial_ratio,
+                },
+                "erasure": {
+                    "clips": run.erasure.clips,
+                    "erased": run.erasure.erased,
+                    "cancel_seconds": run.erasure.cancel_seconds,
+                    "cancel_without_clips_seconds": run.erasure.cancel_without_clips_seconds,
+                    "bytes_seconds": run.erasure.bytes_seconds,
+                    "mark_seconds": run.erasure.mark_seconds,
+                    "raw_mark_seconds": run.erasure.raw_mark_seconds,
+                    "raw_delete_seconds": run.erasure.raw_delete_seconds,
+                    "ratio": run.erasure.ratio,
+                },
+                "seconds_per_clip": run.seconds_per_clip,
+                "cameras": run.cameras,
+                "load_average": run.load,
+            }
+            for run in runs
+        },
+    }
+
+
+def _pct(ratio: float) -> str:
+    return f"{ratio:.0%}" if ratio >= 0.1 else f"{ratio:.1%}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds >= 0.01 else f"{seconds * 1000:.1f} ms"
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
