@@ -18,6 +18,7 @@ from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.endpoints import ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
 from kasacare.clips.storage import ClipStorage, storage_from_url
 from kasacare.config import Settings
@@ -88,6 +89,7 @@ def create_app(context: AppContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.clip_ingest = ingest_batcher(context)
     install_error_handlers(app)
     install_problem_openapi(app)
     app.add_middleware(IdempotencyMiddleware)

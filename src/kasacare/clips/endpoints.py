@@ -6,21 +6,22 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from kasacare.accounts.dependencies import Owner
-from kasacare.cameras.dependencies import DeviceCamera
+from kasacare.cameras.dependencies import DeviceTokenDigest
 from kasacare.cameras.service import get_owned
 from kasacare.clips import service
 from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, UnsupportedClipType
-from kasacare.clips.models import Clip, ClipKind
+from kasacare.clips.ingest import MAX_GROUP, Stored, Submission, ingest
+from kasacare.clips.models import ClipKind
 from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
 from kasacare.entitlements.service import camera_entitlement
-from kasacare.kit.db import READ_ONLY
-from kasacare.kit.errors import ValidationFailed
-from kasacare.kit.http import Context, DbSession, Now, problem_responses
+from kasacare.kit.batching import Batcher
+from kasacare.kit.errors import KasaCareError, ValidationFailed
+from kasacare.kit.http import AppContext, Context, DbSession, Now, problem_responses
 
 router = APIRouter(tags=["clips"])
 
@@ -28,11 +29,19 @@ ACCEPTED_TYPES = {"video/mp4"}
 MEDIA_PATH = "/v1/clip-media/{token}"
 
 
-def _reads_first(session: DbSession) -> None:
-    """An upload's first transaction only reads (device, entitlement, twin): begin it
-    deferred (`READ_ONLY`), so on SQLite it reads beside other writers instead of queueing
-    for the write lock; the clip row is written in a short transaction of its own."""
-    session.connection(execution_options={READ_ONLY: True})
+def ingest_batcher(context: AppContext) -> Batcher[Submission, Stored]:
+    """The app's clip ingest (`clips.ingest`), grouping the uploads of this process."""
+    return Batcher(
+        lambda group: ingest(
+            context.sessions, context.catalog, context.storage, context.clock.now, group
+        ),
+        max_items=MAX_GROUP,
+    )
+
+
+def clip_ingest(app: FastAPI) -> Batcher[Submission, Stored]:
+    batcher: Batcher[Submission, Stored] = app.state.clip_ingest
+    return batcher
 
 
 @router.post(
@@ -45,61 +54,52 @@ def _reads_first(session: DbSession) -> None:
     },
     tags=["device"],
 )
-# A plain `def`: FastAPI runs it in its thread pool, so the blocking database work and the
-# storage write never stall the event loop. (As a coroutine it blocked the loop while waiting
-# for SQLite's write lock, which a concurrent upload's dependency could hold until the loop ran
-# that upload again: concurrent uploads stalled for the busy timeout, then failed with 500.)
-def upload_clip(
-    _reads: Annotated[None, Depends(_reads_first)],  # before `camera`: it opens the session
-    camera: DeviceCamera,
-    context: Context,
-    session: DbSession,
-    now: Now,
+async def upload_clip(
+    request: Request,
+    token: DeviceTokenDigest,
     started_at: Annotated[datetime, Form()],
     duration_s: Annotated[int, Form(ge=1, le=3600)],
     video: Annotated[UploadFile, File()],
     kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
 ) -> Response:
     """V1: a camera with cloud recording uploads a clip; the same camera and `started_at`
-    again answers 200 with the same clip and stores nothing more."""
-    if started_at.tzinfo is None:
-        raise ValidationFailed("started_at needs a timezone (RFC 3339)", field="started_at")
-    if (video.content_type or "") not in ACCEPTED_TYPES:
-        raise UnsupportedClipType(f"video must be one of {sorted(ACCEPTED_TYPES)}")
-    data = video.file.read(context.settings.clip_max_bytes + 1)
-    if len(data) > context.settings.clip_max_bytes:
-        raise ClipTooLarge(f"A clip is at most {context.settings.clip_max_bytes} bytes")
-    if not data:
-        raise ValidationFailed("video is empty", field="video")
+    again answers 200 with the same clip and stores nothing more.
+
+    A coroutine that does no blocking work itself: the upload joins the group of uploads
+    this process stores together (`clips.ingest`), in the thread pool."""
+    context: AppContext = request.app.state.context
+    limit = context.settings.clip_max_bytes
+    data = await video.read(limit + 1)
+    content_type = video.content_type or ""
     upload = service.Upload(
         started_at=started_at,
         duration_s=duration_s,
         kind=kind,
         size=len(data),
-        content_type=video.content_type or "video/mp4",
+        content_type=content_type or "video/mp4",
     )
-    entitlement = service.recording_entitlement(
-        session, context.catalog, camera, now, manual=kind is ClipKind.MANUAL
+    refusal: KasaCareError | None = None
+    if started_at.tzinfo is None:
+        refusal = ValidationFailed("started_at needs a timezone (RFC 3339)", field="started_at")
+    elif content_type not in ACCEPTED_TYPES:
+        refusal = UnsupportedClipType(f"video must be one of {sorted(ACCEPTED_TYPES)}")
+    elif len(data) > limit:
+        refusal = ClipTooLarge(f"A clip is at most {limit} bytes")
+    elif not data:
+        refusal = ValidationFailed("video is empty", field="video")
+    stored = await clip_ingest(request.app).submit(
+        Submission(token, upload, b"" if refusal else data, refusal)
     )
-    service.check_upload(entitlement, upload, now)
-    twin = service.existing(session, camera.id, started_at)
-    session.commit()  # no lock held while the bytes are written
-    if twin is not None:
-        return _uploaded(twin, status.HTTP_200_OK)
-    key = service.storage_key_for(camera.id)
-    context.storage.put(key, data, upload.content_type)
-    clip, created = service.record(session, camera, entitlement, upload, key, now)
-    session.commit()
-    if not created:
-        context.storage.delete_many([key])
-    return _uploaded(clip, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-
-def _uploaded(clip: Clip, code: int) -> JSONResponse:
     body = ClipUploaded(
-        id=clip.id, camera_id=clip.camera_id, started_at=clip.started_at, expires_at=clip.expires_at
+        id=stored.id,
+        camera_id=stored.camera_id,
+        started_at=stored.started_at,
+        expires_at=stored.expires_at,
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK,
+    )
 
 
 @router.get(

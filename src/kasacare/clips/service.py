@@ -7,18 +7,15 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.errors import ClipNoLongerAvailable, NoCloudRecording
 from kasacare.clips.models import Clip, ClipKind, ManualRecording
-from kasacare.clips.rules import LISTED_FOR, available, clip_expiry, fits_window
+from kasacare.clips.rules import LISTED_FOR, available, fits_window
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
@@ -44,7 +41,10 @@ def recording_entitlement(
     session: Session, catalog: Catalog, camera: Camera, now: datetime, *, manual: bool = False
 ) -> Entitlement:
     """The camera's entitlement, refusing a camera without cloud (or manual) recording."""
-    entitlement = camera_entitlement(session, catalog, camera, now)
+    return require_recording(camera_entitlement(session, catalog, camera, now), manual=manual)
+
+
+def require_recording(entitlement: Entitlement, *, manual: bool) -> Entitlement:
     if not entitlement.cloud_recording or (manual and not entitlement.manual_recording):
         raise NoCloudRecording(NO_CLOUD_DETAIL)
     return entitlement
@@ -57,52 +57,6 @@ def check_upload(entitlement: Entitlement, upload: Upload, now: datetime) -> Non
             f"({entitlement.history_hours} h back, 5 min ahead)",
             field="started_at",
         )
-
-
-def existing(session: Session, camera_id: uuid.UUID, started_at: datetime) -> Clip | None:
-    return session.scalar(
-        select(Clip).where(Clip.camera_id == camera_id, Clip.started_at == started_at)
-    )
-
-
-def record(
-    session: Session,
-    camera: Camera,
-    entitlement: Entitlement,
-    upload: Upload,
-    storage_key: str,
-    now: datetime,
-) -> tuple[Clip, bool]:
-    """The clip row for stored bytes; (clip, created). A retried upload that lost the race
-    to its twin answers the twin (the caller deletes its own bytes). One `INSERT ... ON
-    CONFLICT DO NOTHING` on (camera, started_at): no savepoint round trips on the hot path."""
-    values = {
-        "id": uuid.uuid4(),
-        "camera_id": camera.id,
-        "started_at": upload.started_at,
-        "duration_s": upload.duration_s,
-        "kind": upload.kind,
-        "size": upload.size,
-        "content_type": upload.content_type,
-        "storage_key": storage_key,
-        "expires_at": clip_expiry(upload.started_at, entitlement),
-        "erased_at": None,
-        "deleted_at": None,
-        "created_at": now,
-    }
-    table = cast(Table, Clip.__table__)
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[table.c.camera_id, table.c.started_at])
-        .returning(table.c.id)
-    )
-    if session.execute(statement).scalar_one_or_none() is not None:
-        return Clip(**values), True
-    twin = existing(session, camera.id, upload.started_at)
-    assert twin is not None
-    return twin, False
 
 
 def storage_key_for(camera_id: uuid.UUID) -> str:

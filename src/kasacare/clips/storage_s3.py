@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, cast
 
 import boto3
@@ -18,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kasacare.clips.storage import (
+    Blob,
     ClipBlobMissing,
     ClipStorageError,
     unique_keys,
@@ -114,6 +116,17 @@ class S3Storage:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         except (ClientError, BotoCoreError) as error:
             raise ClipStorageError(f"cannot store {key!r}: {error}") from error
+
+    def put_many(self, items: Sequence[Blob]) -> None:
+        # One request per object (S3 has no multi-object put), sent side by side.
+        for item in items:
+            validate_key(item.key)
+        self._ensure_bucket()
+        with ThreadPoolExecutor(max_workers=min(len(items), 16) or 1) as pool:
+            for future in [
+                pool.submit(self.put, item.key, item.data, item.content_type) for item in items
+            ]:
+                future.result()
 
     def get(self, key: str) -> bytes:
         validate_key(key)

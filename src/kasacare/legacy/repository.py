@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from kasacare.legacy.models import LegacyCamera, LegacyStatus, LegacySubscription
+
+#: Built once: constructing the statement cost more than running it (clip ingest).
+_COVERING_PLANS = (
+    select(LegacyCamera.camera_id, LegacySubscription.plan)
+    .join(LegacySubscription, LegacySubscription.id == LegacyCamera.legacy_subscription_id)
+    .where(
+        LegacyCamera.camera_id.in_(bindparam("camera_ids", expanding=True)),
+        LegacySubscription.status != LegacyStatus.ENDED,
+    )
+)
 
 
 class LegacyRepository:
@@ -55,6 +65,13 @@ class LegacyRepository:
         for camera_id in camera_ids:
             self.session.add(LegacyCamera(legacy_subscription_id=legacy.id, camera_id=camera_id))
         self.session.flush()
+
+    def covering_plans(self, camera_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+        """`covering` as plain (camera, legacy plan) columns, without loading entities."""
+        if not camera_ids:
+            return []
+        rows = self.session.execute(_COVERING_PLANS, {"camera_ids": list(camera_ids)})
+        return [(camera_id, plan) for camera_id, plan in rows]
 
     def covering(
         self, camera_ids: Sequence[uuid.UUID]

@@ -5,13 +5,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kasacare.accounts.models import Account
 from kasacare.kit.errors import NotFound
-from kasacare.subscriptions.models import Status, Subscription, SubscriptionCamera
+from kasacare.subscriptions.models import PlanId, Status, Subscription, SubscriptionCamera
+
+
+class CoveringPlan(NamedTuple):
+    camera_id: uuid.UUID
+    plan: PlanId
+    status: Status
+
+
+_LIVE_SEATS = (
+    SubscriptionCamera.removed_at.is_(None),
+    Subscription.ended_at.is_(None),
+    Subscription.status != Status.ENDED,
+)
+#: Built once: constructing the statement cost more than running it (clip ingest).
+_COVERING_PLANS = (
+    select(SubscriptionCamera.camera_id, Subscription.plan, Subscription.status)
+    .join(Subscription, Subscription.id == SubscriptionCamera.subscription_id)
+    .where(SubscriptionCamera.camera_id.in_(bindparam("camera_ids", expanding=True)), *_LIVE_SEATS)
+)
 
 
 class SubscriptionRepository:
@@ -76,6 +96,16 @@ class SubscriptionRepository:
         assert fresh is not None
         return fresh
 
+    def covering_plans(self, camera_ids: Sequence[uuid.UUID]) -> list[CoveringPlan]:
+        """`covering` as plain columns (camera, plan, status), without loading entities:
+        what every entitlement needs, on hot paths such as clip ingest."""
+        if not camera_ids:
+            return []
+        return [
+            CoveringPlan(*row)
+            for row in self.session.execute(_COVERING_PLANS, {"camera_ids": list(camera_ids)})
+        ]
+
     def covering(self, camera_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, Subscription]]:
         """The live subscription covering each of these cameras, if any."""
         if not camera_ids:
@@ -83,11 +113,6 @@ class SubscriptionRepository:
         rows = self.session.execute(
             select(SubscriptionCamera.camera_id, Subscription)
             .join(Subscription, Subscription.id == SubscriptionCamera.subscription_id)
-            .where(
-                SubscriptionCamera.camera_id.in_(camera_ids),
-                SubscriptionCamera.removed_at.is_(None),
-                Subscription.ended_at.is_(None),
-                Subscription.status != Status.ENDED,
-            )
+            .where(SubscriptionCamera.camera_id.in_(camera_ids), *_LIVE_SEATS)
         ).all()
         return [(camera_id, subscription) for camera_id, subscription in rows]

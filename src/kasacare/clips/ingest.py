@@ -1,0 +1,276 @@
+"""Clip upload (V1) in groups: the uploads that reach one process together are checked with
+one read transaction, their bytes written, and their rows inserted with one statement and one
+commit (`kit.batching`). Each upload still gets its own answer: 201 with the new clip, 200
+with the clip a retry repeats, or its own error, exactly as one at a time.
+
+Per group:
+1. read (deferred transaction, so on SQLite it reads beside writers): the cameras of the
+   device tokens and their entitlements (one coverage query for all); each upload is refused
+   here (401, the body's own problem, `no_cloud_recording`, the window) or accepted, and
+   nothing is stored for a refused one;
+2. write the accepted uploads' bytes, made durable together, outside any transaction;
+3. insert their rows with one `INSERT ... ON CONFLICT (camera_id, started_at) DO NOTHING
+   RETURNING` and commit. A retry (a clip of the same camera and `started_at` is stored)
+   answers that clip, and its own bytes are deleted: retries are rare, so the common upload
+   pays no query for them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from kasacare.cameras.models import Camera, Device
+from kasacare.catalog.schemas import Catalog
+from kasacare.clips.models import Clip, ClipKind
+from kasacare.clips.rules import clip_expiry
+from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
+from kasacare.clips.storage import Blob, ClipStorage
+from kasacare.entitlements.rules import Entitlement
+from kasacare.entitlements.service import entitlements_of
+from kasacare.kit.db import READ_ONLY
+from kasacare.kit.errors import KasaCareError, Unauthorized
+
+#: Uploads per group: enough to share a commit among every connection a worker serves at
+#: once, few enough to keep one insert statement far below SQLite's bound-parameter limit.
+MAX_GROUP = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One upload as the endpoint received it; `refusal` is its body's own problem (type,
+    size), answered only once the device token is known to be good (401 comes first)."""
+
+    token_digest: str
+    upload: Upload
+    data: bytes
+    refusal: KasaCareError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    started_at: datetime
+    expires_at: datetime
+    created: bool
+
+
+Outcome = Stored | Exception
+
+
+class _Camera(NamedTuple):
+    id: uuid.UUID
+    digest: str
+    model: str
+    setup_at: datetime
+
+
+class _Twin(NamedTuple):
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    started_at: datetime
+    expires_at: datetime
+
+
+# Built once: constructing a statement per group cost more than running it.
+_CAMERAS = (
+    select(Camera.id, Camera.device_token_digest, Device.model, Device.setup_at)
+    .join(Device, Device.id == Camera.device_id)
+    .where(
+        Camera.device_token_digest.in_(bindparam("digests", expanding=True)),
+        Camera.unbound_at.is_(None),
+    )
+)
+_TWINS = select(Clip.id, Clip.camera_id, Clip.started_at, Clip.expires_at).where(
+    Clip.camera_id.in_(bindparam("camera_ids", expanding=True)),
+    Clip.started_at.in_(bindparam("starts", expanding=True)),
+)
+
+
+@dataclass(slots=True)
+class _Accepted:
+    index: int
+    camera_id: uuid.UUID
+    upload: Upload
+    data: bytes
+    expires_at: datetime
+    key: str = ""
+
+
+def ingest(
+    sessions: sessionmaker[Session],
+    catalog: Catalog,
+    storage: ClipStorage,
+    clock: Callable[[], datetime],
+    submissions: Sequence[Submission],
+) -> list[Outcome]:
+    """Store a group of uploads; one outcome per submission, in order."""
+    outcomes: list[Outcome | None] = [None] * len(submissions)
+    with sessions() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        now = clock()
+        accepted = _accept(session, catalog, submissions, now, outcomes)
+    writers: dict[tuple[uuid.UUID, datetime], _Accepted] = {}
+    repeats: list[_Accepted] = []
+    for candidate in accepted:
+        slot = (candidate.camera_id, candidate.upload.started_at)
+        if slot in writers:  # the same upload twice in one group: the first one stores
+            repeats.append(candidate)
+        else:
+            writers[slot] = candidate
+    written = _write(storage, list(writers.values()), outcomes)
+    if written:
+        _insert(sessions, storage, written, now, outcomes)
+    for repeat in repeats:
+        first = outcomes[writers[(repeat.camera_id, repeat.upload.started_at)].index]
+        outcomes[repeat.index] = (
+            _repeat(first) if isinstance(first, Stored) else cast(Exception, first)
+        )
+    assert all(outcome is not None for outcome in outcomes)
+    return cast(list[Outcome], outcomes)
+
+
+def _accept(
+    session: Session,
+    catalog: Catalog,
+    submissions: Sequence[Submission],
+    now: datetime,
+    outcomes: list[Outcome | None],
+) -> list[_Accepted]:
+    digests = list({submission.token_digest for submission in submissions})
+    cameras = {
+        camera.digest: camera
+        for camera in map(_Camera._make, session.execute(_CAMERAS, {"digests": digests}))
+    }
+    entitlements = entitlements_of(
+        session, catalog, {c.id: (c.model, c.setup_at) for c in cameras.values()}, now
+    )
+    accepted = []
+    for index, submission in enumerate(submissions):
+        camera = cameras.get(submission.token_digest)
+        try:
+            if camera is None:
+                raise Unauthorized("Unknown or revoked device token")
+            if submission.refusal is not None:
+                raise submission.refusal
+            entitlement = _entitlement_for(entitlements[camera.id], submission.upload, now)
+        except KasaCareError as refusal:
+            outcomes[index] = refusal
+            continue
+        expires_at = clip_expiry(submission.upload.started_at, entitlement)
+        accepted.append(_Accepted(index, camera.id, submission.upload, submission.data, expires_at))
+    return accepted
+
+
+def _entitlement_for(entitlement: Entitlement, upload: Upload, now: datetime) -> Entitlement:
+    require_recording(entitlement, manual=upload.kind is ClipKind.MANUAL)
+    check_upload(entitlement, upload, now)
+    return entitlement
+
+
+def _twins(
+    session: Session, slots: list[tuple[uuid.UUID, datetime]]
+) -> dict[tuple[uuid.UUID, datetime], _Twin]:
+    """The stored clips that these (camera, started_at) pairs would repeat."""
+    if not slots:
+        return {}
+    wanted = set(slots)
+    rows = session.execute(
+        _TWINS,
+        {
+            "camera_ids": list({camera_id for camera_id, _ in slots}),
+            "starts": list({started_at for _, started_at in slots}),
+        },
+    )
+    twins = map(_Twin._make, rows)
+    return {(t.camera_id, t.started_at): t for t in twins if (t.camera_id, t.started_at) in wanted}
+
+
+def _write(
+    storage: ClipStorage, writers: list[_Accepted], outcomes: list[Outcome | None]
+) -> list[_Accepted]:
+    """The writers' bytes under fresh keys, made durable together (`put_many`); if that
+    fails, every writer of the group answers the error (500) and no byte of it is kept."""
+    for writer in writers:
+        writer.key = storage_key_for(writer.camera_id)
+    try:
+        storage.put_many([Blob(w.key, w.data, w.upload.content_type) for w in writers])
+    except Exception as error:
+        storage.delete_many([writer.key for writer in writers])
+        for writer in writers:
+            outcomes[writer.index] = error
+        return []
+    return writers
+
+
+def _insert(
+    sessions: sessionmaker[Session],
+    storage: ClipStorage,
+    written: list[_Accepted],
+    now: datetime,
+    outcomes: list[Outcome | None],
+) -> None:
+    rows = [_row(writer, now) for writer in written]
+    losers: dict[int, _Accepted] = {}
+    try:
+        with sessions() as session:
+            table = cast(Table, Clip.__table__)
+            postgresql = session.get_bind().dialect.name == "postgresql"
+            statement = (
+                (postgresql_insert if postgresql else sqlite_insert)(table)
+                .on_conflict_do_nothing(index_elements=[table.c.camera_id, table.c.started_at])
+                .returning(table.c.camera_id, table.c.started_at)
+            )
+            # A list of parameter sets: SQLAlchemy sends them as one multi-row INSERT
+            # ("insertmanyvalues") from a statement compiled once and cached, where
+            # `.values(rows)` would compile a new statement for every group.
+            inserted = {(row.camera_id, row.started_at) for row in session.execute(statement, rows)}
+            losers = {
+                w.index: w for w in written if (w.camera_id, w.upload.started_at) not in inserted
+            }
+            twins = _twins(session, [(w.camera_id, w.upload.started_at) for w in losers.values()])
+            session.commit()
+    except BaseException:
+        storage.delete_many([writer.key for writer in written])  # no row will name them
+        raise
+    for writer, row in zip(written, rows, strict=True):
+        slot = (writer.camera_id, writer.upload.started_at)
+        if writer.index in losers:  # a twin from another process committed first
+            outcomes[writer.index] = _repeat(twins[slot])
+        else:
+            outcomes[writer.index] = Stored(
+                row["id"], writer.camera_id, writer.upload.started_at, row["expires_at"], True
+            )
+    if losers:
+        storage.delete_many([writer.key for writer in losers.values()])
+
+
+def _row(writer: _Accepted, now: datetime) -> dict[str, Any]:
+    upload = writer.upload
+    return {
+        "id": uuid.uuid4(),
+        "camera_id": writer.camera_id,
+        "started_at": upload.started_at,
+        "duration_s": upload.duration_s,
+        "kind": upload.kind,
+        "size": upload.size,
+        "content_type": upload.content_type,
+        "storage_key": writer.key,
+        "expires_at": writer.expires_at,
+        "erased_at": None,
+        "deleted_at": None,
+        "created_at": now,
+    }
+
+
+def _repeat(clip: _Twin | Stored) -> Stored:
+    return Stored(clip.id, clip.camera_id, clip.started_at, clip.expires_at, created=False)
