@@ -33,7 +33,7 @@ def ingest_batcher(context: AppContext) -> Batcher[Submission, Stored]:
     """The app's clip ingest (`clips.ingest`), grouping the uploads of this process."""
     return Batcher(
         lambda group: ingest(
-            context.sessions, context.catalog, context.storage, context.clock.now, group
+            context.engine, context.catalog, context.storage, context.clock.now, group
         ),
         max_items=MAX_GROUP,
     )

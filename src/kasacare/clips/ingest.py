@@ -3,16 +3,15 @@ one read transaction, their bytes written, and their rows inserted with one stat
 commit (`kit.batching`). Each upload still gets its own answer: 201 with the new clip, 200
 with the clip a retry repeats, or its own error, exactly as one at a time.
 
-Per group:
-1. read (deferred transaction, so on SQLite it reads beside writers): the cameras of the
-   device tokens and their entitlements (one coverage query for all); each upload is refused
-   here (401, the body's own problem, `no_cloud_recording`, the window) or accepted, and
-   nothing is stored for a refused one;
-2. write the accepted uploads' bytes, made durable together, outside any transaction;
-3. insert their rows with one `INSERT ... ON CONFLICT (camera_id, started_at) DO NOTHING
-   RETURNING` and commit. A retry (a clip of the same camera and `started_at` is stored)
-   answers that clip, and its own bytes are deleted: retries are rare, so the common upload
-   pays no query for them.
+Per group, two statements, each its own transaction (`statement_connection`):
+1. one SELECT reads the cameras of the device tokens with what covers each (`with_coverage`),
+   from which each upload is refused (401, the body's own problem, `no_cloud_recording`, the
+   window) or accepted; nothing is stored for a refused one;
+2. the accepted uploads' bytes are written and made durable together (`put_many`), with no
+   transaction open and no lock held;
+3. one `INSERT ... ON CONFLICT (camera_id, started_at) DO NOTHING RETURNING` stores their rows.
+   A retry (a clip of the same camera and `started_at` is stored) answers that clip, and its
+   own bytes are deleted: retries are rare, so the common upload pays no query for them.
 """
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Engine, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, sessionmaker
 
 from kasacare.cameras.models import Camera, Device
 from kasacare.catalog.schemas import Catalog
@@ -34,10 +32,11 @@ from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
 from kasacare.clips.storage import Blob, ClipStorage
-from kasacare.entitlements.rules import Entitlement
-from kasacare.entitlements.service import entitlements_of
-from kasacare.kit.db import READ_ONLY
+from kasacare.entitlements.rules import Entitlement, resolve_entitlement
+from kasacare.entitlements.service import coverage_of, with_coverage
+from kasacare.kit.db import statement_connection
 from kasacare.kit.errors import KasaCareError, Unauthorized
+from kasacare.subscriptions.models import PlanId, Status
 
 #: Uploads per group: enough to share a commit among every connection a worker serves at
 #: once, few enough to keep one insert statement far below SQLite's bound-parameter limit.
@@ -72,6 +71,9 @@ class _Camera(NamedTuple):
     digest: str
     model: str
     setup_at: datetime
+    plan: PlanId | None
+    status: Status | None
+    legacy_plan: str | None
 
 
 class _Twin(NamedTuple):
@@ -82,7 +84,7 @@ class _Twin(NamedTuple):
 
 
 # Built once: constructing a statement per group cost more than running it.
-_CAMERAS = (
+_CAMERAS = with_coverage(
     select(Camera.id, Camera.device_token_digest, Device.model, Device.setup_at)
     .join(Device, Device.id == Camera.device_id)
     .where(
@@ -90,6 +92,13 @@ _CAMERAS = (
         Camera.unbound_at.is_(None),
     )
 )
+_CLIPS = cast(Table, Clip.__table__)
+_INSERT = {
+    name: insert(_CLIPS)
+    .on_conflict_do_nothing(index_elements=[_CLIPS.c.camera_id, _CLIPS.c.started_at])
+    .returning(_CLIPS.c.camera_id, _CLIPS.c.started_at)
+    for name, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
 _TWINS = select(Clip.id, Clip.camera_id, Clip.started_at, Clip.expires_at).where(
     Clip.camera_id.in_(bindparam("camera_ids", expanding=True)),
     Clip.started_at.in_(bindparam("starts", expanding=True)),
@@ -107,7 +116,7 @@ class _Accepted:
 
 
 def ingest(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     catalog: Catalog,
     storage: ClipStorage,
     clock: Callable[[], datetime],
@@ -115,21 +124,20 @@ def ingest(
 ) -> list[Outcome]:
     """Store a group of uploads; one outcome per submission, in order."""
     outcomes: list[Outcome | None] = [None] * len(submissions)
-    with sessions() as session:
-        session.connection(execution_options={READ_ONLY: True})
+    with statement_connection(engine) as connection:
         now = clock()
-        accepted = _accept(session, catalog, submissions, now, outcomes)
-    writers: dict[tuple[uuid.UUID, datetime], _Accepted] = {}
-    repeats: list[_Accepted] = []
-    for candidate in accepted:
-        slot = (candidate.camera_id, candidate.upload.started_at)
-        if slot in writers:  # the same upload twice in one group: the first one stores
-            repeats.append(candidate)
-        else:
-            writers[slot] = candidate
-    written = _write(storage, list(writers.values()), outcomes)
-    if written:
-        _insert(sessions, storage, written, now, outcomes)
+        accepted = _accept(connection, catalog, submissions, now, outcomes)
+        writers: dict[tuple[uuid.UUID, datetime], _Accepted] = {}
+        repeats: list[_Accepted] = []
+        for candidate in accepted:
+            slot = (candidate.camera_id, candidate.upload.started_at)
+            if slot in writers:  # the same upload twice in one group: the first one stores
+                repeats.append(candidate)
+            else:
+                writers[slot] = candidate
+        written = _write(storage, list(writers.values()), outcomes)
+        if written:
+            _insert(connection, storage, written, now, outcomes)
     for repeat in repeats:
         first = outcomes[writers[(repeat.camera_id, repeat.upload.started_at)].index]
         outcomes[repeat.index] = (
@@ -140,7 +148,7 @@ def ingest(
 
 
 def _accept(
-    session: Session,
+    connection: Connection,
     catalog: Catalog,
     submissions: Sequence[Submission],
     now: datetime,
@@ -149,11 +157,8 @@ def _accept(
     digests = list({submission.token_digest for submission in submissions})
     cameras = {
         camera.digest: camera
-        for camera in map(_Camera._make, session.execute(_CAMERAS, {"digests": digests}))
+        for camera in map(_Camera._make, connection.execute(_CAMERAS, {"digests": digests}))
     }
-    entitlements = entitlements_of(
-        session, catalog, {c.id: (c.model, c.setup_at) for c in cameras.values()}, now
-    )
     accepted = []
     for index, submission in enumerate(submissions):
         camera = cameras.get(submission.token_digest)
@@ -162,7 +167,7 @@ def _accept(
                 raise Unauthorized("Unknown or revoked device token")
             if submission.refusal is not None:
                 raise submission.refusal
-            entitlement = _entitlement_for(entitlements[camera.id], submission.upload, now)
+            entitlement = _entitlement_for(_entitlement(catalog, camera, now), submission, now)
         except KasaCareError as refusal:
             outcomes[index] = refusal
             continue
@@ -171,20 +176,30 @@ def _accept(
     return accepted
 
 
-def _entitlement_for(entitlement: Entitlement, upload: Upload, now: datetime) -> Entitlement:
-    require_recording(entitlement, manual=upload.kind is ClipKind.MANUAL)
-    check_upload(entitlement, upload, now)
+def _entitlement(catalog: Catalog, camera: _Camera, now: datetime) -> Entitlement:
+    model = catalog.model(camera.model)
+    if model is None:  # the catalog lost a model that cameras still use: a config error
+        raise LookupError(f"camera model {camera.model!r} is not in the catalog")
+    coverage = coverage_of(catalog, camera.plan, camera.status, camera.legacy_plan)
+    return resolve_entitlement(model, camera.setup_at, coverage, now)
+
+
+def _entitlement_for(
+    entitlement: Entitlement, submission: Submission, now: datetime
+) -> Entitlement:
+    require_recording(entitlement, manual=submission.upload.kind is ClipKind.MANUAL)
+    check_upload(entitlement, submission.upload, now)
     return entitlement
 
 
 def _twins(
-    session: Session, slots: list[tuple[uuid.UUID, datetime]]
+    connection: Connection, slots: list[tuple[uuid.UUID, datetime]]
 ) -> dict[tuple[uuid.UUID, datetime], _Twin]:
-    """The stored clips that these (camera, started_at) pairs would repeat."""
+    """The stored clips that these (camera, started_at) pairs repeat."""
     if not slots:
         return {}
     wanted = set(slots)
-    rows = session.execute(
+    rows = connection.execute(
         _TWINS,
         {
             "camera_ids": list({camera_id for camera_id, _ in slots}),
@@ -213,45 +228,35 @@ def _write(
 
 
 def _insert(
-    sessions: sessionmaker[Session],
+    connection: Connection,
     storage: ClipStorage,
     written: list[_Accepted],
     now: datetime,
     outcomes: list[Outcome | None],
 ) -> None:
     rows = [_row(writer, now) for writer in written]
-    losers: dict[int, _Accepted] = {}
     try:
-        with sessions() as session:
-            table = cast(Table, Clip.__table__)
-            postgresql = session.get_bind().dialect.name == "postgresql"
-            statement = (
-                (postgresql_insert if postgresql else sqlite_insert)(table)
-                .on_conflict_do_nothing(index_elements=[table.c.camera_id, table.c.started_at])
-                .returning(table.c.camera_id, table.c.started_at)
-            )
-            # A list of parameter sets: SQLAlchemy sends them as one multi-row INSERT
-            # ("insertmanyvalues") from a statement compiled once and cached, where
-            # `.values(rows)` would compile a new statement for every group.
-            inserted = {(row.camera_id, row.started_at) for row in session.execute(statement, rows)}
-            losers = {
-                w.index: w for w in written if (w.camera_id, w.upload.started_at) not in inserted
-            }
-            twins = _twins(session, [(w.camera_id, w.upload.started_at) for w in losers.values()])
-            session.commit()
+        # A list of parameter sets: SQLAlchemy sends them as one multi-row INSERT
+        # ("insertmanyvalues") of a statement compiled once and cached, where `.values(rows)`
+        # would compile a new statement for every group.
+        statement = _INSERT[connection.dialect.name]
+        inserted = {(row.camera_id, row.started_at) for row in connection.execute(statement, rows)}
     except BaseException:
-        storage.delete_many([writer.key for writer in written])  # no row will name them
+        storage.delete_many([writer.key for writer in written])  # no row names them
         raise
+    losers = [w for w in written if (w.camera_id, w.upload.started_at) not in inserted]
+    # Each repeats a clip stored before it (a retry, or a twin of another process): answer
+    # that clip, and delete the bytes no row names.
+    twins = _twins(connection, [(w.camera_id, w.upload.started_at) for w in losers])
     for writer, row in zip(written, rows, strict=True):
         slot = (writer.camera_id, writer.upload.started_at)
-        if writer.index in losers:  # a twin from another process committed first
-            outcomes[writer.index] = _repeat(twins[slot])
-        else:
-            outcomes[writer.index] = Stored(
-                row["id"], writer.camera_id, writer.upload.started_at, row["expires_at"], True
-            )
+        outcomes[writer.index] = (
+            _repeat(twins[slot])
+            if slot not in inserted
+            else Stored(row["id"], writer.camera_id, slot[1], row["expires_at"], True)
+        )
     if losers:
-        storage.delete_many([writer.key for writer in losers.values()])
+        storage.delete_many([writer.key for writer in losers])
 
 
 def _row(writer: _Accepted, now: datetime) -> dict[str, Any]:

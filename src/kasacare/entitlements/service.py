@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Select, and_, join
 from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera
@@ -16,9 +18,14 @@ from kasacare.entitlements.rules import (
     PaidCoverage,
     resolve_entitlement,
 )
-from kasacare.legacy.repository import LegacyRepository
-from kasacare.subscriptions.models import Status
-from kasacare.subscriptions.repository import SubscriptionRepository
+from kasacare.legacy.models import LegacyCamera, LegacySubscription
+from kasacare.legacy.repository import LEGACY_LIVE, LegacyRepository
+from kasacare.subscriptions.models import PlanId, Status, Subscription, SubscriptionCamera
+from kasacare.subscriptions.repository import (
+    SEAT_HELD,
+    SUBSCRIPTION_LIVE,
+    SubscriptionRepository,
+)
 
 
 def paid_coverage(
@@ -28,17 +35,57 @@ def paid_coverage(
     subscription (P4: never both). Trialing shows as `trial`; past_due keeps its plan (M5)."""
     coverage = {}
     for camera_id, plan_id, status in SubscriptionRepository(session).covering_plans(camera_ids):
-        plan = catalog.plans[plan_id]
-        source = (
-            EntitlementSource.TRIAL
-            if status is Status.TRIALING
-            else EntitlementSource(plan_id.value)
-        )
-        coverage[camera_id] = PaidCoverage(source, plan.history_days * 24)
-    for camera_id, legacy_plan_id in LegacyRepository(session).covering_plans(camera_ids):
-        legacy_plan = catalog.legacy_plans[legacy_plan_id]
-        coverage[camera_id] = PaidCoverage(EntitlementSource.LEGACY, legacy_plan.history_days * 24)
+        coverage[camera_id] = seat_coverage(catalog, plan_id, status)
+    for camera_id, legacy_plan in LegacyRepository(session).covering_plans(camera_ids):
+        coverage[camera_id] = legacy_coverage(catalog, legacy_plan)
     return coverage
+
+
+def seat_coverage(catalog: Catalog, plan_id: PlanId, status: Status) -> PaidCoverage:
+    source = EntitlementSource.TRIAL if status is Status.TRIALING else EntitlementSource(plan_id)
+    return PaidCoverage(source, catalog.plans[plan_id].history_days * 24)
+
+
+def legacy_coverage(catalog: Catalog, legacy_plan: str) -> PaidCoverage:
+    return PaidCoverage(
+        EntitlementSource.LEGACY, catalog.legacy_plans[legacy_plan].history_days * 24
+    )
+
+
+#: What covers each camera of a query, as three more columns (`with_coverage`).
+COVERAGE_COLUMNS = (Subscription.plan, Subscription.status, LegacySubscription.plan)
+
+
+def with_coverage(query: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """`query` (over `Camera`) with `COVERAGE_COLUMNS` added by outer joins: a hot path
+    (clip ingest) reads cameras and what covers them in one statement, which
+    `coverage_of` turns into the `paid_coverage` of each."""
+    seats = join(
+        SubscriptionCamera,
+        Subscription,
+        and_(Subscription.id == SubscriptionCamera.subscription_id, SUBSCRIPTION_LIVE),
+    )
+    legacy = join(
+        LegacyCamera,
+        LegacySubscription,
+        and_(LegacySubscription.id == LegacyCamera.legacy_subscription_id, LEGACY_LIVE),
+    )
+    return (
+        query.outerjoin(seats, and_(SubscriptionCamera.camera_id == Camera.id, SEAT_HELD))
+        .outerjoin(legacy, LegacyCamera.camera_id == Camera.id)
+        .add_columns(*COVERAGE_COLUMNS)
+    )
+
+
+def coverage_of(
+    catalog: Catalog, plan_id: PlanId | None, status: Status | None, legacy_plan: str | None
+) -> PaidCoverage | None:
+    """`paid_coverage` of one camera from its `COVERAGE_COLUMNS`."""
+    if legacy_plan is not None:
+        return legacy_coverage(catalog, legacy_plan)
+    if plan_id is not None and status is not None:
+        return seat_coverage(catalog, plan_id, status)
+    return None
 
 
 def camera_entitlements(

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, Integer, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, Enum, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -77,6 +77,21 @@ class TestClockRow(Base):
 
 #: Execution option for connections that only read (see `_serialize_sqlite_writers`).
 READ_ONLY = "kasacare_read_only"
+#: Execution option for SQLite connections whose statements each commit on their own.
+_SQLITE_AUTOCOMMIT = "kasacare_sqlite_autocommit"
+
+
+def statement_connection(engine: Engine) -> Connection:
+    """A connection on which every statement is its own transaction (autocommit): for use
+    cases of single statements, which then pay no BEGIN and COMMIT. On SQLite a statement
+    that writes takes the write lock for itself only, so it waits (busy timeout) like a
+    BEGIN IMMEDIATE; it never holds a read lock it must upgrade."""
+    connection = engine.connect()
+    if engine.dialect.name == "sqlite":
+        # Not SQLAlchemy's AUTOCOMMIT level: on pysqlite, resetting it when the connection
+        # returns to the pool would turn the driver's own implicit BEGINs back on.
+        return connection.execution_options(**{_SQLITE_AUTOCOMMIT: True})
+    return connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -121,8 +136,10 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(_SQLITE_AUTOCOMMIT, False):
+            return  # no BEGIN: the driver runs in autocommit mode (isolation_level None)
+        connection.exec_driver_sql("BEGIN" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,14 +10,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from kasacare.legacy.models import LegacyCamera, LegacyStatus, LegacySubscription
 
+#: A legacy subscription that still covers its cameras.
+LEGACY_LIVE = LegacySubscription.status != LegacyStatus.ENDED
 #: Built once: constructing the statement cost more than running it (clip ingest).
 _COVERING_PLANS = (
     select(LegacyCamera.camera_id, LegacySubscription.plan)
     .join(LegacySubscription, LegacySubscription.id == LegacyCamera.legacy_subscription_id)
-    .where(
-        LegacyCamera.camera_id.in_(bindparam("camera_ids", expanding=True)),
-        LegacySubscription.status != LegacyStatus.ENDED,
-    )
+    .where(LegacyCamera.camera_id.in_(bindparam("camera_ids", expanding=True)), LEGACY_LIVE)
 )
 
 

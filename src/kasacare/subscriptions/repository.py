@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kasacare.accounts.models import Account
@@ -21,11 +21,10 @@ class CoveringPlan(NamedTuple):
     status: Status
 
 
-_LIVE_SEATS = (
-    SubscriptionCamera.removed_at.is_(None),
-    Subscription.ended_at.is_(None),
-    Subscription.status != Status.ENDED,
-)
+#: A seat still held, on a subscription still live: what covers a camera (P4).
+SEAT_HELD = SubscriptionCamera.removed_at.is_(None)
+SUBSCRIPTION_LIVE = and_(Subscription.ended_at.is_(None), Subscription.status != Status.ENDED)
+_LIVE_SEATS = (SEAT_HELD, SUBSCRIPTION_LIVE)
 #: Built once: constructing the statement cost more than running it (clip ingest).
 _COVERING_PLANS = (
     select(SubscriptionCamera.camera_id, Subscription.plan, Subscription.status)
