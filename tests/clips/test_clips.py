@@ -98,6 +98,7 @@ def test_v1_a_retried_upload_answers_the_same_clip_and_stores_once(
     assert first.json() == again.json()
     assert first.json()["expires_at"] == iso(NOW - timedelta(minutes=3) + timedelta(hours=48))
     assert len(_rows(context)) == 1
+    assert _blobs(context) == 1  # the retry's own bytes are not kept
     assert _blobs(context) == 1
 
 

@@ -30,6 +30,7 @@ from kasacare.clips.signing import (
     verify,
 )
 from kasacare.clips.storage import (
+    Blob,
     ClipBlobMissing,
     ClipStorage,
     ClipStorageError,
@@ -243,10 +244,23 @@ def test_a_deleted_key_can_be_written_again(storage: ClipStorage) -> None:
     assert storage.get(KEY) == b"new"
 
 
+def test_v1_put_many_stores_a_group(storage: ClipStorage) -> None:
+    blobs = [Blob(f"cam{i % 3}/{uuid.uuid4()}.mp4", os.urandom(100 + i), MP4) for i in range(40)]
+    storage.put_many(blobs)
+    assert all(storage.get(blob.key) == blob.data for blob in blobs)
+
+
+def test_put_many_of_nothing(storage: ClipStorage) -> None:
+    storage.put_many([])
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_every_method_refuses_a_bad_key(storage: ClipStorage, key: str) -> None:
     with pytest.raises(InvalidClipKey):
         storage.put(key, b"x", MP4)
+    with pytest.raises(InvalidClipKey):
+        storage.put_many([Blob("cam/fine.mp4", b"x", MP4), Blob(key, b"x", MP4)])
+    assert not storage.exists("cam/fine.mp4")  # every key is checked before any write
     with pytest.raises(InvalidClipKey):
         storage.get(key)
     with pytest.raises(InvalidClipKey):
@@ -304,6 +318,24 @@ def test_local_failed_write_keeps_the_old_bytes(
     monkeypatch.undo()
     assert storage.get("cam/a.mp4") == b"old"
     assert [p.name for p in (tmp_path / "cam").iterdir()] == ["a.mp4"]
+
+
+def test_local_put_many_leaves_no_temporary_files(tmp_path: Path) -> None:
+    storage = LocalDiskStorage(tmp_path)
+    storage.put_many([Blob("cam/a.mp4", b"a", MP4), Blob("other/b.mp4", b"b", MP4)])
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == [
+        "cam/a.mp4",
+        "other/b.mp4",
+    ]
+
+
+def test_local_put_many_never_replaces_stored_bytes(tmp_path: Path) -> None:
+    """put_many is for fresh keys: a key that holds bytes is an error, not overwritten."""
+    storage = LocalDiskStorage(tmp_path)
+    storage.put("cam/a.mp4", b"old", MP4)
+    with pytest.raises(ClipStorageError):
+        storage.put_many([Blob("cam/a.mp4", b"new", MP4)])
+    assert storage.get("cam/a.mp4") == b"old"
 
 
 def test_local_paths_stay_under_the_root(tmp_path: Path) -> None:

@@ -29,7 +29,6 @@ import os
 import re
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,10 +121,12 @@ class ClipStorage(Protocol):
         ...
 
     def put_many(self, items: Sequence[Blob]) -> None:
-        """`put` each item; when it returns, all of them are stored durably.
+        """Store each item under its key, a fresh one no reader knows yet (a new clip's, whose
+        row is written after); when it returns, all of them are stored durably.
 
-        For a group of new clips: a backend makes them durable together where it can (one
-        `syncfs` on the local disk instead of an `fsync` each; S3 requests side by side).
+        A backend makes them durable together where it can (one `syncfs` on the local disk
+        instead of an `fsync` each; S3 requests side by side). A key that already holds bytes
+        is an error on the local disk (`ClipStorageError`), never a silent replacement.
         If any item fails, raises `ClipStorageError` (or `InvalidClipKey` before anything is
         written); the others may or may not be stored, so the caller deletes every key of the
         group with `delete_many`.
@@ -195,16 +196,22 @@ class LocalDiskStorage:
             raise
 
     def put_many(self, items: Sequence[Blob]) -> None:
-        # Each file is written and renamed into place without its own fsync, then one
-        # `syncfs` makes the whole group durable: one journal commit instead of one a file.
+        # Fresh keys only (see the Protocol): each file is created in place, with no
+        # temporary file and rename, since nothing reads a key before its clip row exists;
+        # then one `syncfs` makes the whole group durable, one journal commit instead of
+        # one a file. A crash in between leaves files no row names, never a row without them.
         paths = [self.path_for(item.key) for item in items]
+        if not paths:
+            return
         try:
             for item, path in zip(items, paths, strict=True):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = path.parent / f".put-{uuid.uuid4().hex}.tmp"
-                with open(temporary, "xb") as file:
+                try:
+                    file = open(path, "xb")  # noqa: SIM115 (closed just below)
+                except FileNotFoundError:  # the camera's first clip: its directory
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    file = open(path, "xb")  # noqa: SIM115
+                with file:
                     file.write(item.data)
-                os.replace(temporary, path)
             sync_filesystem(self.root, paths)
         except OSError as error:
             raise ClipStorageError(f"cannot store {len(items)} clips: {error}") from error

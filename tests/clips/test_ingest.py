@@ -1,0 +1,121 @@
+"""Clip upload in groups (V1): one group of uploads, stored together by `clips.ingest`, gets
+for each upload exactly the answer it would get alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from kasacare.clips.errors import NoCloudRecording, UnsupportedClipType
+from kasacare.clips.ingest import Stored, Submission, ingest
+from kasacare.clips.models import Clip, ClipKind
+from kasacare.clips.service import Upload
+from kasacare.clips.storage import LocalDiskStorage
+from kasacare.kit.clock import FixedClock
+from kasacare.kit.errors import Unauthorized, ValidationFailed
+from kasacare.kit.http import AppContext
+from kasacare.kit.security import token_digest
+from tests.factories import owner, register_camera
+
+NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(500)
+
+
+@pytest.fixture
+def at_now(clock: FixedClock) -> FixedClock:
+    clock.set(NOW)
+    return clock
+
+
+def submission(
+    token: str,
+    started_at: datetime,
+    *,
+    kind: ClipKind = ClipKind.MOTION,
+    data: bytes = VIDEO,
+    refusal: UnsupportedClipType | None = None,
+) -> Submission:
+    upload = Upload(started_at, 20, kind, len(data), "video/mp4")
+    return Submission(token_digest(token), upload, data, refusal)
+
+
+def run(context: AppContext, group: list[Submission]) -> list[Stored | Exception]:
+    return ingest(context.engine, context.catalog, context.storage, context.clock.now, group)
+
+
+def stored_clips(context: AppContext) -> tuple[int, int]:
+    """(clip rows, clip files)."""
+    with context.sessions() as session:
+        rows = session.scalar(select(func.count()).select_from(Clip))
+    storage = context.storage
+    assert isinstance(storage, LocalDiskStorage)
+    return rows or 0, sum(1 for _ in storage.root.rglob("*.mp4"))
+
+
+def test_v1_each_upload_of_a_group_gets_its_own_answer(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    kc120 = register_camera(client, headers, "KC120")["device_token"]  # free plan, 48 h
+    other = register_camera(client, headers, "KC120")["device_token"]
+    kc105 = register_camera(client, headers, "KC105")["device_token"]  # no cloud recording
+    minute_ago = NOW - timedelta(minutes=1)
+    outcomes = run(
+        context,
+        [
+            submission(kc120, minute_ago),
+            submission("not-a-device-token", minute_ago),
+            submission(kc120, minute_ago),  # the same upload twice in one group
+            submission(kc105, minute_ago),
+            submission(kc120, NOW - timedelta(hours=48, seconds=1)),  # outside the window
+            submission(other, minute_ago, refusal=UnsupportedClipType("video/webm")),
+            submission(other, minute_ago),
+        ],
+    )
+    first, unknown, twice, no_cloud, too_old, refused, second_camera = outcomes
+    assert isinstance(first, Stored) and first.created
+    assert first.expires_at == minute_ago + timedelta(hours=48)
+    assert isinstance(unknown, Unauthorized)
+    assert isinstance(twice, Stored) and (twice.id, twice.created) == (first.id, False)
+    assert isinstance(no_cloud, NoCloudRecording)
+    assert isinstance(too_old, ValidationFailed)
+    assert isinstance(refused, UnsupportedClipType)
+    assert isinstance(second_camera, Stored) and second_camera.created
+    assert second_camera.camera_id != first.camera_id
+    assert stored_clips(context) == (2, 2)
+
+
+def test_v1_a_retry_in_a_later_group_answers_the_stored_clip_and_keeps_no_bytes(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    token = register_camera(client, headers, "KC120")["device_token"]
+    started = NOW - timedelta(minutes=2)
+    (first,) = run(context, [submission(token, started)])
+    at_now.advance(timedelta(seconds=30))
+    retry, fresh = run(context, [submission(token, started), submission(token, NOW)])
+    assert isinstance(first, Stored) and isinstance(retry, Stored) and isinstance(fresh, Stored)
+    assert (retry.id, retry.created, retry.expires_at) == (first.id, False, first.expires_at)
+    assert fresh.created and fresh.id != first.id
+    assert stored_clips(context) == (2, 2)
+
+
+def test_v5_a_manual_clip_needs_manual_recording(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    kc120 = register_camera(client, headers, "KC120")["device_token"]
+    kc115 = register_camera(client, headers, "KC115")["device_token"]
+    manual, refused = run(
+        context,
+        [
+            submission(kc120, NOW - timedelta(seconds=20), kind=ClipKind.MANUAL),
+            submission(kc115, NOW - timedelta(seconds=20), kind=ClipKind.MANUAL),
+        ],
+    )
+    assert isinstance(manual, Stored) and manual.created
+    assert isinstance(refused, NoCloudRecording)
+    assert stored_clips(context) == (1, 1)
