@@ -18,9 +18,11 @@ from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import Unauthorized, ValidationFailed
 from kasacare.kit.http import AppContext
 from kasacare.kit.security import token_digest
-from tests.factories import owner, register_camera
+from tests.factories import card_on_file, owner, register_camera, subscribe
 
 NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
+#: The test catalog's history windows (tests/catalog.toml).
+HISTORY_DAYS = {"plus": 30, "premium": 30, "legacy-plus": 14}
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(500)
 
 
@@ -119,3 +121,56 @@ def test_v5_a_manual_clip_needs_manual_recording(
     assert isinstance(manual, Stored) and manual.created
     assert isinstance(refused, NoCloudRecording)
     assert stored_clips(context) == (1, 1)
+
+
+def test_v1_each_camera_of_a_group_is_kept_by_what_covers_it(
+    client: TestClient, context: AppContext, at_now: FixedClock, admin_headers: dict[str, str]
+) -> None:
+    """The group's one read (cameras with their coverage) gives each camera its own window:
+    free plan 48 h, Plus 30 days, a Premium trial 30 days, legacy Plus 14 days, none (KC105)."""
+    cameras = {}
+    for name, model, plan in (
+        ("free", "KC120", None),
+        ("plus", "KC120", "plus"),
+        ("trial", "KC120", "premium"),
+        ("legacy", "KC120", None),
+        ("none", "KC105", None),
+    ):
+        account, headers = owner(client, f"{name}@example.com")
+        card_on_file(client, headers)
+        cameras[name] = register_camera(client, headers, model)
+        if plan is not None:
+            subscribe(client, headers, [cameras[name]["id"]], plan=plan, trial=name == "trial")
+        if name == "legacy":
+            legacy_account = account["id"]
+    response = client.post(
+        "/v1/admin/legacy-subscriptions",
+        json={
+            "account_id": legacy_account,
+            "plan": "legacy-plus",
+            "cycle": "monthly",
+            "camera_ids": [cameras["legacy"]["id"]],
+            "price": {"amount": 299, "currency": "USD"},
+            "paid": {"amount": 299, "currency": "USD"},
+            "current_period_start": "2026-03-20T00:00:00Z",
+            "current_period_end": "2026-04-20T00:00:00Z",
+            "channel": "direct",
+        },
+        headers=admin_headers,
+    )
+    assert response.status_code == 201, response.text
+    started = NOW - timedelta(minutes=1)
+    names = ["free", "plus", "trial", "legacy", "none"]
+    outcomes = run(context, [submission(cameras[name]["device_token"], started) for name in names])
+    kept = {
+        name: outcome.expires_at - started if isinstance(outcome, Stored) else type(outcome)
+        for name, outcome in zip(names, outcomes, strict=True)
+    }
+    history = {plan: timedelta(days=days) for plan, days in HISTORY_DAYS.items()}
+    assert kept == {
+        "free": timedelta(hours=48),
+        "plus": history["plus"],
+        "trial": history["premium"],
+        "legacy": history["legacy-plus"],
+        "none": NoCloudRecording,
+    }
