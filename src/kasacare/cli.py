@@ -41,6 +41,10 @@ def migrate() -> None:
     typer.echo(f"database at {head_revision(engine)} (was {before or 'empty'})")
 
 
+#: How long the process supervisor waits for a worker's answer before replacing it.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
@@ -64,6 +68,10 @@ def serve(
             port=port,
             workers=workers,
             log_level="info",
+            # A worker answers the supervisor's health check only once its imports are done;
+            # on a loaded machine that took longer than uvicorn's default 5 s, and the
+            # supervisor then killed and respawned every worker, forever.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 

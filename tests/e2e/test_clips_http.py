@@ -1,0 +1,84 @@
+"""Clip upload over HTTP under concurrency (V1): a real `kasacare serve --workers 2`, whose
+processes each store the uploads that reach them together in groups (`clips.ingest`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.databases import fresh_database
+from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.test_foundation_http import _now, _owner, _register
+
+CAMERAS = 8
+CLIPS_PER_CAMERA = 4
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp(f"two-workers-{backend}")
+    clips = directory / "clips"
+    with fresh_database(backend, directory) as database_url:
+        env = kasacare_env(
+            KASACARE_DATABASE_URL=database_url,
+            KASACARE_STORAGE_URL=f"file://{clips}",
+            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
+            KASACARE_TEST_CLOCK="1",
+            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
+        )
+        with running_server(env, directory / "server.log", workers=2) as base:
+            yield base, clips
+
+
+def test_v1_concurrent_uploads_and_their_retries_store_each_clip_once(
+    two_workers: tuple[str, Path],
+) -> None:
+    base, clips = two_workers
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        headers = _owner(http)
+        cameras = [_register(http, headers, "KC120") for _ in range(CAMERAS)]
+        now = _now(http, admin)
+    # Every upload is sent twice at once: a camera retrying before its first answer came.
+    uploads = [
+        (camera, now - timedelta(minutes=1, seconds=index))
+        for camera in cameras
+        for index in range(CLIPS_PER_CAMERA)
+    ] * 2
+
+    def send(job: tuple[dict[str, str], datetime]) -> tuple[str, str, int, str]:
+        camera, started = job
+        with httpx.Client(base_url=base, timeout=60) as client:
+            response = client.post(
+                "/v1/device/clips",
+                data={"started_at": started.isoformat(), "duration_s": "20", "kind": "motion"},
+                files={"video": ("clip.mp4", uuid.uuid4().bytes * 64, "video/mp4")},
+                headers={"Authorization": f"Device {camera['device_token']}"},
+            )
+        assert response.status_code in (200, 201), response.text
+        return camera["id"], started.isoformat(), response.status_code, response.json()["id"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(send, uploads))
+    ids_by_upload: dict[tuple[str, str], set[str]] = {}
+    codes_by_upload: dict[tuple[str, str], Counter[int]] = {}
+    for camera_id, started, code, clip_id in answers:
+        ids_by_upload.setdefault((camera_id, started), set()).add(clip_id)
+        codes_by_upload.setdefault((camera_id, started), Counter())[code] += 1
+    assert all(len(ids) == 1 for ids in ids_by_upload.values())  # both answers: one clip
+    assert all(codes == Counter({201: 1, 200: 1}) for codes in codes_by_upload.values())
+    assert sum(1 for _ in clips.rglob("*.mp4")) == CAMERAS * CLIPS_PER_CAMERA  # bytes once
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for camera in cameras:
+            listed = http.get(f"/v1/cameras/{camera['id']}/clips", headers=headers).json()
+            assert len(listed["items"]) == CLIPS_PER_CAMERA
