@@ -47,13 +47,13 @@ test: install browser
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
-	$(VENV)/bin/ruff format --check src tests
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 # Speed lives here and in docs/benchmarks.md, never in tests (about 10 minutes on 2 cores).
 bench: install
