@@ -127,3 +127,19 @@ def test_a_caller_that_goes_away_does_not_stop_the_run_for_the_others() -> None:
 
     assert asyncio.run(main()) == 2
     assert done == [[1, 2]]
+
+
+def test_under_concurrent_load_a_run_waits_a_moment_for_items_on_their_way() -> None:
+    work = Recorder()
+
+    async def late(batcher: Batcher[int, int], item: int) -> int:
+        await asyncio.sleep(0.01)  # arrives while the next run gathers
+        return await batcher.submit(item)
+
+    async def main() -> None:
+        batcher = Batcher(work, max_items=64, gather_seconds=0.2)
+        await asyncio.gather(batcher.submit(1), batcher.submit(2))  # no company before: no wait
+        await asyncio.gather(batcher.submit(3), late(batcher, 4))
+
+    asyncio.run(main())
+    assert work.batches == [[1, 2], [3, 4]]

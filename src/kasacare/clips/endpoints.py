@@ -14,7 +14,7 @@ from kasacare.cameras.dependencies import DeviceTokenDigest
 from kasacare.cameras.service import get_owned
 from kasacare.clips import service
 from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, UnsupportedClipType
-from kasacare.clips.ingest import MAX_GROUP, Stored, Submission, ingest
+from kasacare.clips.ingest import GATHER_SECONDS, MAX_GROUP, Stored, Submission, ingest
 from kasacare.clips.models import ClipKind
 from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
@@ -36,6 +36,7 @@ def ingest_batcher(context: AppContext) -> Batcher[Submission, Stored]:
             context.engine, context.catalog, context.storage, context.clock.now, group
         ),
         max_items=MAX_GROUP,
+        gather_seconds=GATHER_SECONDS,
     )
 
 

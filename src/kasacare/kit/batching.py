@@ -28,9 +28,12 @@ class Batcher(Generic[Item, Result]):
         work: Callable[[Sequence[Item]], Sequence[Result | Exception]],
         *,
         max_items: int,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._work = work
         self._max_items = max_items
+        self._gather_seconds = gather_seconds
+        self._last_size = 0
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -48,9 +51,15 @@ class Batcher(Generic[Item, Result]):
 
     async def _run(self) -> None:
         while self._waiting:
+            if self._gather_seconds and self._last_size > 1 < self._max_items:
+                # Under concurrent load (the last batch had company), wait a moment for the
+                # items already on their way: a bigger batch shares its fixed cost (commit,
+                # disk flush) among more. Alone, an item never waits.
+                await asyncio.sleep(self._gather_seconds)
             batch = self._waiting[: self._max_items]
             del self._waiting[: self._max_items]
             items = [item for item, _ in batch]
+            self._last_size = len(items)
             try:
                 outcomes = await run_in_threadpool(self._work, items)
                 if len(outcomes) != len(batch):
