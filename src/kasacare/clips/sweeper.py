@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, Executable, String, select, type_coerce, update
+from sqlalchemy import Dialect, Executable, String, cast, select, type_coerce, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from kasacare.cameras.models import Camera
@@ -49,13 +49,13 @@ class SweepResult:
     mismatches: int = 0
 
 
-#: A uuid column read as the driver returns it (PostgreSQL: `UUID`; SQLite: 32 hex digits):
-#: decoding two ids a row cost the sweeper more than unlinking the file.
-RawId = uuid.UUID | str
+#: A uuid column read as text (SQLite: 32 hex digits, PostgreSQL: with dashes): making and
+#: hashing two `UUID` objects a row cost the sweeper more than unlinking the file.
+RawId = str
 
 
 def _uuid(raw: RawId) -> uuid.UUID:
-    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw)
+    return uuid.UUID(raw)
 
 
 class Candidate(NamedTuple):
@@ -87,8 +87,8 @@ class _PlainDateTime(UTCDateTime):
 
 
 _CANDIDATE = select(
-    type_coerce(Clip.id, String()),
-    type_coerce(Clip.camera_id, String()),
+    cast(Clip.id, String()),
+    cast(Clip.camera_id, String()),
     type_coerce(Clip.started_at, _PlainDateTime()),
     type_coerce(Clip.expires_at, _PlainDateTime()),
     Clip.storage_key,
