@@ -132,8 +132,8 @@ def sweep(
             if len(erased) < batch:
                 mark = _mark(session, now)
                 # A run starts SAFETY_LAG behind the mark (late uploads, see watermark.py);
-                # later batches go on from the last clip read, or from where another sweeper
-                # got to meanwhile.
+                # later batches go on from the last clip read, or from SAFETY_LAG behind
+                # where another sweeper got to meanwhile.
                 start = max(cursor or watermark.START, watermark.rescan_from(mark))
                 expired = _expired(session, now, start, mark, batch - len(erased))
                 doomed = _recheck(session, catalog, cameras, expired, mark, now, result)
