@@ -2,7 +2,7 @@
 same work measured in the same run, printed as one table (and saved as JSON).
 
     .venv/bin/python -m benchmarks [--backends sqlite,postgresql] [--clips 1000000]
-        [--rate-clips 200000]
+        [--rate-clips 200000] [--only ingest,sweeper,erasure]
         [--ingest-seconds 5] [--ingest-rounds 2] [--clips-dir DIR] [--json var/bench.json]
 
 PostgreSQL is the server at KASACARE_BENCH_POSTGRES_URL (default: 127.0.0.1:5432, user
@@ -37,18 +37,24 @@ WORKERS_TEXT = f"{ingest.WORKERS} workers"
 DAY = 86400
 
 
+PARTS = ("ingest", "sweeper", "erasure")
+
+
 @dataclass(slots=True)
 class BackendRun:
+    """A backend's figures; a part left out with `--only` is None."""
+
     backend: str
-    ingest: ingest.IngestFigures
-    sweep: sweeping.SweepFigures
-    erasure: erasure.ErasureFigures
+    ingest: ingest.IngestFigures | None
+    sweep: sweeping.SweepFigures | None
+    erasure: erasure.ErasureFigures | None
     load: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def seconds_per_clip(self) -> float:
         """Node time one clip costs over its life: its upload (the node's whole ingest
         capacity) plus its sweep (counted as if the sweeper had the node to itself)."""
+        assert self.ingest is not None and self.sweep is not None
         return 1 / self.ingest.service.rate + 1 / self.sweep.sweep_rate
 
     @property
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(_run_backend(backend, options, clips_parent, console))
     console.print(_table(runs, options))
     for run in runs:
-        console.print(_details(run) + _capacity_line(run))
+        if run.ingest is not None and run.sweep is not None and run.erasure is not None:
+            console.print(_details(run) + _capacity_line(run))
     total = time.perf_counter() - started
     console.print(f"benchmarks took {total:.0f} s; clip files for the sweeper under {clips_parent}")
     if options.json:
@@ -120,7 +127,16 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         help="where the sweeper benchmarks put clip files (default: /dev/shm if present)",
     )
     parser.add_argument("--json", default="var/bench-results.json")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help="which benchmarks to run: ingest (1), sweeper (2-3), erasure (4); comma-separated",
+    )
+    options = parser.parse_args(argv)
+    options.parts = {part.strip() for part in options.only.split(",") if part.strip()}
+    if not options.parts or options.parts - set(PARTS):
+        parser.error(f"--only takes some of {', '.join(PARTS)}")
+    return options
 
 
 def _default_clips_parent() -> Path:
@@ -141,32 +157,41 @@ def _run_backend(
     load = [os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="kasacare-bench-") as work:
         directory = Path(work)
-        log("1. clip ingest over HTTP (kasacare serve --workers 2)")
-        with fresh_database(backend, directory) as url:
-            ingest_figures = ingest.run(
-                url,
-                directory,
-                directory / "ingest-clips",
-                log,
-                seconds=options.ingest_seconds,
-                rounds=options.ingest_rounds,
-            )
-        load.append(os.getloadavg())
-        log("2-3. the sweeper")
-        with (
-            fresh_database(backend, directory) as url,
-            tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
-        ):
-            sweep_figures = sweeping.run(url, Path(clips), options.rate_clips, options.clips, log)
-        load.append(os.getloadavg())
-        log("4. erasure of a 30-day, 10-camera Premium history on cancel")
-        with (
-            fresh_database(backend, directory) as url,
-            tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
-        ):
-            erasure_figures = erasure.run(url, Path(clips), log)
-        load.append(os.getloadavg())
+        ingest_figures = sweep_figures = erasure_figures = None
+        if "ingest" in options.parts:
+            log("1. clip ingest over HTTP (kasacare serve --workers 2)")
+            with fresh_database(backend, directory) as url:
+                ingest_figures = ingest.run(
+                    url,
+                    directory,
+                    directory / "ingest-clips",
+                    log,
+                    seconds=options.ingest_seconds,
+                    rounds=options.ingest_rounds,
+                )
+            load.append(os.getloadavg())
+        if "sweeper" in options.parts:
+            log("2-3. the sweeper")
+            with (
+                fresh_database(backend, directory) as url,
+                tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
+            ):
+                sweep_figures = sweeping.run(
+                    url, Path(clips), options.rate_clips, options.clips, log
+                )
+            load.append(os.getloadavg())
+        if "erasure" in options.parts:
+            log("4. erasure of a 30-day, 10-camera Premium history on cancel")
+            with (
+                fresh_database(backend, directory) as url,
+                tempfile.TemporaryDirectory(prefix="kasacare-bench-", dir=clips_parent) as clips,
+            ):
+                erasure_figures = erasure.run(url, Path(clips), log)
+            load.append(os.getloadavg())
     return BackendRun(backend, ingest_figures, sweep_figures, erasure_figures, load)
+
+
+Row = tuple[str, str, str, str, str, bool | None]
 
 
 def _table(runs: list[BackendRun], options: argparse.Namespace) -> Table:
@@ -177,61 +202,11 @@ def _table(runs: list[BackendRun], options: argparse.Namespace) -> Table:
     table.add_column("goal")
     table.add_column("met")
     for run in runs:
-        i, s, e = run.ingest, run.sweep, run.erasure
-        cpu = f"; CPU {_ms(i.service.cpu_per_request)}/clip" if i.service.cpu_per_request else ""
-        bare_cpu = f"; CPU {_ms(i.bare.cpu_per_request)}/req" if i.bare.cpu_per_request else ""
         rows = [
-            (
-                f"1. ingest over HTTP ({WORKERS_TEXT}, {i.connections} connections, "
-                f"{i.payload_bytes // 1024} KiB)",
-                f"{i.service.rate:,.0f} clips/s{cpu}",
-                f"{i.bare.rate:,.0f} req/s bare endpoint{bare_cpu}",
-                _pct(i.ratio) + (f" (CPU {_pct(i.cpu_ratio)})" if i.cpu_ratio else ""),
-                "≥ 50%",
-                i.ratio >= 0.5,
-            ),
-            (
-                f"2. sweeper deletes, {s.clips:,} expired clips",
-                f"{s.sweep_rate:,.0f} clips/s",
-                f"{s.raw_rate:,.0f}/s DELETE + unlink",
-                _pct(s.speed_ratio),
-                "≥ 70%",
-                s.speed_ratio >= 0.7,
-            ),
-            (
-                "2b. the same, raw UPDATE (rows stay listed, V3a)",
-                f"{s.sweep_rate:,.0f} clips/s",
-                f"{s.raw_update_rate:,.0f}/s UPDATE + unlink",
-                _pct(s.update_ratio),
-                "yardstick",
-                None,
-            ),
-            (
-                f"3. sweep {s.expired_share:.0%} expired of {s.partial_clips:,} vs all",
-                _ms(s.partial_seconds),
-                f"{_ms(s.all_seconds)} all ({s.all_rate:,.0f} clips/s)",
-                _pct(s.partial_ratio),
-                "≤ 5%",
-                s.partial_ratio <= 0.05,
-            ),
-            (
-                f"4. erasure on Premium cancel, {e.erased:,} of {e.clips:,} clips",
-                f"{_ms(e.erasure_seconds)} ({_ms(e.mark_seconds)} mark, "
-                f"{_ms(e.bytes_seconds)} bytes)",
-                f"{_ms(e.raw_seconds)} ({_ms(e.raw_mark_seconds)} UPDATE, "
-                f"{_ms(e.raw_delete_seconds)} DELETE + unlink)",
-                _pct(e.ratio),
-                "none set",
-                None,
-            ),
-            (
-                f"5. cameras at {CLIPS_PER_CAMERA_DAY} clips/day, one node",
-                f"{run.cameras:,.0f} ({run.cameras / 2:,.0f} at 50% load)",
-                f"{run.seconds_per_clip * 1000:.2f} ms node time/clip",
-                "",
-                "",
-                None,
-            ),
+            *(_ingest_rows(run.ingest) if run.ingest else []),
+            *(_sweep_rows(run.sweep) if run.sweep else []),
+            *(_erasure_rows(run.erasure) if run.erasure else []),
+            *(_capacity_rows(run) if run.ingest and run.sweep else []),
         ]
         for index, (name, service, raw, ratio, goal, met) in enumerate(rows):
             table.add_row(
@@ -247,8 +222,81 @@ def _table(runs: list[BackendRun], options: argparse.Namespace) -> Table:
     return table
 
 
+def _ingest_rows(i: ingest.IngestFigures) -> list[Row]:
+    cpu = f"; CPU {_ms(i.service.cpu_per_request)}/clip" if i.service.cpu_per_request else ""
+    bare_cpu = f"; CPU {_ms(i.bare.cpu_per_request)}/req" if i.bare.cpu_per_request else ""
+    return [
+        (
+            f"1. ingest over HTTP ({WORKERS_TEXT}, {i.connections} connections, "
+            f"{i.payload_bytes // 1024} KiB)",
+            f"{i.service.rate:,.0f} clips/s{cpu}",
+            f"{i.bare.rate:,.0f} req/s bare endpoint{bare_cpu}",
+            _pct(i.ratio) + (f" (CPU {_pct(i.cpu_ratio)})" if i.cpu_ratio else ""),
+            "≥ 50%",
+            i.ratio >= 0.5,
+        )
+    ]
+
+
+def _sweep_rows(s: sweeping.SweepFigures) -> list[Row]:
+    return [
+        (
+            f"2. sweeper deletes, {s.clips:,} expired clips",
+            f"{s.sweep_rate:,.0f} clips/s",
+            f"{s.raw_rate:,.0f}/s DELETE + unlink",
+            _pct(s.speed_ratio),
+            "≥ 70%",
+            s.speed_ratio >= 0.7,
+        ),
+        (
+            "2b. the same, raw UPDATE (rows stay listed, V3a)",
+            f"{s.sweep_rate:,.0f} clips/s",
+            f"{s.raw_update_rate:,.0f}/s UPDATE + unlink",
+            _pct(s.update_ratio),
+            "yardstick",
+            None,
+        ),
+        (
+            f"3. sweep {s.expired_share:.0%} expired of {s.partial_clips:,} vs all",
+            _ms(s.partial_seconds),
+            f"{_ms(s.all_seconds)} all ({s.all_rate:,.0f} clips/s)",
+            _pct(s.partial_ratio),
+            "≤ 5%",
+            s.partial_ratio <= 0.05,
+        ),
+    ]
+
+
+def _erasure_rows(e: erasure.ErasureFigures) -> list[Row]:
+    return [
+        (
+            f"4. erasure on Premium cancel, {e.erased:,} of {e.clips:,} clips",
+            f"{_ms(e.erasure_seconds)} ({_ms(e.mark_seconds)} mark, {_ms(e.bytes_seconds)} bytes)",
+            f"{_ms(e.raw_seconds)} ({_ms(e.raw_mark_seconds)} UPDATE, "
+            f"{_ms(e.raw_delete_seconds)} DELETE + unlink)",
+            _pct(e.ratio),
+            "none set",
+            None,
+        )
+    ]
+
+
+def _capacity_rows(run: BackendRun) -> list[Row]:
+    return [
+        (
+            f"5. cameras at {CLIPS_PER_CAMERA_DAY} clips/day, one node",
+            f"{run.cameras:,.0f} ({run.cameras / 2:,.0f} at 50% load)",
+            f"{run.seconds_per_clip * 1000:.2f} ms node time/clip",
+            "",
+            "",
+            None,
+        )
+    ]
+
+
 def _details(run: BackendRun) -> str:
     i, e = run.ingest, run.erasure
+    assert i is not None and e is not None
     return (
         f"{run.backend}: ingest latency p50 {_ms(i.service.percentile(0.5))}, p99 "
         f"{_ms(i.service.percentile(0.99))} (bare p50 {_ms(i.bare.percentile(0.5))}, p99 "
@@ -258,6 +306,7 @@ def _details(run: BackendRun) -> str:
 
 
 def _capacity_line(run: BackendRun) -> str:
+    assert run.ingest is not None and run.sweep is not None
     return (
         f"one clip costs {1000 / run.ingest.service.rate:.2f} ms of node time "
         f"to ingest and {1000 / run.sweep.sweep_rate:.3f} ms to sweep; at "
@@ -276,56 +325,63 @@ def _json(
     return {
         "machine": info,
         "skipped": skipped,
-        "options": vars(options),
+        "options": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(options).items()},
         "seconds": total,
-        "backends": {
-            run.backend: {
-                "ingest": {
-                    "service_rate": run.ingest.service.rate,
-                    "service_p50_ms": run.ingest.service.percentile(0.5) * 1000,
-                    "service_p99_ms": run.ingest.service.percentile(0.99) * 1000,
-                    "service_cpu_ms": run.ingest.service.cpu_per_request * 1000,
-                    "bare_cpu_ms": run.ingest.bare.cpu_per_request * 1000,
-                    "cpu_ratio": run.ingest.cpu_ratio,
-                    "bare_p99_ms": run.ingest.bare.percentile(0.99) * 1000,
-                    "bare_rate": run.ingest.bare.rate,
-                    "bare_p50_ms": run.ingest.bare.percentile(0.5) * 1000,
-                    "ratio": run.ingest.ratio,
-                },
-                "sweep": {
-                    "clips": run.sweep.clips,
-                    "sweep_seconds": run.sweep.sweep_seconds,
-                    "raw_delete_seconds": run.sweep.raw_seconds,
-                    "raw_update_seconds": run.sweep.raw_update_seconds,
-                    "ratio_vs_delete": run.sweep.speed_ratio,
-                    "ratio_vs_update": run.sweep.update_ratio,
-                    "sweep_rate": run.sweep.sweep_rate,
-                    "raw_delete_rate": run.sweep.raw_rate,
-                    "raw_update_rate": run.sweep.raw_update_rate,
-                    "partial_clips": run.sweep.partial_clips,
-                    "all_seconds": run.sweep.all_seconds,
-                    "all_rate": run.sweep.all_rate,
-                    "partial_seconds": run.sweep.partial_seconds,
-                    "partial_ratio": run.sweep.partial_ratio,
-                },
-                "erasure": {
-                    "clips": run.erasure.clips,
-                    "erased": run.erasure.erased,
-                    "cancel_seconds": run.erasure.cancel_seconds,
-                    "cancel_without_clips_seconds": run.erasure.cancel_without_clips_seconds,
-                    "bytes_seconds": run.erasure.bytes_seconds,
-                    "mark_seconds": run.erasure.mark_seconds,
-                    "raw_mark_seconds": run.erasure.raw_mark_seconds,
-                    "raw_delete_seconds": run.erasure.raw_delete_seconds,
-                    "ratio": run.erasure.ratio,
-                },
-                "seconds_per_clip": run.seconds_per_clip,
-                "cameras": run.cameras,
-                "load_average": run.load,
-            }
-            for run in runs
-        },
+        "backends": {run.backend: _json_run(run) for run in runs},
     }
+
+
+def _json_run(run: BackendRun) -> dict[str, Any]:
+    figures: dict[str, Any] = {"load_average": run.load}
+    if run.ingest is not None:
+        i = run.ingest
+        figures["ingest"] = {
+            "service_rate": i.service.rate,
+            "service_p50_ms": i.service.percentile(0.5) * 1000,
+            "service_p99_ms": i.service.percentile(0.99) * 1000,
+            "service_cpu_ms": i.service.cpu_per_request * 1000,
+            "bare_cpu_ms": i.bare.cpu_per_request * 1000,
+            "cpu_ratio": i.cpu_ratio,
+            "bare_p99_ms": i.bare.percentile(0.99) * 1000,
+            "bare_rate": i.bare.rate,
+            "bare_p50_ms": i.bare.percentile(0.5) * 1000,
+            "ratio": i.ratio,
+        }
+    if run.sweep is not None:
+        s = run.sweep
+        figures["sweep"] = {
+            "clips": s.clips,
+            "sweep_seconds": s.sweep_seconds,
+            "raw_delete_seconds": s.raw_seconds,
+            "raw_update_seconds": s.raw_update_seconds,
+            "ratio_vs_delete": s.speed_ratio,
+            "ratio_vs_update": s.update_ratio,
+            "sweep_rate": s.sweep_rate,
+            "raw_delete_rate": s.raw_rate,
+            "raw_update_rate": s.raw_update_rate,
+            "partial_clips": s.partial_clips,
+            "all_seconds": s.all_seconds,
+            "all_rate": s.all_rate,
+            "partial_seconds": s.partial_seconds,
+            "partial_ratio": s.partial_ratio,
+        }
+    if run.erasure is not None:
+        e = run.erasure
+        figures["erasure"] = {
+            "clips": e.clips,
+            "erased": e.erased,
+            "cancel_seconds": e.cancel_seconds,
+            "cancel_without_clips_seconds": e.cancel_without_clips_seconds,
+            "bytes_seconds": e.bytes_seconds,
+            "mark_seconds": e.mark_seconds,
+            "raw_mark_seconds": e.raw_mark_seconds,
+            "raw_delete_seconds": e.raw_delete_seconds,
+            "ratio": e.ratio,
+        }
+    if run.ingest is not None and run.sweep is not None:
+        figures["seconds_per_clip"] = run.seconds_per_clip
+        figures["cameras"] = run.cameras
+    return figures
 
 
 def _pct(ratio: float) -> str:

@@ -23,7 +23,7 @@ from benchmarks.seed import (
     write_files,
 )
 from benchmarks.timing import timed
-from kasacare.clips.models import Clip
+from kasacare.clips.models import Clip, SweepProgress
 from kasacare.clips.sweeper import SweepResult, sweep
 from kasacare.kit.clock import FixedClock
 
@@ -94,7 +94,8 @@ def run(
             return sweep(context.sessions, context.storage, context.catalog, NOW)
 
         # 2. Every clip expired (started 2 to 4 days ago, kept 48 h): the same rows and files
-        # deleted by raw statements, then marked by a raw UPDATE, then swept.
+        # deleted by raw statements, then marked by a raw UPDATE, then swept (the sweeper
+        # moves its watermark and leaves the rows as they are, V3a).
         expired = spread(camera_ids, rate_clips, NOW - 2 * WINDOW, NOW - WINDOW, WINDOW)
         log(f"2. seeding {rate_clips:,} expired clips and their files")
         _seed(engine, root, expired)
@@ -107,6 +108,7 @@ def run(
         log(f"raw UPDATE + unlink: {raw_update_seconds:.2f} s; the same clips undeleted again")
         with engine.begin() as connection:
             connection.execute(update(Clip).values(deleted_at=None))
+        _reset_watermark(engine)
         write_files(root, expired)
         analyze(engine)
         result, sweep_seconds = timed(sweep_now)
@@ -120,6 +122,7 @@ def run(
         # 3. N clips all expired, swept; then the same N with 1% expired, swept.
         log(f"3. seeding {clips:,} expired clips and their files")
         expired = spread(camera_ids, clips, NOW - 2 * WINDOW, NOW - WINDOW, WINDOW)
+        _reset_watermark(engine)  # benchmark 2's clips had the same times
         _seed(engine, root, expired)
         result, all_seconds = timed(sweep_now)
         assert result.deleted == clips and result.mismatches == 0, result
@@ -137,6 +140,7 @@ def run(
                     ),
                 )
             )
+        _reset_watermark(engine)  # the stale 1% are behind where the full sweep left it
         write_files(root, stale)
         del expired
         analyze(engine)
@@ -153,6 +157,12 @@ def run(
         all_seconds=all_seconds,
         partial_seconds=partial_seconds,
     )
+
+
+def _reset_watermark(engine: Engine) -> None:
+    """The sweeper starts from the beginning again (no progress row: nothing swept)."""
+    with engine.begin() as connection:
+        connection.execute(delete(SweepProgress))
 
 
 def _seed(engine: Engine, root: Path, clips: list[SeedClip]) -> None:

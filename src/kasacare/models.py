@@ -12,7 +12,7 @@ from kasacare.billing.models import (
     RefundOutbox,
 )
 from kasacare.cameras.models import Camera, Device
-from kasacare.clips.models import Clip, ManualRecording
+from kasacare.clips.models import Clip, ManualRecording, SweepProgress
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
 from kasacare.kit.secrets import ServiceSecret
@@ -57,5 +57,6 @@ __all__ = [
     "SignInFailure",
     "Subscription",
     "SubscriptionCamera",
+    "SweepProgress",
     "TestClockRow",
 ]

@@ -2,7 +2,9 @@
 
 A clip row is the activity-center entry; its bytes live in clip storage under `storage_key`.
 `expires_at` is when it leaves the camera's window (V2); `erased_at` is set in the
-transaction of a change that shortened history (V3); `deleted_at` once its bytes are gone.
+transaction of a change that shortened history (V3); `deleted_at` once an erased clip's bytes
+are gone. An expired clip's row is not written when its bytes go: the sweeper's watermark
+(`SweepProgress`, see `clips/watermark.py`) says how far through the expired clips it got.
 A clip is available while not erased and `now < expires_at`; the entry itself is listed until
 30 days after the clip started (V3a).
 """
@@ -13,7 +15,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kasacare.kit.db import Base, new_id, str_enum
@@ -29,13 +31,15 @@ class Clip(Base):
     __table_args__ = (
         # A retried upload (same camera and start) is the same clip.
         UniqueConstraint("camera_id", "started_at"),
-        # The sweeper reads only what expired or was erased and still has bytes: its cost
-        # follows what expired, not what is stored (V2).
+        # The sweeper walks expired clips in (expires_at, id) order from its watermark, and
+        # erased clips whose bytes are still stored: its cost follows what expired, not what
+        # is stored (V2).
         Index(
-            "ix_clips_pending_expiry",
+            "ix_clips_expiry_order",
             "expires_at",
-            sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
+            "id",
+            sqlite_where=text("erased_at IS NULL"),
+            postgresql_where=text("erased_at IS NULL"),
         ),
         Index(
             "ix_clips_pending_erasure",
@@ -67,3 +71,16 @@ class ManualRecording(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"), index=True)
     requested_at: Mapped[datetime]
+
+
+class SweepProgress(Base):
+    """The sweeper's watermark over expired clips (V2), one row (id 1): every clip not erased
+    whose `(expires_at, id)` is at or before `(expired_through_at, expired_through_id)` has
+    had its bytes deleted, or was a V8 mismatch that raised its alert. No row yet: nothing
+    swept (`clips/watermark.py` makes it when first needed)."""
+
+    __tablename__ = "sweep_progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    expired_through_at: Mapped[datetime]
+    expired_through_id: Mapped[uuid.UUID]

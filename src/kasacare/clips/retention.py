@@ -2,6 +2,11 @@
 expiry its camera's entitlement now gives; a clip that falls outside it is erased in the
 same transaction as the change (its bytes go after the commit). An upgrade lengthens the
 expiry of clips still held and never brings back erased ones. Unbinding erases them all (C6).
+
+A clip that is not erased still has its bytes while it is after the sweeper's watermark
+(`watermark.py`) and has no `deleted_at` (set only by erasure, and on clips swept before the
+watermark existed); the statements here touch only those, so their cost does not grow with
+the camera's whole past.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips import watermark
 from kasacare.clips.models import Clip
 from kasacare.clips.rules import clip_expiry
+from kasacare.clips.watermark import Mark
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlements
 
@@ -46,10 +53,16 @@ def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now
     get their new expiry."""
     if not cameras:
         return 0
+    # Serialized with the sweeper's batches (FOR SHARE on PostgreSQL; SQLite has one writer):
+    # a clip it swept is after no mark we read, so it is never re-dated here, and a clip we
+    # re-date is seen with its new expiry by the next batch (watermark.py).
+    mark = watermark.lock(session, share=True)
     entitlements = camera_entitlements(session, catalog, list(cameras), now)
     # Clips that already aged out stay out for good (V4), even if the window now grows: mark
     # them erased as of their expiry, so no upgrade lengthens them and the sweeper's V8
-    # re-check does not mistake them for clips the camera still keeps.
+    # re-check does not mistake them for clips the camera still keeps. Those further behind
+    # the watermark than the sweeper re-reads (SAFETY_LAG) have no bytes left and are never
+    # re-checked: they are left alone, so this costs minutes of clips, not the camera's past.
     session.execute(
         update(Clip)
         .where(
@@ -57,6 +70,7 @@ def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now
             Clip.erased_at.is_(None),
             Clip.deleted_at.is_(None),
             Clip.expires_at <= now,
+            watermark.after(watermark.rescan_from(mark)),
         )
         .values(erased_at=Clip.expires_at)
     )
@@ -67,14 +81,14 @@ def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now
     for cutoff, camera_ids in by_cutoff.items():
         outside = [] if cutoff is None else [Clip.started_at <= cutoff]
         result = session.execute(
-            update(Clip).where(*_held(camera_ids, now), *outside).values(erased_at=now)
+            update(Clip).where(*_held(camera_ids, now, mark), *outside).values(erased_at=now)
         )
         erased += cast(CursorResult[Any], result).rowcount
     changed = {
         clip_id: expiry
         for clip_id, camera_id, started_at, expires_at in session.execute(
             select(Clip.id, Clip.camera_id, Clip.started_at, Clip.expires_at).where(
-                *_held([camera.id for camera in cameras], now)
+                *_held([camera.id for camera in cameras], now, mark)
             )
         )
         for expiry in (clip_expiry(started_at, entitlements[camera_id]),)
@@ -94,13 +108,17 @@ def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now
     return erased
 
 
-def _held(camera_ids: list[uuid.UUID], now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Clips of these cameras still stored and not expired."""
+def _held(
+    camera_ids: list[uuid.UUID], now: datetime, mark: Mark
+) -> tuple[ColumnElement[bool], ...]:
+    """Clips of these cameras still stored and not expired. After the mark too: the same
+    unless a sweeper with a later `now` than ours already took the clip (watermark.py)."""
     return (
         Clip.camera_id.in_(camera_ids),
         Clip.erased_at.is_(None),
         Clip.deleted_at.is_(None),
         Clip.expires_at > now,
+        watermark.after(mark),
     )
 
 
@@ -114,9 +132,16 @@ def _erase_from(entitlement: Entitlement, now: datetime) -> datetime | None:
 
 
 def erase_camera(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
-    """C6: unbinding erases all of a camera's clips, so a new owner never sees them."""
+    """C6: unbinding erases all of a camera's clips, so a new owner never sees them. Those
+    further behind the sweeper's watermark than it re-reads have no bytes left (a stale mark
+    only erases more)."""
     session.execute(
         update(Clip)
-        .where(Clip.camera_id == camera_id, Clip.erased_at.is_(None), Clip.deleted_at.is_(None))
+        .where(
+            Clip.camera_id == camera_id,
+            Clip.erased_at.is_(None),
+            Clip.deleted_at.is_(None),
+            watermark.after(watermark.rescan_from(watermark.read(session))),
+        )
         .values(erased_at=now)
     )
