@@ -9,11 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from kasacare.clips.errors import NoCloudRecording, UnsupportedClipType
+from kasacare.clips.errors import NoCloudRecording, UnsupportedClipType, UploadTooSlow
 from kasacare.clips.ingest import Stored, Submission, ingest
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.service import Upload
 from kasacare.clips.storage import LocalDiskStorage
+from kasacare.clips.watermark import SAFETY_LAG
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import Unauthorized, ValidationFailed
 from kasacare.kit.http import AppContext
@@ -174,3 +175,27 @@ def test_v1_each_camera_of_a_group_is_kept_by_what_covers_it(
         "legacy": history["legacy-plus"],
         "none": NoCloudRecording,
     }
+
+
+def test_v2_a_group_that_took_longer_than_the_sweepers_lag_keeps_nothing(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    """The sweeper's watermark counts on a clip committing within SAFETY_LAG of the `now`
+    its window was checked at; a group slower than that is refused (503), stores nothing,
+    and the camera's retry is stored normally."""
+    _, headers = owner(client)
+    token = register_camera(client, headers, "KC120")["device_token"]
+    readings = iter([NOW, NOW + SAFETY_LAG])  # the group starts, then its bytes are written
+
+    (slow,) = ingest(
+        context.engine,
+        context.catalog,
+        context.storage,
+        lambda: next(readings),
+        [submission(token, NOW - timedelta(minutes=1))],
+    )
+    assert isinstance(slow, UploadTooSlow) and slow.status == 503
+    assert stored_clips(context) == (0, 0)
+    (retry,) = run(context, [submission(token, NOW - timedelta(minutes=1))])
+    assert isinstance(retry, Stored) and retry.created
+    assert stored_clips(context) == (1, 1)

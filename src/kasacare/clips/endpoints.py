@@ -50,7 +50,7 @@ def clip_ingest(app: FastAPI) -> Batcher[Submission, Stored]:
     status_code=status.HTTP_201_CREATED,
     response_model=ClipUploaded,
     responses={
-        **problem_responses(401, 403, 413, 415),
+        **problem_responses(401, 403, 413, 415, 503),
         200: {"model": ClipUploaded, "description": "A retried upload"},
     },
     tags=["device"],

@@ -27,3 +27,12 @@ class UnsupportedClipType(KasaCareError):
     code = "unsupported_media_type"
     status = 415
     title = "Unsupported clip type"
+
+
+class UploadTooSlow(KasaCareError):
+    """The group took so long to store that the sweeper's watermark may have passed its
+    clips (`clips.watermark.SAFETY_LAG`): nothing was kept; the camera sends it again."""
+
+    code = "upload_too_slow"
+    status = 503
+    title = "The upload took too long to store; send it again"

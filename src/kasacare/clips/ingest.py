@@ -28,10 +28,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kasacare.cameras.models import Camera, Device
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.errors import UploadTooSlow
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
 from kasacare.clips.storage import Blob, ClipStorage
+from kasacare.clips.watermark import SAFETY_LAG
 from kasacare.entitlements.rules import Entitlement, resolve_entitlement
 from kasacare.entitlements.service import coverage_of, with_coverage
 from kasacare.kit.db import statement_connection
@@ -139,6 +141,13 @@ def ingest(
             else:
                 writers[slot] = candidate
         written = _write(storage, list(writers.values()), outcomes)
+        if written and clock() - now >= SAFETY_LAG:
+            # The sweeper counts on a clip committing within SAFETY_LAG of the `now` it was
+            # checked at (`clips.watermark`): keep nothing, and let the camera send it again.
+            storage.delete_many([writer.key for writer in written])
+            for writer in written:
+                outcomes[writer.index] = UploadTooSlow()
+            written = []
         if written:
             _insert(connection, storage, written, now, outcomes)
     for repeat in repeats:
