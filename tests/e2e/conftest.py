@@ -7,22 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
-from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.server import running_server, server_env
 
 
 @pytest.fixture(scope="session")
 def live_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp(f"live-{backend}")
     with fresh_database(backend, directory) as database_url:
-        env = kasacare_env(
-            KASACARE_DATABASE_URL=database_url,
-            KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
-            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
-            KASACARE_TEST_CLOCK="1",
-            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
-        )
+        env = server_env(database_url, directory)
         with running_server(env, directory / "server.log") as base:
             yield base
 

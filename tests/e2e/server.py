@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -27,6 +29,18 @@ def kasacare_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KASACARE_")}
     env.update(overrides)
     return env
+
+
+def server_env(database_url: str, directory: Path) -> dict[str, str]:
+    """A server under test: this database, clips under `directory`, the operator token, the
+    test clock and the test catalog."""
+    return kasacare_env(
+        KASACARE_DATABASE_URL=database_url,
+        KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
+        KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
+        KASACARE_TEST_CLOCK="1",
+        KASACARE_CATALOG_PATH=str(TEST_CATALOG),
+    )
 
 
 @contextmanager

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
-from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.server import running_server, server_env
 from tests.e2e.test_foundation_http import _now, _owner, _register
 
 CAMERAS = 8
@@ -29,13 +29,7 @@ def two_workers(
     directory = tmp_path_factory.mktemp(f"two-workers-{backend}")
     clips = directory / "clips"
     with fresh_database(backend, directory) as database_url:
-        env = kasacare_env(
-            KASACARE_DATABASE_URL=database_url,
-            KASACARE_STORAGE_URL=f"file://{clips}",
-            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
-            KASACARE_TEST_CLOCK="1",
-            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
-        )
+        env = server_env(database_url, directory)
         with running_server(env, directory / "server.log", workers=2) as base:
             yield base, clips
 

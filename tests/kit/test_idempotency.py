@@ -24,9 +24,9 @@ from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.http import AppContext
 from kasacare.kit.idempotency_models import IdempotencyKey
-from tests.conftest import ADMIN_TOKEN, START, TEST_CATALOG
+from tests.conftest import START
 from tests.databases import fresh_database
-from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.server import running_server, server_env
 from tests.factories import PASSWORD, new_serial, owner
 
 REPLAYED = "Idempotent-Replayed"
@@ -311,13 +311,7 @@ def server_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A `kasacare serve` process with two workers on a fresh database of this backend."""
     directory = tmp_path_factory.mktemp(f"idempotency-{backend}")
     with fresh_database(backend, directory) as database_url:
-        env = kasacare_env(
-            KASACARE_DATABASE_URL=database_url,
-            KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
-            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
-            KASACARE_TEST_CLOCK="1",
-            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
-        )
+        env = server_env(database_url, directory)
         with running_server(env, directory / "server.log", workers=2) as base:
             yield base
 

@@ -22,9 +22,8 @@ from sqlalchemy import Engine, func, select
 from kasacare.kit.db import create_db_engine
 from kasacare.payments.models import SandboxCharge
 from kasacare.subscriptions.models import Subscription
-from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
 from tests.databases import fresh_database
-from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.server import running_server, server_env
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -61,13 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A two-worker `kasacare serve` on a fresh PostgreSQL database (skipped without one)."""
     directory = tmp_path_factory.mktemp("concurrency-postgresql")
     with fresh_database("postgresql", directory) as database_url:
-        env = kasacare_env(
-            KASACARE_DATABASE_URL=database_url,
-            KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
-            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
-            KASACARE_TEST_CLOCK="1",
-            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
-        )
+        env = server_env(database_url, directory)
         engine = create_db_engine(database_url)
         try:
             with running_server(env, directory / "server.log", workers=2) as base:

@@ -31,9 +31,9 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, Request, expect, sync_playwright
 
-from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
-from tests.e2e.server import kasacare_env, running_server
+from tests.e2e.server import running_server, server_env
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -78,13 +78,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_browser()
     directory = tmp_path_factory.mktemp("browser-server")
     with fresh_database("sqlite", directory) as database_url:
-        env = kasacare_env(
-            KASACARE_DATABASE_URL=database_url,
-            KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
-            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
-            KASACARE_TEST_CLOCK="1",
-            KASACARE_CATALOG_PATH=str(TEST_CATALOG),
-        )
+        env = server_env(database_url, directory)
         with running_server(env, directory / "server.log") as base:
             yield base
 
