@@ -21,7 +21,14 @@ from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.batching import Batcher
 from kasacare.kit.errors import KasaCareError, ValidationFailed
-from kasacare.kit.http import AppContext, Context, DbSession, Now, problem_responses
+from kasacare.kit.http import (
+    AppContext,
+    Context,
+    DbSession,
+    Now,
+    get_context,
+    problem_responses,
+)
 
 router = APIRouter(tags=["clips"])
 
@@ -68,7 +75,7 @@ async def upload_clip(
 
     A coroutine that does no blocking work itself: the upload joins the group of uploads
     this process stores together (`clips.ingest`), in the thread pool."""
-    context: AppContext = request.app.state.context
+    context = get_context(request)  # called, not a dependency: no thread-pool hop
     limit = context.settings.clip_max_bytes
     data = await video.read(limit + 1)
     content_type = video.content_type or ""

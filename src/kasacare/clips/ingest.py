@@ -34,8 +34,8 @@ from kasacare.clips.rules import clip_expiry
 from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
 from kasacare.clips.storage import Blob, ClipStorage
 from kasacare.clips.watermark import SAFETY_LAG
-from kasacare.entitlements.rules import Entitlement, resolve_entitlement
-from kasacare.entitlements.service import coverage_of, with_coverage
+from kasacare.entitlements.rules import Entitlement
+from kasacare.entitlements.service import coverage_of, entitlement_of, with_coverage
 from kasacare.kit.db import statement_connection
 from kasacare.kit.errors import KasaCareError, Unauthorized
 from kasacare.subscriptions.models import PlanId, Status
@@ -179,7 +179,9 @@ def _accept(
                 raise Unauthorized("Unknown or revoked device token")
             if submission.refusal is not None:
                 raise submission.refusal
-            entitlement = _entitlement_for(_entitlement(catalog, camera, now), submission, now)
+            entitlement = _entitlement(catalog, camera, now)
+            require_recording(entitlement, manual=submission.upload.kind is ClipKind.MANUAL)
+            check_upload(entitlement, submission.upload, now)
         except KasaCareError as refusal:
             outcomes[index] = refusal
             continue
@@ -189,19 +191,8 @@ def _accept(
 
 
 def _entitlement(catalog: Catalog, camera: _Camera, now: datetime) -> Entitlement:
-    model = catalog.model(camera.model)
-    if model is None:  # the catalog lost a model that cameras still use: a config error
-        raise LookupError(f"camera model {camera.model!r} is not in the catalog")
     coverage = coverage_of(catalog, camera.plan, camera.status, camera.legacy_plan)
-    return resolve_entitlement(model, camera.setup_at, coverage, now)
-
-
-def _entitlement_for(
-    entitlement: Entitlement, submission: Submission, now: datetime
-) -> Entitlement:
-    require_recording(entitlement, manual=submission.upload.kind is ClipKind.MANUAL)
-    check_upload(entitlement, submission.upload, now)
-    return entitlement
+    return entitlement_of(catalog, camera.model, camera.setup_at, coverage, now)
 
 
 def _twins(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -92,26 +91,27 @@ def camera_entitlements(
     session: Session, catalog: Catalog, cameras: list[Camera], now: datetime
 ) -> dict[uuid.UUID, Entitlement]:
     """Each camera's entitlement at `now`, with one coverage query for all of them."""
-    devices = {camera.id: (camera.device.model, camera.device.setup_at) for camera in cameras}
-    return entitlements_of(session, catalog, devices, now)
+    coverage = paid_coverage(session, catalog, [camera.id for camera in cameras])
+    return {
+        camera.id: entitlement_of(
+            catalog, camera.device.model, camera.device.setup_at, coverage.get(camera.id), now
+        )
+        for camera in cameras
+    }
 
 
-def entitlements_of(
-    session: Session,
+def entitlement_of(
     catalog: Catalog,
-    devices: Mapping[uuid.UUID, tuple[str, datetime]],
+    model_name: str,
+    setup_at: datetime,
+    coverage: PaidCoverage | None,
     now: datetime,
-) -> dict[uuid.UUID, Entitlement]:
-    """`camera_entitlements` from each camera's device model and setup instant, for callers
-    that read those as plain columns (clip ingest) instead of loading cameras."""
-    coverage = paid_coverage(session, catalog, list(devices))
-    result = {}
-    for camera_id, (model_name, setup_at) in devices.items():
-        model = catalog.model(model_name)
-        if model is None:  # the catalog lost a model that cameras still use: a config error
-            raise LookupError(f"camera model {model_name!r} is not in the catalog")
-        result[camera_id] = resolve_entitlement(model, setup_at, coverage.get(camera_id), now)
-    return result
+) -> Entitlement:
+    """The rules fed with one camera's device model, setup instant and paid coverage."""
+    model = catalog.model(model_name)
+    if model is None:  # the catalog lost a model that cameras still use: a config error
+        raise LookupError(f"camera model {model_name!r} is not in the catalog")
+    return resolve_entitlement(model, setup_at, coverage, now)
 
 
 def camera_entitlement(

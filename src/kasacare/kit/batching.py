@@ -51,7 +51,11 @@ class Batcher(Generic[Item, Result]):
 
     async def _run(self) -> None:
         while self._waiting:
-            if self._gather_seconds and self._last_size > 1 < self._max_items:
+            if (
+                self._gather_seconds
+                and self._last_size > 1
+                and len(self._waiting) < self._max_items
+            ):
                 # Under concurrent load (the last batch had company), wait a moment for the
                 # items already on their way: a bigger batch shares its fixed cost (commit,
                 # disk flush) among more. Alone, an item never waits.
