@@ -12,12 +12,14 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
 from kasacare.config import Settings, load_settings
 from kasacare.kit.db import create_db_engine
 from kasacare.kit.errors import KasaCareError
+from kasacare.kit.listeners import balanced_listeners_supported, bind_supervisor_listener
 from kasacare.kit.migrate import current_revision, head_revision, upgrade
 
 cli = typer.Typer(
@@ -61,7 +63,7 @@ def serve(
     if workers == 1:
         uvicorn.run(app_factory(), host=host, port=port, log_level="info")
     else:
-        uvicorn.run(
+        config = uvicorn.Config(
             "kasacare.cli:app_factory",
             factory=True,
             host=host,
@@ -73,6 +75,12 @@ def serve(
             # supervisor then killed and respawned every worker, forever.
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
+        listener = (
+            bind_supervisor_listener(host, port)
+            if balanced_listeners_supported()
+            else config.bind_socket()
+        )
+        Multiprocess(config, sockets=[listener]).run()
 
 
 @cli.command()

@@ -143,3 +143,32 @@ def test_under_concurrent_load_a_run_waits_a_moment_for_items_on_their_way() -> 
 
     asyncio.run(main())
     assert work.batches == [[1, 2], [3, 4]]
+
+
+def test_a_gathering_run_starts_once_as_many_items_wait_as_the_last_run_had() -> None:
+    work = Recorder()
+
+    async def late(batcher: Batcher[int, int], item: int) -> int:
+        await asyncio.sleep(0.01)
+        return await batcher.submit(item)
+
+    async def main() -> None:
+        # A gather longer than the test's own time limit: the run must not wait it out.
+        batcher = Batcher(work, max_items=64, gather_seconds=600)
+        await asyncio.gather(batcher.submit(1), batcher.submit(2))
+        await asyncio.gather(batcher.submit(3), late(batcher, 4))
+
+    asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert work.batches == [[1, 2], [3, 4]]
+
+
+def test_a_gathering_run_goes_with_what_waits_when_the_others_do_not_come() -> None:
+    work = Recorder()
+
+    async def main() -> None:
+        batcher = Batcher(work, max_items=64, gather_seconds=0.05)
+        await asyncio.gather(batcher.submit(1), batcher.submit(2), batcher.submit(3))
+        assert await batcher.submit(4) == 8  # one of three came back: it runs alone
+
+    asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert work.batches == [[1, 2, 3], [4]]

@@ -75,7 +75,7 @@ async def upload_clip(
 
     A coroutine that does no blocking work itself: the upload joins the group of uploads
     this process stores together (`clips.ingest`), in the thread pool."""
-    context = get_context(request)  # called, not a dependency: no thread-pool hop
+    context = get_context(request)
     limit = context.settings.clip_max_bytes
     data = await video.read(limit + 1)
     content_type = video.content_type or ""

@@ -213,15 +213,20 @@ class LocalDiskStorage:
         if not paths:
             return
         try:
-            for item, path in zip(items, paths, strict=True):
-                try:
-                    file = open(path, "xb")  # noqa: SIM115 (closed just below)
-                except FileNotFoundError:  # the camera's first clip: its directory
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    file = open(path, "xb")  # noqa: SIM115
-                with file:
+            with contextlib.ExitStack() as open_files:
+                files = []
+                for item, path in zip(items, paths, strict=True):
+                    try:
+                        file = open(path, "xb")  # noqa: SIM115 (closed by the exit stack)
+                    except FileNotFoundError:  # the camera's first clip: its directory
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        file = open(path, "xb")  # noqa: SIM115
+                    files.append(open_files.enter_context(file))
                     file.write(item.data)
-            sync_filesystem(self.root, paths)
+                    file.flush()
+                sync_filesystem(self.root, paths)
+                for file in files:
+                    drop_cached(file.fileno())
         except OSError as error:
             raise ClipStorageError(f"cannot store {len(items)} clips: {error}") from error
 
@@ -270,6 +275,15 @@ def sync_filesystem(root: Path, paths: Sequence[Path]) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def drop_cached(descriptor: int) -> None:
+    """Let the kernel drop a durable file's pages from its cache. A new clip is rarely
+    played soon, if ever: cached, it would only push out pages worth keeping (the
+    database's). On Linux the freed pages also serve the next clips' writes, which measured
+    (`make bench`) cheaper than ever more fresh pages for a growing cache."""
+    if hasattr(os, "posix_fadvise"):  # not on macOS
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 @functools.cache

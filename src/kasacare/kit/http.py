@@ -143,7 +143,13 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-Context = Annotated[AppContext, Depends(get_context)]
+async def _context_dependency(request: Request) -> AppContext:
+    # A coroutine: FastAPI runs a plain function dependency in the thread pool, a hop that
+    # cost more than the lookup itself.
+    return get_context(request)
+
+
+Context = Annotated[AppContext, Depends(_context_dependency)]
 
 
 def get_session(context: Context) -> Iterator[Session]:
