@@ -2,13 +2,19 @@
 the bare endpoint wired (`KASACARE_BENCH_BARE_ENDPOINT=1`); the same multipart bodies go to
 `POST /v1/device/clips` (device token, entitlement, window check, durable write to the clip
 storage, clip row) and to `POST /v1/bench/bare-clips` (parse the same body, read the video,
-answer 201), alternately, and the throughputs are compared."""
+answer 201), alternately, and the throughputs are compared.
+
+It runs at several concurrencies (keep-alive connections, one camera each): the goal is
+measured at `CONNECTIONS[0]`, a node's load, where many cameras upload at once; the lower
+one shows what group commit shares when few do (each worker's group then holds only the
+few uploads that came together). The setup's own writes (database, migrations, cameras) are
+flushed to disk before the first round, so that no round pays for them."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +27,8 @@ from benchmarks.server import running_server
 from kasacare.bench_routes import BARE_CLIPS_PATH
 
 UPLOAD_PATH = "/v1/device/clips"
-CAMERAS = 16  # one keep-alive connection per camera
+#: Concurrent uploads (one keep-alive connection per camera): the goal's, then a low one.
+CONNECTIONS = (64, 16)
 PAYLOAD_BYTES = 64 * 1024
 WORKERS = 2
 
@@ -52,7 +59,9 @@ def run(
     *,
     seconds: float,
     rounds: int,
-) -> IngestFigures:
+    connections: Sequence[int] = CONNECTIONS,
+) -> list[IngestFigures]:
+    """One `IngestFigures` per entry of `connections`, in that order, on one server."""
     settings = {
         "KASACARE_DATABASE_URL": database_url,
         "KASACARE_STORAGE_URL": f"file://{clips_root}",
@@ -60,12 +69,13 @@ def run(
         "KASACARE_JOBS_INTERVAL_SECONDS": "0",  # nothing else runs beside the uploads
     }
     with running_server(settings, directory / "ingest-server.log", WORKERS) as (port, pid):
-        tokens = _fleet(port)
+        tokens = _fleet(port, max(connections))
+        os.sync()
         payload = b"\x00\x00\x00\x18ftypmp42" + os.urandom(PAYLOAD_BYTES - 12)
         # Distinct `started_at` per camera and request (a repeat would be a replay, answered
         # 200 without a write), all inside KC120's 48 h free window.
         base = datetime.now(UTC) - timedelta(minutes=10)
-        counters = [0] * CAMERAS
+        counters = [0] * len(tokens)
 
         def build(path: str) -> Callable[[int, int], bytes]:
             def request(connection: int, _: int) -> bytes:
@@ -87,38 +97,42 @@ def run(
 
             return request
 
-        service, bare = LoadResult(), LoadResult()
-        for round_ in range(rounds):
-            for name, path, total in (
-                ("bare endpoint", BARE_CLIPS_PATH, bare),
-                ("device upload", UPLOAD_PATH, service),
-            ):
-                result = run_load(
-                    "127.0.0.1",
-                    port,
-                    build(path),
-                    connections=CAMERAS,
-                    seconds=seconds,
-                    warmup=1.0,
-                    expect=201,
-                    on_measure=lambda: cpu.snapshot(pid, database_url),
-                )
-                if result.failed:
-                    raise RuntimeError(f"{name}: unexpected answers {dict(result.failed)}")
-                log(
-                    f"round {round_ + 1}: {name} {result.rate:,.0f} clips/s, server CPU "
-                    f"{result.cpu_per_request * 1000:.2f} ms a request"
-                )
-                total.seconds += result.seconds
-                total.ok += result.ok
-                total.latencies.extend(result.latencies)
-                total.cpu_seconds += result.cpu_seconds
-                total.counted += result.counted
-    return IngestFigures(service, bare, PAYLOAD_BYTES, CAMERAS)
+        figures = []
+        for count in connections:
+            service, bare = LoadResult(), LoadResult()
+            for round_ in range(rounds):
+                for name, path, total in (
+                    ("bare endpoint", BARE_CLIPS_PATH, bare),
+                    ("device upload", UPLOAD_PATH, service),
+                ):
+                    result = run_load(
+                        "127.0.0.1",
+                        port,
+                        build(path),
+                        connections=count,
+                        seconds=seconds,
+                        warmup=1.0,
+                        expect=201,
+                        on_measure=lambda: cpu.snapshot(pid, database_url),
+                    )
+                    if result.failed:
+                        raise RuntimeError(f"{name}: unexpected answers {dict(result.failed)}")
+                    log(
+                        f"{count} connections, round {round_ + 1}: {name} "
+                        f"{result.rate:,.0f} clips/s, server CPU "
+                        f"{result.cpu_per_request * 1000:.2f} ms a request"
+                    )
+                    total.seconds += result.seconds
+                    total.ok += result.ok
+                    total.latencies.extend(result.latencies)
+                    total.cpu_seconds += result.cpu_seconds
+                    total.counted += result.counted
+            figures.append(IngestFigures(service, bare, PAYLOAD_BYTES, count))
+    return figures
 
 
-def _fleet(port: int) -> list[str]:
-    """An owner with `CAMERAS` KC120 cameras (free plan: cloud recording, 48 h)."""
+def _fleet(port: int, cameras: int) -> list[str]:
+    """An owner with `cameras` KC120 cameras (free plan: cloud recording, 48 h)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         email, password = f"ingest-{uuid.uuid4().hex[:8]}@bench.example.com", uuid.uuid4().hex
         account = {"email": email, "password": password, "country": "US"}
@@ -126,7 +140,7 @@ def _fleet(port: int) -> list[str]:
         token = client.post("/v1/auth/token", json={"email": email, "password": password})
         headers = {"Authorization": f"Bearer {token.raise_for_status().json()['access_token']}"}
         tokens = []
-        for index in range(CAMERAS):
+        for index in range(cameras):
             camera = client.post(
                 "/v1/cameras",
                 json={
