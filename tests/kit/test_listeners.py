@@ -113,3 +113,12 @@ def test_a_worker_that_cannot_bind_exits_as_a_failed_start() -> None:
             bind_worker_listener(socket.AF_INET, "127.0.0.1", taken.getsockname()[1])
     # uvicorn's supervisor stops on this code instead of restarting the worker forever.
     assert exit_.value.code == STARTUP_FAILURE
+
+
+def test_a_supervisor_whose_address_is_taken_exits_as_a_failed_start() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(SystemExit) as exit_:
+            bind_supervisor_listener("127.0.0.1", taken.getsockname()[1])
+    assert exit_.value.code == STARTUP_FAILURE

@@ -48,7 +48,12 @@ def bind_supervisor_listener(host: str, port: int) -> WorkerListener:
     """Reserve `host:port` for the workers' listeners (`port` 0: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = WorkerListener(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    _bind(sock, host, port)
+    try:
+        _bind(sock, host, port)
+    except OSError as error:  # as uvicorn does for its own socket: one line, a failed start
+        logger.error("cannot listen on %s:%d: %s", host, port, error)
+        sock.close()
+        sys.exit(STARTUP_FAILURE)
     bound_host, bound_port = sock.getsockname()[:2]
     logger.info(
         "Uvicorn running on http://%s:%d, one listener per worker (Press CTRL+C to quit)",
