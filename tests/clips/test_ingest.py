@@ -3,6 +3,7 @@ for each upload exactly the answer it would get alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from kasacare.clips.errors import NoCloudRecording, UnsupportedClipType, UploadT
 from kasacare.clips.ingest import Stored, Submission, ingest
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.service import Upload
-from kasacare.clips.storage import LocalDiskStorage
+from kasacare.clips.storage import Blob, ClipStorage, LocalDiskStorage
 from kasacare.clips.watermark import SAFETY_LAG
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import Unauthorized, ValidationFailed
@@ -199,3 +200,69 @@ def test_v2_a_group_that_took_longer_than_the_sweepers_lag_keeps_nothing(
     (retry,) = run(context, [submission(token, NOW - timedelta(minutes=1))])
     assert isinstance(retry, Stored) and retry.created
     assert stored_clips(context) == (1, 1)
+
+
+class ChangeDuringWrite(LocalDiskStorage):
+    """The local disk, where a plan change commits while a group's bytes are being written:
+    after the group's first read of its cameras' coverage, before its rows are inserted."""
+
+    def __init__(self, storage: ClipStorage, change: Callable[[], None]) -> None:
+        assert isinstance(storage, LocalDiskStorage)
+        super().__init__(storage.root)
+        self.change = change
+
+    def put_many(self, items: Sequence[Blob]) -> None:
+        super().put_many(items)
+        self.change()
+
+
+def test_v3_a_cancel_committed_while_a_group_writes_decides_its_clips(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    """Plus covers a KC105 (no cloud recording of its own) and a KC120 (free plan 48 h) when
+    the group reads them; the owner cancels before the rows go in. The clips get what the
+    cameras have after the cancel: none for the KC105 (refused, its bytes deleted), 48 h for
+    the KC120, not Plus's 30 days (V3: nothing outside the new window stays)."""
+    _, headers = owner(client)
+    card_on_file(client, headers)
+    kc105 = register_camera(client, headers, "KC105")
+    kc120 = register_camera(client, headers, "KC120")
+    subscribe(client, headers, [kc105["id"], kc120["id"]], plan="plus")
+
+    def cancel() -> None:
+        assert client.delete("/v1/subscription", headers=headers).status_code == 200
+
+    started = NOW - timedelta(minutes=1)
+    no_cloud, free = ingest(
+        context.engine,
+        context.catalog,
+        ChangeDuringWrite(context.storage, cancel),
+        context.clock.now,
+        [submission(kc105["device_token"], started), submission(kc120["device_token"], started)],
+    )
+    assert isinstance(no_cloud, NoCloudRecording)
+    assert isinstance(free, Stored) and free.expires_at == started + timedelta(hours=48)
+    with context.sessions() as session:
+        assert session.scalar(select(Clip.expires_at)) == started + timedelta(hours=48)
+    assert stored_clips(context) == (1, 1)
+
+
+def test_c6_a_camera_unbound_while_a_group_writes_keeps_no_clip(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    camera = register_camera(client, headers, "KC120")
+
+    def unbind() -> None:
+        response = client.delete(f"/v1/cameras/{camera['id']}", headers=headers)
+        assert response.status_code == 204
+
+    (refused,) = ingest(
+        context.engine,
+        context.catalog,
+        ChangeDuringWrite(context.storage, unbind),
+        context.clock.now,
+        [submission(camera["device_token"], NOW - timedelta(minutes=1))],
+    )
+    assert isinstance(refused, Unauthorized)
+    assert stored_clips(context) == (0, 0)

@@ -3,15 +3,19 @@ one read transaction, their bytes written, and their rows inserted with one stat
 commit (`kit.batching`). Each upload still gets its own answer: 201 with the new clip, 200
 with the clip a retry repeats, or its own error, exactly as one at a time.
 
-Per group, two statements, each its own transaction (`statement_connection`):
-1. one SELECT reads the cameras of the device tokens with what covers each (`with_coverage`),
-   from which each upload is refused (401, the body's own problem, `no_cloud_recording`, the
-   window) or accepted; nothing is stored for a refused one;
+Per group:
+1. one SELECT (a transaction of its own, `statement_connection`) reads the cameras of the
+   device tokens with what covers each (`with_coverage`), from which each upload is refused
+   (401, the body's own problem, `no_cloud_recording`, the window) or accepted; nothing is
+   stored for a refused one;
 2. the accepted uploads' bytes are written and made durable together (`put_many`), with no
    transaction open and no lock held;
-3. one `INSERT ... ON CONFLICT (camera_id, started_at) DO NOTHING RETURNING` stores their rows.
-   A retry (a clip of the same camera and `started_at` is stored) answers that clip, and its
-   own bytes are deleted: retries are rare, so the common upload pays no query for them.
+3. one transaction takes the coverage lock of their cameras (`coverage_lock`), reads their
+   coverage again, so that a plan change that committed meanwhile decides their window (or
+   refuses them, their bytes deleted), and stores their rows with one `INSERT ... ON CONFLICT
+   (camera_id, started_at) DO NOTHING RETURNING`. A retry (a clip of the same camera and
+   `started_at` is stored) answers that clip, and its own bytes are deleted: retries are
+   rare, so the common upload pays no query for them.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kasacare.cameras.models import Camera, Device
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.coverage_lock import lock_cameras
 from kasacare.clips.errors import UploadTooSlow
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
 from kasacare.clips.storage import Blob, ClipStorage
 from kasacare.clips.watermark import SAFETY_LAG
-from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import coverage_of, entitlement_of, with_coverage
 from kasacare.kit.db import statement_connection
 from kasacare.kit.errors import KasaCareError, Unauthorized
@@ -150,6 +154,7 @@ _TWINS = select(Clip.id, Clip.camera_id, Clip.started_at, Clip.expires_at).where
 @dataclass(slots=True)
 class _Accepted:
     index: int
+    digest: str
     camera_id: uuid.UUID
     upload: Upload
     data: bytes
@@ -169,24 +174,33 @@ def ingest(
     with statement_connection(engine) as connection:
         now = clock()
         accepted = _accept(connection, catalog, submissions, now, outcomes)
-        writers: dict[tuple[uuid.UUID, datetime], _Accepted] = {}
-        repeats: list[_Accepted] = []
-        for candidate in accepted:
-            slot = (candidate.camera_id, candidate.upload.started_at)
-            if slot in writers:  # the same upload twice in one group: the first one stores
-                repeats.append(candidate)
-            else:
-                writers[slot] = candidate
-        written = _write(storage, list(writers.values()), outcomes)
-        if written and clock() - now >= SAFETY_LAG:
-            # The sweeper counts on a clip committing within SAFETY_LAG of the `now` it was
-            # checked at (`clips.watermark`): keep nothing, and let the camera send it again.
-            storage.delete_many([writer.key for writer in written])
-            for writer in written:
-                outcomes[writer.index] = UploadTooSlow()
-            written = []
-        if written:
-            _insert(connection, storage, written, now, outcomes)
+    writers: dict[tuple[uuid.UUID, datetime], _Accepted] = {}
+    repeats: list[_Accepted] = []
+    for candidate in accepted:
+        slot = (candidate.camera_id, candidate.upload.started_at)
+        if slot in writers:  # the same upload twice in one group: the first one stores
+            repeats.append(candidate)
+        else:
+            writers[slot] = candidate
+    written = _write(storage, list(writers.values()), outcomes)
+    if written and clock() - now >= SAFETY_LAG:
+        # The sweeper counts on a clip committing within SAFETY_LAG of the `now` it was
+        # checked at (`clips.watermark`): keep nothing, and let the camera send it again.
+        storage.delete_many([writer.key for writer in written])
+        for writer in written:
+            outcomes[writer.index] = UploadTooSlow()
+        written = []
+    if written:
+        try:
+            # SQLite: BEGIN IMMEDIATE, one writer at a time, as every plan change.
+            with engine.begin() as connection:
+                lock_cameras(connection, {writer.camera_id for writer in written}, shared=True)
+                kept = _recheck(connection, catalog, storage, written, now, outcomes)
+                if kept:
+                    _insert(connection, storage, kept, now, outcomes)
+        except BaseException:
+            storage.delete_many([writer.key for writer in written])  # no row names them
+            raise
     for repeat in repeats:
         first = outcomes[writers[(repeat.camera_id, repeat.upload.started_at)].index]
         outcomes[repeat.index] = (
@@ -203,36 +217,76 @@ def _accept(
     now: datetime,
     outcomes: list[Outcome | None],
 ) -> list[_Accepted]:
-    digests = list({submission.token_digest for submission in submissions})
-    cameras = {
-        camera.digest: camera
-        for camera in map(
-            _Camera._make,
-            connection.execute(_CAMERAS[connection.dialect.name], {"digests": digests}),
-        )
-    }
+    cameras = _cameras(connection, [submission.token_digest for submission in submissions])
     accepted = []
     for index, submission in enumerate(submissions):
         camera = cameras.get(submission.token_digest)
         try:
-            if camera is None:
-                raise Unauthorized("Unknown or revoked device token")
-            if submission.refusal is not None:
+            if submission.refusal is not None and camera is not None:
                 raise submission.refusal
-            entitlement = _entitlement(catalog, camera, now)
-            require_recording(entitlement, manual=submission.upload.kind is ClipKind.MANUAL)
-            check_upload(entitlement, submission.upload, now)
+            expires_at = _expiry(catalog, camera, submission.upload, now)
         except KasaCareError as refusal:
             outcomes[index] = refusal
             continue
-        expires_at = clip_expiry(submission.upload.started_at, entitlement)
-        accepted.append(_Accepted(index, camera.id, submission.upload, submission.data, expires_at))
+        assert camera is not None
+        accepted.append(
+            _Accepted(
+                index,
+                submission.token_digest,
+                camera.id,
+                submission.upload,
+                submission.data,
+                expires_at,
+            )
+        )
     return accepted
 
 
-def _entitlement(catalog: Catalog, camera: _Camera, now: datetime) -> Entitlement:
+def _recheck(
+    connection: Connection,
+    catalog: Catalog,
+    storage: ClipStorage,
+    written: list[_Accepted],
+    now: datetime,
+    outcomes: list[Outcome | None],
+) -> list[_Accepted]:
+    """The written uploads as their cameras' coverage now decides, read again under the
+    coverage lock (`coverage_lock`): a plan change that committed since the group's first
+    read gives them its window, or refuses them (their bytes are deleted)."""
+    cameras = _cameras(connection, [writer.digest for writer in written])
+    kept, refused = [], []
+    for writer in written:
+        camera = cameras.get(writer.digest)
+        try:
+            if camera is None or camera.id != writer.camera_id:  # revoked or unbound since
+                raise Unauthorized("Unknown or revoked device token")
+            writer.expires_at = _expiry(catalog, camera, writer.upload, now)
+        except KasaCareError as refusal:
+            outcomes[writer.index] = refusal
+            refused.append(writer.key)
+            continue
+        kept.append(writer)
+    if refused:
+        storage.delete_many(refused)
+    return kept
+
+
+def _cameras(connection: Connection, digests: list[str]) -> dict[str, _Camera]:
+    """The live cameras of these device-token digests, with what covers each."""
+    statement = _CAMERAS[connection.dialect.name]
+    rows = connection.execute(statement, {"digests": list(set(digests))})
+    return {camera.digest: camera for camera in map(_Camera._make, rows)}
+
+
+def _expiry(catalog: Catalog, camera: _Camera | None, upload: Upload, now: datetime) -> datetime:
+    """When an upload of this camera would expire; raises the refusal if it is refused."""
+    if camera is None:
+        raise Unauthorized("Unknown or revoked device token")
     coverage = coverage_of(catalog, camera.plan, camera.status, camera.legacy_plan)
-    return entitlement_of(catalog, camera.model, camera.setup_at, coverage, now)
+    entitlement = entitlement_of(catalog, camera.model, camera.setup_at, coverage, now)
+    require_recording(entitlement, manual=upload.kind is ClipKind.MANUAL)
+    check_upload(entitlement, upload, now)
+    return clip_expiry(upload.started_at, entitlement)
 
 
 def _twins(
@@ -284,12 +338,8 @@ def _insert(
         if dialect == "postgresql"
         else rows
     )
-    try:
-        result = connection.execute(_INSERT[dialect], parameters)
-        inserted = {(row.camera_id, row.started_at) for row in result}
-    except BaseException:
-        storage.delete_many([writer.key for writer in written])  # no row names them
-        raise
+    result = connection.execute(_INSERT[dialect], parameters)
+    inserted = {(row.camera_id, row.started_at) for row in result}
     losers = [w for w in written if (w.camera_id, w.upload.started_at) not in inserted]
     # Each repeats a clip stored before it (a retry, or a twin of another process): answer
     # that clip, and delete the bytes no row names.

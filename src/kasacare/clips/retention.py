@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips import watermark
+from kasacare.clips.coverage_lock import lock_cameras
 from kasacare.clips.models import Clip
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.watermark import Mark
@@ -53,6 +54,9 @@ def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now
     get their new expiry."""
     if not cameras:
         return 0
+    # Serialized with upload groups (`coverage_lock`): a group that inserts clips of these
+    # cameras commits before this reads them, or reads the coverage this change commits.
+    lock_cameras(session.connection(), [camera.id for camera in cameras], shared=False)
     # Serialized with the sweeper's batches (FOR SHARE on PostgreSQL; SQLite has one writer):
     # a clip it swept is after no mark we read, so it is never re-dated here, and a clip we
     # re-date is seen with its new expiry by the next batch (watermark.py).
@@ -135,6 +139,7 @@ def erase_camera(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
     """C6: unbinding erases all of a camera's clips, so a new owner never sees them. Those
     further behind the sweeper's watermark than it re-reads have no bytes left (a stale mark
     only erases more)."""
+    lock_cameras(session.connection(), [camera_id], shared=False)  # as `reconcile`
     session.execute(
         update(Clip)
         .where(

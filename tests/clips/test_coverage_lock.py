@@ -1,0 +1,81 @@
+"""The coverage lock between upload groups and plan changes (`clips.coverage_lock`), on a
+real PostgreSQL: groups share it, a change waits for the groups that hold its cameras. (On
+SQLite both sides are write transactions, which SQLite runs one at a time.)"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import Engine, text
+
+from kasacare.clips.coverage_lock import NAMESPACE, lock_cameras
+from kasacare.kit.http import AppContext
+
+WAITING = text(
+    "SELECT count(*) FROM pg_locks "
+    "WHERE locktype = 'advisory' AND NOT granted AND classid = CAST(:namespace AS oid)"
+)
+
+
+@pytest.fixture
+def engine(context: AppContext) -> Engine:
+    if context.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time: there is no lock to take")
+    return context.engine
+
+
+def _waiting(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(WAITING, {"namespace": NAMESPACE}) or 0)
+
+
+def test_v3_a_change_waits_for_the_upload_groups_holding_its_cameras(engine: Engine) -> None:
+    camera, other = uuid.uuid4(), uuid.uuid4()
+    changed = threading.Event()
+
+    def change() -> None:
+        with engine.begin() as connection:
+            lock_cameras(connection, [other, camera], shared=False)
+            changed.set()
+
+    with engine.connect() as group, engine.connect() as second_group:
+        with group.begin():
+            lock_cameras(group, [camera], shared=True)
+            with second_group.begin():  # groups share the lock: this returns at once
+                lock_cameras(second_group, [camera, other], shared=True)
+            worker = threading.Thread(target=change)
+            worker.start()
+            deadline = time.monotonic() + 30
+            while _waiting(engine) == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # The change asked for the lock and waits while the first group holds it.
+            assert _waiting(engine) == 1
+            assert not changed.is_set()
+        worker.join(30)
+    assert changed.is_set()
+    assert _waiting(engine) == 0
+
+
+def test_v3_a_group_waits_for_a_change_holding_one_of_its_cameras(engine: Engine) -> None:
+    camera = uuid.uuid4()
+    grouped = threading.Event()
+
+    def group() -> None:
+        with engine.begin() as connection:
+            lock_cameras(connection, [uuid.uuid4(), camera], shared=True)
+            grouped.set()
+
+    with engine.connect() as change, change.begin():
+        lock_cameras(change, [camera], shared=False)
+        worker = threading.Thread(target=group)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while _waiting(engine) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiting(engine) == 1
+        assert not grouped.is_set()
+    worker.join(30)
+    assert grouped.is_set()
