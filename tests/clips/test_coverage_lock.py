@@ -32,6 +32,14 @@ def _waiting(engine: Engine) -> int:
         return int(connection.scalar(WAITING, {"namespace": NAMESPACE}) or 0)
 
 
+def _until_one_waits(engine: Engine) -> int:
+    """How many wait for a coverage lock, once one does (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while _waiting(engine) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _waiting(engine)
+
+
 def test_v3_a_change_waits_for_the_upload_groups_holding_its_cameras(engine: Engine) -> None:
     camera, other = uuid.uuid4(), uuid.uuid4()
     changed = threading.Event()
@@ -48,11 +56,8 @@ def test_v3_a_change_waits_for_the_upload_groups_holding_its_cameras(engine: Eng
                 lock_cameras(second_group, [camera, other], shared=True)
             worker = threading.Thread(target=change)
             worker.start()
-            deadline = time.monotonic() + 30
-            while _waiting(engine) == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
             # The change asked for the lock and waits while the first group holds it.
-            assert _waiting(engine) == 1
+            assert _until_one_waits(engine) == 1
             assert not changed.is_set()
         worker.join(30)
     assert changed.is_set()
@@ -72,10 +77,7 @@ def test_v3_a_group_waits_for_a_change_holding_one_of_its_cameras(engine: Engine
         lock_cameras(change, [camera], shared=False)
         worker = threading.Thread(target=group)
         worker.start()
-        deadline = time.monotonic() + 30
-        while _waiting(engine) == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _waiting(engine) == 1
+        assert _until_one_waits(engine) == 1
         assert not grouped.is_set()
     worker.join(30)
     assert grouped.is_set()

@@ -101,19 +101,13 @@ class _Twin(NamedTuple):
 _CAMERA_COLUMNS = select(Camera.id, Camera.device_token_digest, Device.model, Device.setup_at).join(
     Device, Device.id == Camera.device_id
 )
+_BY_DIGEST = {
+    "postgresql": Camera.device_token_digest == any_(bindparam("digests", type_=ARRAY(String))),
+    "sqlite": Camera.device_token_digest.in_(bindparam("digests", expanding=True)),
+}
 _CAMERAS = {
-    "postgresql": with_coverage(
-        _CAMERA_COLUMNS.where(
-            Camera.device_token_digest == any_(bindparam("digests", type_=ARRAY(String))),
-            Camera.unbound_at.is_(None),
-        )
-    ),
-    "sqlite": with_coverage(
-        _CAMERA_COLUMNS.where(
-            Camera.device_token_digest.in_(bindparam("digests", expanding=True)),
-            Camera.unbound_at.is_(None),
-        )
-    ),
+    dialect: with_coverage(_CAMERA_COLUMNS.where(by_digest, Camera.unbound_at.is_(None)))
+    for dialect, by_digest in _BY_DIGEST.items()
 }
 _CLIPS = cast(Table, Clip.__table__)
 _INSERTED = (_CLIPS.c.camera_id, _CLIPS.c.started_at)
@@ -257,9 +251,9 @@ def _recheck(
     kept, refused = [], []
     for writer in written:
         camera = cameras.get(writer.digest)
+        if camera is not None and camera.id != writer.camera_id:  # unbound and bound again
+            camera = None
         try:
-            if camera is None or camera.id != writer.camera_id:  # revoked or unbound since
-                raise Unauthorized("Unknown or revoked device token")
             writer.expires_at = _expiry(catalog, camera, writer.upload, now)
         except KasaCareError as refusal:
             outcomes[writer.index] = refusal
