@@ -31,10 +31,10 @@ from benchmarks.seed import (
 )
 from benchmarks.sweeping import analyze, raw_delete
 from benchmarks.timing import timed
+from kasacare import jobs as post_commit_jobs
 from kasacare.clips.models import Clip
 from kasacare.clips.sweeper import SweepResult
 from kasacare.kit.clock import FixedClock
-from kasacare.subscriptions import endpoints as subscription_endpoints
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 HISTORY = timedelta(days=30)  # Premium
@@ -151,9 +151,9 @@ def run(database_url: str, root: Path, log: Callable[[str], None]) -> ErasureFig
 
 @contextmanager
 def _timing_sweeps(seconds: list[float]) -> Iterator[None]:
-    """Time the sweep the subscription endpoints run after their commit (instrumentation of
-    the benchmark only: the endpoint module's `sweep` is wrapped for the duration)."""
-    original = subscription_endpoints.sweep  # type: ignore[attr-defined]
+    """Time the sweep that `jobs.after_commit` runs after a change's commit (instrumentation of
+    the benchmark only: the jobs module's `sweep` is wrapped for the duration)."""
+    original = post_commit_jobs.sweep  # type: ignore[attr-defined]
 
     def timed_sweep(*args: Any, **kwargs: Any) -> SweepResult:
         started = time.perf_counter()
@@ -162,11 +162,11 @@ def _timing_sweeps(seconds: list[float]) -> Iterator[None]:
         finally:
             seconds.append(time.perf_counter() - started)
 
-    subscription_endpoints.sweep = timed_sweep  # type: ignore[attr-defined]
+    post_commit_jobs.sweep = timed_sweep  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        subscription_endpoints.sweep = original  # type: ignore[attr-defined]
+        post_commit_jobs.sweep = original  # type: ignore[attr-defined]
 
 
 def _cancel(client: TestClient, headers: dict[str, str]) -> float:

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, Table, insert
 from kasacare.app import build_context, create_app
 from kasacare.clips.models import Clip
 from kasacare.config import Settings
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.payments.sandbox import SandboxGateway
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"  # noqa: S105 (the throwaway service's)

@@ -19,8 +19,8 @@ from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.payments.sandbox import SandboxGateway
 from tests.databases import (
     BACKENDS,
@@ -58,7 +58,10 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         storage_url=f"file://{tmp_path_factory.mktemp('clips')}",
         admin_token=SecretStr(ADMIN_TOKEN),
         catalog_path=TEST_CATALOG,
-        jobs_interval_seconds=0,  # tests run jobs themselves, at instants they choose
+        # Tests run jobs themselves, at instants they choose: no timers.
+        jobs_interval_seconds=0,
+        sweep_interval_seconds=0,
+        mail_interval_seconds=0,
     )
 
 

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import kasacare.models  # noqa: F401  (registers every table)
+from kasacare.context import AppContext
 from kasacare.kit.db import Base
-from kasacare.kit.http import AppContext
 
 
 def test_migrated_schema_equals_the_models(session_context: AppContext) -> None:

@@ -22,10 +22,11 @@ from kasacare.clips.endpoints import ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
 from kasacare.clips.storage import ClipStorage, storage_from_url
 from kasacare.config import Settings
-from kasacare.jobs import JobTimer
+from kasacare.context import AppContext
+from kasacare.jobs import job_timer
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory
-from kasacare.kit.http import AppContext, install_error_handlers, install_problem_openapi
+from kasacare.kit.http import install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
 from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
@@ -71,11 +72,9 @@ def build_context(
 def create_app(context: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The embedded default runs its jobs in-process; the test clock runs them on advance.
-        interval = context.settings.jobs_interval_seconds
-        timer = (
-            JobTimer(context, interval) if interval and not context.settings.test_clock else None
-        )
+        # The embedded default runs its jobs in-process, each on its own timer (an interval
+        # of 0 turns one off); the test clock runs them on advance.
+        timer = None if context.settings.test_clock else job_timer(context)
         if timer:
             timer.start()
         yield

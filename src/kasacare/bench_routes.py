@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import JSONResponse
 
 from kasacare.clips.models import ClipKind
-from kasacare.kit.http import Context
+from kasacare.context import Context
 
 router = APIRouter(include_in_schema=False)
 

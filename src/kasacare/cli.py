@@ -1,11 +1,13 @@
-"""The `kasacare` command: serve, migrate, simulate. Errors end with one line and a non-zero
+"""The `kasacare` command: serve, worker, migrate, simulate. Errors end with one line and a non-zero
 exit."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -17,6 +19,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
 from kasacare.config import Settings, load_settings
+from kasacare.jobs import JobTimer, deliver_mail, run_due, sweep_clips
 from kasacare.kit.db import create_db_engine
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.listeners import balanced_listeners_supported, bind_supervisor_listener
@@ -81,6 +84,50 @@ def serve(
             else config.bind_socket()
         )
         Multiprocess(config, sockets=[listener]).run()
+
+
+@cli.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run what is due now, once, then exit")
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, help="Seconds between job runs (default KASACARE_JOBS_INTERVAL_SECONDS, or 60)"
+        ),
+    ] = None,
+) -> None:
+    """Run the jobs without serving HTTP: renewals, dunning, reminders, refunds, the payment
+    reconciler, the sweeper and mail. Any number of workers share the work (row locks); API
+    nodes then run with KASACARE_JOBS_INTERVAL_SECONDS=0."""
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    context = build_context(settings)
+    if once:
+        now = context.clock.now()
+        ran = run_due(context, now)
+        sweep_clips(context, now)
+        sent = deliver_mail(context, now)
+        typer.echo(f"ran {ran} due job steps, swept clips, sent {sent} mails at {now.isoformat()}")
+        return
+    every = interval or settings.jobs_interval_seconds or 60.0
+    timer = JobTimer(
+        context,
+        every,
+        sweep_interval=settings.sweep_interval_seconds,
+        mail_interval=settings.mail_interval_seconds,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    timer.start()
+    typer.echo(f"kasacare worker: jobs every {every:g} s (Ctrl-C stops)")
+    stop.wait()
+    timer.stop()
 
 
 @cli.command()

@@ -37,10 +37,18 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     #: Largest clip upload accepted, in bytes.
     clip_max_bytes: Annotated[int, Field(ge=1024, le=2 * 1024**3)] = 50 * 1024 * 1024
-    #: How often the sweeper deletes expired clips' bytes (V2: within the hour).
+    #: How often the sweeper deletes expired clips' bytes (V2: within the hour); 0: never
+    #: in this process.
     sweep_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
-    #: How often the in-process jobs run (renewals, retries, refunds); 0 turns them off.
+    #: How often the in-process jobs run (renewals, retries, refunds, reconciler); 0 turns
+    #: them off (API nodes beside `kasacare worker`). The sweeper and mail have their own.
     jobs_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 60
+    #: How often notification mail is sent (when `KASACARE_SMTP_URL` is set); 0: never in
+    #: this process.
+    mail_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 30
+    #: Goodwill credit an agent may give an account over any rolling year, in years of the
+    #: account's plan at its annual price (non-refundable: it pays invoices only).
+    goodwill_cap_years: Annotated[float, Field(ge=0, le=10)] = 1.0
     #: `make bench` only: wire the bare ingest endpoint the benchmark compares uploads with.
     bench_bare_endpoint: bool = False
     #: Notification mail (`smtp://user:pass@host:587?starttls=1`); unset: mail is off and

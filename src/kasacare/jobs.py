@@ -1,39 +1,53 @@
-"""In-process jobs: everything that falls due with time, run in time order.
+"""Jobs: everything that falls due with time, and the work that follows a commit.
 
 `run_due(context, until)` runs each due reminder, renewal or retry at its own due instant,
-one subscription per transaction, then carries out the refund outbox. The test clock's advance
-calls it; in the embedded default a timer thread calls it with the system time.
+then the refund outbox and the payment reconciler. Every job row runs in its own
+transaction: a failure is caught, logged with the row's id and counted, and the row waits for
+its back-off (`job_retry_at`) while the others go on. The test clock's advance calls it; the
+in-process `JobTimer` (embedded default) and `kasacare worker` call it with the system time,
+and run the sweeper and mail on timers of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
+from typing import cast
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from kasacare.billing.charging import Payer, run_charged
 from kasacare.billing.outbox import carry_out_refunds
+from kasacare.billing.reconciler import reconcile_payments
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.sweeper import sweep
+from kasacare.context import AppContext
+from kasacare.kit.backoff import MAX_JOB_FAILURES, backoff
 from kasacare.kit.db import session_scope
-from kasacare.kit.http import AppContext
 from kasacare.legacy import renewal as legacy_renewal
-from kasacare.legacy.models import LegacyStatus
+from kasacare.legacy.models import LegacyStatus, LegacySubscription
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications import reminders
 from kasacare.notifications.mail import deliver_pending, smtp_sender
-from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions import renewal
+from kasacare.subscriptions.models import Subscription
 
 log = logging.getLogger("kasacare.jobs")
+
+#: One renewal step: (session, catalog, payer, due instant, row id).
+_Step = Callable[[Session, Catalog, Payer, datetime, uuid.UUID], None]
+_Renewable = type[Subscription] | type[LegacySubscription]
 
 
 def run_due(context: AppContext, until: datetime) -> int:
     """Run every job due at or before `until`, earliest first, each at its own due instant:
-    reminders, renewals and dunning retries, then the refund outbox. Returns how many ran."""
+    reminders, renewals and dunning retries (new plans and legacy), then the refund outbox
+    and the reconciler. Returns how many renewal and reminder steps ran."""
     ran = 0
     while True:
         with session_scope(context.sessions) as session:
@@ -45,26 +59,79 @@ def run_due(context: AppContext, until: datetime) -> int:
         due = min((moment for moment in candidates if moment is not None), default=None)
         if due is None or due > until:
             break
-        with session_scope(context.sessions) as session:
-            step = reminders.send_due(session, due)
+        step = reminders.send_due(context.sessions, due)
         with session_scope(context.sessions) as session:
             subscription_ids = renewal.due_at(session, due)
-        for subscription_id in subscription_ids:
-            with session_scope(context.sessions) as session:
-                renewal.advance(session, context.catalog, context.gateway, due, subscription_id)
-            step += 1
-        with session_scope(context.sessions) as session:
             legacy_ids = legacy_renewal.due_at(session, due)
+        for subscription_id in subscription_ids:
+            step += _isolated(context, due, Subscription, subscription_id, renewal.advance)
         for legacy_id in legacy_ids:
-            with session_scope(context.sessions) as session:
-                legacy_renewal.advance(session, context.catalog, context.gateway, due, legacy_id)
-            step += 1
+            step += _isolated(context, due, LegacySubscription, legacy_id, legacy_renewal.advance)
         carry_out_refunds(context.sessions, context.gateway, due)
         if step == 0:
-            break  # what is due is held by another worker; it runs them
+            break  # what is due is held by another worker, or waits for its back-off
         ran += step
     carry_out_refunds(context.sessions, context.gateway, until)
+    reconcile_payments(context.sessions, context.gateway, until)
     return ran
+
+
+def _isolated(
+    context: AppContext,
+    due: datetime,
+    model: _Renewable,
+    row_id: uuid.UUID,
+    step: _Step,
+) -> int:
+    """One renewal step in its own transaction(s): 1 when it ran, 0 when it failed (logged,
+    counted, and the row waits `backoff(failures)` from `due`)."""
+    session = context.sessions()
+    try:
+        run_charged(
+            session,
+            context.gateway,
+            due,
+            lambda s, payer: step(s, context.catalog, payer, due, row_id),
+        )
+        session.execute(
+            update(model)
+            .where(model.id == row_id, model.job_failures > 0)
+            .values(job_failures=0, job_retry_at=None)
+        )
+        session.commit()
+        return 1
+    except Exception:
+        session.rollback()
+        _count_failure(context, due, model, row_id)
+        return 0
+    finally:
+        session.close()
+
+
+def _count_failure(
+    context: AppContext,
+    due: datetime,
+    model: _Renewable,
+    row_id: uuid.UUID,
+) -> None:
+    with session_scope(context.sessions) as session:
+        row = cast(
+            Subscription | LegacySubscription | None,
+            session.get(model, row_id, with_for_update=True),
+        )
+        if row is None:
+            return
+        row.job_failures += 1
+        parked = row.job_failures >= MAX_JOB_FAILURES
+        row.job_retry_at = None if parked else due + backoff(row.job_failures)
+        failures, retry_at = row.job_failures, row.job_retry_at
+    log.exception(
+        "%s %s: job step failed (failure %d; %s)",
+        model.__tablename__,
+        row_id,
+        failures,
+        f"next try at {retry_at.isoformat()}" if retry_at else "parked until an operator looks",
+    )
 
 
 def sweep_clips(context: AppContext, now: datetime) -> None:
@@ -87,49 +154,117 @@ def deliver_mail(context: AppContext, now: datetime) -> int:
     )
 
 
-def retry_on_card_change(
-    session: Session,
-    catalog: Catalog,
-    gateway: PaymentGateway,
-    now: datetime,
-    account_id: uuid.UUID,
-) -> None:
-    """M2: a replaced card pays the account's past_due invoices at once, new plan and
-    legacy alike; a failure here leaves the retry schedule as it was."""
-    renewal.retry_on_card_change(session, catalog, gateway, now, account_id)
-    for legacy in LegacyRepository(session).live(account_id, for_update=True):
-        if legacy.status is LegacyStatus.PAST_DUE:
-            legacy_renewal.retry(session, catalog, gateway, now, legacy, scheduled=False)
+def after_commit(context: AppContext, now: datetime) -> None:
+    """Work that follows a committed change: refunds it decided (M4 outbox) and the bytes of
+    clips it erased (V3). The change has happened whatever happens here: a failure is logged
+    and the jobs carry the work out later, so the caller still gets its answer."""
+    try:
+        carry_out_refunds(context.sessions, context.gateway, now)
+    except Exception:
+        log.exception("refund outbox failed after commit; the outbox job will retry it")
+    try:
+        sweep(context.sessions, context.storage, context.catalog, now)
+    except Exception:
+        log.exception("clip sweep failed after commit; the sweeper will retry it")
+
+
+def retry_on_card_change(context: AppContext, now: datetime, account_id: uuid.UUID) -> None:
+    """M2: a replaced card pays the account's past_due invoices at once, new plan and legacy
+    alike, each in its own transaction after the card's commit; a failure here leaves the
+    retry schedule as it was (and is logged)."""
+
+    def new_plan(s: Session, payer: Payer) -> object:
+        return renewal.retry_on_card_change(s, context.catalog, payer, now, account_id)
+
+    steps: list[Callable[[Session, Payer], object]] = [new_plan]
+    with session_scope(context.sessions) as session:
+        past_due = [
+            legacy.id
+            for legacy in LegacyRepository(session).live(account_id)
+            if legacy.status is LegacyStatus.PAST_DUE
+        ]
+    for legacy_id in past_due:
+        steps.append(partial(_legacy_retry, context.catalog, now, legacy_id))
+    for run in steps:
+        session = context.sessions()
+        try:
+            run_charged(session, context.gateway, now, run)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.exception("account %s: retry after the card change failed", account_id)
+        finally:
+            session.close()
+
+
+def _legacy_retry(
+    catalog: Catalog, now: datetime, legacy_id: uuid.UUID, session: Session, payer: Payer
+) -> object:
+    return legacy_renewal.retry_on_card_change(session, catalog, payer, now, legacy_id)
 
 
 class JobTimer:
-    """Runs `run_due` with the context's clock every `interval` seconds in a daemon thread,
-    and the sweeper every `sweep_interval` seconds (5 minutes by default)."""
+    """The jobs of one process on timers of their own, each in a daemon thread: `run_due`
+    every `interval` seconds, the sweeper every `sweep_interval`, mail every `mail_interval`
+    (0 turns one off). A failing run is logged and the next tick tries again."""
 
-    def __init__(self, context: AppContext, interval: float, sweep_interval: float = 300) -> None:
+    def __init__(
+        self,
+        context: AppContext,
+        interval: float,
+        sweep_interval: float = 300,
+        mail_interval: float = 30,
+    ) -> None:
         self._context = context
-        self._interval = interval
-        self._sweep_interval = sweep_interval
-        self._last_sweep = time.monotonic()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="kasacare-jobs", daemon=True)
+        loops: list[tuple[str, float, Callable[[AppContext, datetime], object]]] = [
+            ("due", interval, run_due),
+            ("sweep", sweep_interval, sweep_clips),
+            ("mail", mail_interval, deliver_mail),
+        ]
+        self._threads = [
+            threading.Thread(
+                target=self._loop, args=(name, every, job), name=f"kasacare-{name}", daemon=True
+            )
+            for name, every, job in loops
+            if every > 0
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+    def _loop(self, name: str, every: float, job: Callable[[AppContext, datetime], object]) -> None:
+        while not self._stop.wait(every):
             try:
-                run_due(self._context, self._context.clock.now())
-                deliver_mail(self._context, self._context.clock.now())
-                if self._sweep_interval and (
-                    time.monotonic() - self._last_sweep >= self._sweep_interval
-                ):
-                    self._last_sweep = time.monotonic()
-                    sweep_clips(self._context, self._context.clock.now())
+                job(self._context, self._context.clock.now())
             except Exception:
-                log.exception("job run failed; retrying at the next tick")
+                log.exception("%s job run failed; retrying at the next tick", name)
+
+
+def job_timer(context: AppContext) -> JobTimer:
+    """The timers the configuration asks for (`KASACARE_JOBS_INTERVAL_SECONDS`,
+    `KASACARE_SWEEP_INTERVAL_SECONDS`, `KASACARE_MAIL_INTERVAL_SECONDS`)."""
+    settings = context.settings
+    return JobTimer(
+        context,
+        settings.jobs_interval_seconds,
+        sweep_interval=settings.sweep_interval_seconds,
+        mail_interval=settings.mail_interval_seconds,
+    )
+
+
+__all__ = [
+    "JobTimer",
+    "after_commit",
+    "deliver_mail",
+    "job_timer",
+    "retry_on_card_change",
+    "run_due",
+    "sweep_clips",
+]

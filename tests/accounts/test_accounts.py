@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kasacare.accounts.models import Account
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.factories import PASSWORD, owner, sign_up, token_for
 
 

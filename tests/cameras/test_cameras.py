@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kasacare.cameras.models import Camera
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.conftest import START
 from tests.factories import new_serial, owner, register_camera, token_for
 

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from kasacare.clips.models import Clip
 from kasacare.clips.storage import LocalDiskStorage
 from kasacare.clips.sweeper import sweep
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.support.models import AuditEntry
 from tests.factories import card_on_file, new_serial, owner, register_camera, subscribe, token_for
 

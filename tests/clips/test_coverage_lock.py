@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from kasacare.clips.coverage_lock import NAMESPACE, lock_cameras
-from kasacare.kit.http import AppContext
+from kasacare.context import AppContext
 
 WAITING = text(
     "SELECT count(*) FROM pg_locks "

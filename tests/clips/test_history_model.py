@@ -62,9 +62,9 @@ from kasacare.app import create_app
 from kasacare.clips.models import Clip
 from kasacare.clips.storage import LocalDiskStorage
 from kasacare.clips.sweeper import sweep
+from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.conftest import ADMIN_TOKEN, START
 from tests.databases import empty_sandbox, empty_storage, empty_tables
 from tests.factories import PASSWORD

@@ -16,9 +16,9 @@ from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.service import Upload
 from kasacare.clips.storage import Blob, ClipStorage, LocalDiskStorage
 from kasacare.clips.watermark import SAFETY_LAG
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import Unauthorized, ValidationFailed
-from kasacare.kit.http import AppContext
 from kasacare.kit.security import token_digest
 from tests.factories import card_on_file, owner, register_camera, subscribe
 

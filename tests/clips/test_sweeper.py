@@ -18,8 +18,8 @@ from kasacare.clips.models import Clip
 from kasacare.clips.storage import ClipStorage
 from kasacare.clips.sweeper import BATCH, sweep
 from kasacare.clips.watermark import Mark
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.support.models import AuditEntry
 from tests.clips.test_clips import _blobs, upload
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for

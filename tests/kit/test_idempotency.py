@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from kasacare.app import create_app
+from kasacare.context import AppContext
 from kasacare.kit import idempotency
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import KasaCareError
-from kasacare.kit.http import AppContext
 from kasacare.kit.idempotency_models import IdempotencyKey
 from tests.conftest import START
 from tests.databases import fresh_database

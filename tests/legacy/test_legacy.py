@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.payments.sandbox import SandboxGateway
 from tests.factories import PASSWORD, card_on_file, owner, register_camera, token_for
 

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from kasacare.accounts.models import Account
 from kasacare.catalog.schemas import Catalog
 from kasacare.config import ConfigurationError, load_settings
+from kasacare.context import AppContext
 from kasacare.jobs import deliver_mail, run_due
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.db import session_scope
-from kasacare.kit.http import AppContext
 from kasacare.notifications.mail import (
     FIRST_RETRY,
     MAX_ATTEMPTS,

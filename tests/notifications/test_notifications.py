@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)

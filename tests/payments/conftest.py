@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kasacare.kit.http import AppContext
+from kasacare.context import AppContext
 from kasacare.payments.sandbox import SandboxGateway
 
 

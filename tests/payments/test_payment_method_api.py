@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from kasacare.app import create_app
 from kasacare.catalog.schemas import CardBrand, Catalog
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.payments.models import PaymentMethod
 from kasacare.payments.sandbox import SandboxGateway
 from tests.factories import owner, token_for

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
 from kasacare.catalog.schemas import CardBrand
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.kit.money import Money
 from kasacare.payments.cards import ChargeBehaviour, Funding
 from kasacare.payments.errors import (

@@ -52,9 +52,9 @@ from sqlalchemy import func, select
 
 from kasacare.app import create_app
 from kasacare.billing.models import CardPayment, OutboxStatus, RefundOutbox
+from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.subscriptions.models import Subscription
 from tests.conftest import ADMIN_TOKEN, START
 from tests.databases import empty_sandbox, empty_tables

@@ -25,11 +25,17 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from kasacare.app import create_app
-from kasacare.billing.models import CardPayment, Invoice, OutboxStatus, RefundOutbox
+from kasacare.billing.models import (
+    CardPayment,
+    Invoice,
+    OutboxStatus,
+    PaymentAttempt,
+    RefundOutbox,
+)
 from kasacare.billing.outbox import carry_out_refunds
+from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from kasacare.kit.money import Money
 from kasacare.payments.gateway import Charge, PaymentGateway, Refund
 from kasacare.payments.models import SandboxCharge, SandboxRefund
@@ -93,17 +99,22 @@ def commit_fails_once_with_an_invoice(context: AppContext) -> Iterator[None]:
     """The first commit of a transaction that wrote an invoice fails (after the charge)."""
     state = {"failed": False}
 
+    def after_flush(session: Session, _context: object) -> None:
+        if any(isinstance(item, Invoice) for item in session.new):
+            session.info["wrote_invoice"] = True
+
     def before_commit(session: Session) -> None:
-        holds_invoice = any(isinstance(item, Invoice) for item in session.identity_map.values())
-        if holds_invoice and not state["failed"]:
+        if session.info.pop("wrote_invoice", False) and not state["failed"]:
             state["failed"] = True
             raise InjectedCrash("crash at the service's commit")
 
+    event.listen(context.sessions, "after_flush", after_flush)
     event.listen(context.sessions, "before_commit", before_commit)
     try:
         yield
     finally:
         event.remove(context.sessions, "before_commit", before_commit)
+        event.remove(context.sessions, "after_flush", after_flush)
     assert state["failed"], "the injected commit failure never fired"
 
 
@@ -140,6 +151,15 @@ def sandbox_refunds(context: AppContext) -> list[tuple[str, str, str, int, str]]
         ]
 
 
+def attempts(context: AppContext) -> list[tuple[str, str, int]]:
+    """Every payment attempt: (gateway key, status, amount)."""
+    with context.sessions() as session:
+        return [
+            (a.idempotency_key, a.status.value, a.amount)
+            for a in session.scalars(select(PaymentAttempt).order_by(PaymentAttempt.created_at))
+        ]
+
+
 def usd(amount: int) -> dict[str, Any]:
     return {"amount": amount, "currency": "USD"}
 
@@ -158,13 +178,13 @@ def test_m4_renewal_crash_after_the_gateway_charged_then_rerun_charges_once(
     run_due(context, MAY_1 - timedelta(seconds=1))  # whatever falls due before (reminders)
     assert sandbox_charges(context) == []
 
+    # The job step fails; the job run goes on (isolated jobs) and the row waits its back-off.
     if crash == "gateway_answer_lost":
         crashing = CrashingGateway(context.gateway, "charge", "after")
-        with pytest.raises(InjectedCrash):
-            run_due(with_gateway(context, crashing), MAY_1)
+        run_due(with_gateway(context, crashing), MAY_1)
         assert crashing.crashed
     else:
-        with commit_fails_once_with_an_invoice(context), pytest.raises(InjectedCrash):
+        with commit_fails_once_with_an_invoice(context):
             run_due(context, MAY_1)
 
     # The gateway committed the charge on its own; our transaction was lost with the crash.
@@ -176,8 +196,15 @@ def test_m4_renewal_crash_after_the_gateway_charged_then_rerun_charges_once(
     assert client.get("/v1/invoices", headers=headers).json()["items"] == []
     assert client.get("/v1/subscription", headers=headers).json()["status"] == "trialing"
 
-    # The rerun renews with the same key: the sandbox answers the first charge.
+    # The payment attempt committed before the charge is still pending: it names the key.
+    assert attempts(context) == [(key, "pending", 399)]
+    # The rerun, after the step's first back-off (5 minutes), reuses the pending attempt and
+    # its key: the sandbox answers the first charge.
     run_due(context, MAY_1)
+    assert len(sandbox_charges(context)) == 1 and attempts(context)[0][1] == "pending"
+    run_due(context, MAY_1 + timedelta(minutes=5))
+
+    assert attempts(context) == [(key, "succeeded", 399)]
 
     assert sandbox_charges(context) == [(charge_id, key, 399, "USD")]
     clock.set(MAY_1 + timedelta(hours=1))
@@ -245,7 +272,10 @@ def test_m4_c1_refund_crash_after_the_cancel_commit_then_rerun_refunds_once(
         )
     assert len(sandbox_refunds(context)) == (1 if when == "after" else 0)
 
-    # The rerun carries out the pending row with its key: one refund at the gateway.
+    # The failed row waits its back-off (5 minutes after the failure), then the rerun
+    # carries it out with its key: one refund at the gateway.
+    assert carry_out_refunds(context.sessions, context.gateway, clock.now()) == 0
+    clock.advance(timedelta(minutes=5))
     assert carry_out_refunds(context.sessions, context.gateway, clock.now()) == 1
 
     (refund,) = sandbox_refunds(context)

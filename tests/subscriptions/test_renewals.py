@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from kasacare.context import AppContext
 from kasacare.jobs import JobTimer, run_due
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 
 JAN_31 = datetime(2027, 1, 31, 9, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kasacare.billing.models import OutboxStatus, RefundOutbox
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
-from kasacare.kit.http import AppContext
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)  # April has 30 days

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kasacare.app import create_app
-from kasacare.kit.http import AppContext
+from kasacare.context import AppContext
 from tests.factories import PASSWORD
 
 

@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kasacare.accounts.models import Account, Role
 from kasacare.accounts.service import authenticate
+from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import Forbidden, Unauthorized
-from kasacare.kit.http import Context, DbSession, Now
 from kasacare.kit.security import constant_time_equal
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")

@@ -17,7 +17,8 @@ from kasacare.accounts.schemas import (
     TokenRead,
     TokenRequest,
 )
-from kasacare.kit.http import Context, DbSession, Now, client_address, problem_responses
+from kasacare.context import Context, DbSession, Now
+from kasacare.kit.http import client_address, problem_responses
 
 router = APIRouter(tags=["accounts"])
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
+from kasacare.context import Context
 from kasacare.jobs import deliver_mail, run_due, sweep_clips
 from kasacare.kit.clock import DatabaseTestClock
-from kasacare.kit.http import Context, problem_responses
+from kasacare.kit.http import problem_responses
 
 router = APIRouter(tags=["admin"])
 

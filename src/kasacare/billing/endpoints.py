@@ -15,7 +15,8 @@ from kasacare.billing.schemas import (
     InvoiceList,
     InvoiceRead,
 )
-from kasacare.kit.http import DbSession, problem_responses
+from kasacare.context import DbSession
+from kasacare.kit.http import problem_responses
 from kasacare.kit.schemas import MoneyRead
 
 router = APIRouter(tags=["billing"])

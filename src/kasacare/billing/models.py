@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.db import Base, new_id, str_enum
@@ -113,6 +113,8 @@ class BalanceEntry(Base):
     invoice_id: Mapped[uuid.UUID | None]
     credit_note_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime]
+    #: False for goodwill credit: spent on invoices only (first), never paid out to a card.
+    refundable: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class CardPayment(Base):
@@ -149,3 +151,55 @@ class RefundOutbox(Base):
     gateway_refund_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+    #: Isolated jobs: a refund the gateway failed waits (back-off) and never blocks the rest.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class AttemptPurpose(StrEnum):
+    #: An owner's purchase (subscribe, add a camera, change plan or cycle): the invoice is
+    #: issued after the gateway's answer, in the transaction that records the attempt's
+    #: success.
+    PURCHASE = "purchase"
+    #: A renewal or dunning retry of one period of a subscription (new plan or legacy).
+    RENEWAL = "renewal"
+
+
+class AttemptStatus(StrEnum):
+    PENDING = "pending"  # committed before the gateway call; outcome not recorded yet
+    SUCCEEDED = "succeeded"  # charged, and the invoice it paid committed with this status
+    DECLINED = "declined"  # the gateway refused: no money moved
+    ABANDONED = "abandoned"  # never reached the gateway (found no charge under its key)
+    REVERSING = "reversing"  # charged but never applied: its refund is due
+    REVERSED = "reversed"  # that refund is done
+
+
+class PaymentAttempt(Base):
+    """One card charge, committed before the gateway is called (the shape of Stripe's
+    PaymentIntent): what it pays, how much, and the gateway key derived from it. Every
+    gateway charge maps to one attempt; the reconciler settles attempts whose outcome was
+    never recorded (a crash between the gateway and our commit)."""
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        Index("ix_payment_attempts_status_created", "status", "created_at"),
+        Index("ix_payment_attempts_renewal", "subscription_id", "period_start"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    purpose: Mapped[AttemptPurpose] = mapped_column(str_enum(AttemptPurpose))
+    #: What a renewal pays: the subscription (new plan or legacy) and the period it starts.
+    subscription_id: Mapped[uuid.UUID | None]
+    period_start: Mapped[datetime | None]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[AttemptStatus] = mapped_column(str_enum(AttemptStatus))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    gateway_refund_id: Mapped[str | None] = mapped_column(String(64))
+    decline_code: Mapped[str | None] = mapped_column(String(40))
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]

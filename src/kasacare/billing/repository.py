@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from kasacare.billing.locks import lock_documents
 from kasacare.billing.models import (
     BalanceEntry,
     CardPayment,
@@ -17,20 +20,35 @@ from kasacare.billing.models import (
     OutboxStatus,
     RefundOutbox,
 )
+from kasacare.kit.backoff import MAX_JOB_FAILURES
 
 
 class BillingRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def balance(self, account_id: uuid.UUID) -> int:
+    def balance(self, account_id: uuid.UUID, *, refundable: bool | None = None) -> int:
+        """The credit balance; `refundable=False`: its goodwill part, `True`: the rest."""
         query = select(func.coalesce(func.sum(BalanceEntry.amount), 0)).where(
             BalanceEntry.account_id == account_id
+        )
+        if refundable is not None:
+            query = query.where(BalanceEntry.refundable.is_(refundable))
+        return int(self.session.scalar(query) or 0)
+
+    def goodwill_since(self, account_id: uuid.UUID, since: datetime) -> int:
+        """Goodwill credit added to the account since `since` (for the policy's cap)."""
+        query = select(func.coalesce(func.sum(BalanceEntry.amount), 0)).where(
+            BalanceEntry.account_id == account_id,
+            BalanceEntry.refundable.is_(False),
+            BalanceEntry.amount > 0,
+            BalanceEntry.created_at >= since,
         )
         return int(self.session.scalar(query) or 0)
 
     def take_number(self, name: str) -> int:
         """The next value of a gapless sequence; its row stays locked until commit."""
+        lock_documents(self.session)
         row = self.session.scalar(
             select(NumberSequence).where(NumberSequence.name == name).with_for_update()
         )
@@ -42,6 +60,7 @@ class BillingRepository:
         return row.last_value
 
     def refundable_payments(self, account_id: uuid.UUID) -> list[CardPayment]:
+        lock_documents(self.session)
         return list(
             self.session.scalars(
                 select(CardPayment)
@@ -90,16 +109,22 @@ class BillingRepository:
             )
         )
 
-    def count_invoices(self, account_id: uuid.UUID) -> int:
-        query = select(func.count()).select_from(Invoice).where(Invoice.account_id == account_id)
-        return int(self.session.scalar(query) or 0)
-
-    def pending_refunds(self, limit: int = 100) -> list[RefundOutbox]:
+    def pending_refunds(
+        self, now: datetime, *, exclude: Collection[uuid.UUID] = (), limit: int = 100
+    ) -> list[RefundOutbox]:
+        """Refunds to carry out at `now`: pending, not waiting for a back-off, not held by
+        another process (SKIP LOCKED), not in `exclude` (failed in this run), oldest first."""
+        lock_documents(self.session)
+        query = select(RefundOutbox).where(
+            RefundOutbox.status == OutboxStatus.PENDING,
+            RefundOutbox.attempts < MAX_JOB_FAILURES,
+            RefundOutbox.next_attempt_at.is_(None) | (RefundOutbox.next_attempt_at <= now),
+        )
+        if exclude:
+            query = query.where(RefundOutbox.id.notin_(list(exclude)))
         return list(
             self.session.scalars(
-                select(RefundOutbox)
-                .where(RefundOutbox.status == OutboxStatus.PENDING)
-                .order_by(RefundOutbox.created_at, RefundOutbox.id)
+                query.order_by(RefundOutbox.created_at, RefundOutbox.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )

@@ -87,10 +87,17 @@ class CancelSettlement:
 
 
 def settle_cancel(
-    unused: Money, balance: Money, payments: Sequence[Refundable], *, refund_balance: bool = True
+    unused: Money,
+    balance: Money,
+    payments: Sequence[Refundable],
+    *,
+    refund_balance: bool = True,
+    goodwill: Money | None = None,
 ) -> CancelSettlement:
+    """`goodwill`: the part of `balance` that is never paid out (M9 refunds the rest)."""
     zero = Money.zero(unused.currency)
-    returned = unused + (balance if refund_balance and balance.amount > 0 else zero)
+    cash = balance - (goodwill or zero)
+    returned = unused + (cash if refund_balance and cash.amount > 0 else zero)
     allocations = allocate_refund(returned, payments)
     refunded = total([LineDraft("", amount) for _, amount in allocations], unused.currency)
     from_unused = unused.min(refunded)

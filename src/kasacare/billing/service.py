@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
+from kasacare.billing.charging import Payer, Pays
 from kasacare.billing.models import (
     BalanceEntry,
     CardPayment,
@@ -36,7 +37,7 @@ from kasacare.kit.errors import NotFound
 from kasacare.kit.money import Money
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
-from kasacare.payments.gateway import Charge, PaymentGateway
+from kasacare.payments.gateway import Charge
 from kasacare.payments.service import require_payment_method
 
 INVOICE_SEQUENCE = "invoice"
@@ -52,6 +53,43 @@ def balance(session: Session, account: Account) -> Money:
     return Money(BillingRepository(session).balance(account.id), currency_of(account))
 
 
+def goodwill_balance(session: Session, account: Account) -> Money:
+    """The goodwill part of the balance: spent on invoices first, never refunded (M9)."""
+    repository = BillingRepository(session)
+    return Money(repository.balance(account.id, refundable=False), currency_of(account))
+
+
+def plan_balance_refund(session: Session, account: Account, *, spent: Money) -> CancelSettlement:
+    """M9 for a preview: the balance refund once `spent` of the balance has paid an invoice
+    not written yet (goodwill is spent first), as `refund_on_cancel` will find it then."""
+    goodwill = goodwill_balance(session, account)
+    return settle_cancel(
+        Money.zero(currency_of(account)),
+        balance(session, account) - spent,
+        refundable(session, account),
+        goodwill=goodwill - goodwill.min(spent),
+    )
+
+
+def plan_cancel(
+    session: Session,
+    account: Account,
+    unused_lines: Sequence[LineDraft],
+    *,
+    refund_balance: bool = True,
+) -> CancelSettlement:
+    """The money of ending paid coverage (C1, M9), for its quote and for `refund_on_cancel`:
+    the unused part and the balance (but its goodwill part) back to the card payments,
+    newest first; what no payment can take stays as credit."""
+    return settle_cancel(
+        total(unused_lines, currency_of(account)),
+        balance(session, account),
+        refundable(session, account),
+        refund_balance=refund_balance,
+        goodwill=goodwill_balance(session, account),
+    )
+
+
 def refundable(session: Session, account: Account) -> list[Refundable]:
     """The account's card payments that can still take refunds, newest first (locked)."""
     return [
@@ -60,31 +98,26 @@ def refundable(session: Session, account: Account) -> list[Refundable]:
     ]
 
 
-def charge_key(session: Session, account: Account) -> str:
-    """A charge key for an owner's call, derived from the account's invoice count: a crash
-    after the gateway charged and before our commit reuses the key, so no double charge."""
-    return f"invoice:{account.id}:{BillingRepository(session).count_invoices(account.id) + 1}"
-
-
 def issue_invoice(
     session: Session,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     account: Account,
     *,
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
-    key: str,
+    pays: Pays,
 ) -> Invoice:
-    """Issue a paid invoice: the balance pays first, the card the rest (M9). The card is
-    charged before anything is written, so a decline (CardDeclined) leaves nothing."""
+    """Issue a paid invoice: the balance pays first, the card the rest (M9), through the
+    payer (`kasacare.billing.charging`: the charge is an attempt committed before the
+    gateway call). A decline (CardDeclined) leaves nothing."""
     currency = currency_of(account)
     settlement = settle(total(lines, currency), balance(session, account))
-    charge = _charge(session, gateway, now, account, settlement.charge_card, key)
+    charge = _charge(session, payer, account, settlement.charge_card, pays)
     invoice = issue_open_invoice(
         session, now, account, subscription_id=subscription_id, lines=lines
     )
-    _mark_paid(session, now, account, invoice, settlement, charge)
+    _mark_paid(session, now, account, invoice, settlement, charge, payer)
     return invoice
 
 
@@ -119,32 +152,26 @@ def issue_open_invoice(
 
 def pay_open_invoice(
     session: Session,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     account: Account,
     invoice: Invoice,
     *,
-    key: str,
+    pays: Pays,
 ) -> None:
     """Pay an open invoice now: balance first, then the card. CardDeclined or
     PaymentMethodRequired leave it open."""
     settlement = settle(Money(invoice.total, invoice.currency), balance(session, account))
-    charge = _charge(session, gateway, now, account, settlement.charge_card, key)
-    _mark_paid(session, now, account, invoice, settlement, charge)
+    charge = _charge(session, payer, account, settlement.charge_card, pays)
+    _mark_paid(session, now, account, invoice, settlement, charge, payer)
 
 
 def _charge(
-    session: Session,
-    gateway: PaymentGateway,
-    now: datetime,
-    account: Account,
-    amount: Money,
-    key: str,
+    session: Session, payer: Payer, account: Account, amount: Money, pays: Pays
 ) -> Charge | None:
     if amount.amount <= 0:
         return None
-    method = require_payment_method(session, account)
-    return gateway.charge(token=method.gateway_token, amount=amount, idempotency_key=key, now=now)
+    return payer.charge(session, account, amount, pays)
 
 
 def _mark_paid(
@@ -154,20 +181,26 @@ def _mark_paid(
     invoice: Invoice,
     settlement: Settlement,
     charge: Charge | None,
+    payer: Payer,
 ) -> None:
     invoice.status = InvoiceStatus.PAID
     invoice.paid_at = now
     invoice.credit_used = settlement.credit_used.amount
     invoice.charged = settlement.charge_card.amount
     if settlement.credit_used.amount:
-        _ledger(
-            session,
-            account,
-            -settlement.credit_used,
-            now,
-            f"paid {invoice.number}",
-            invoice=invoice,
-        )
+        # Goodwill credit is spent first: it can pay invoices only, the rest can go back.
+        goodwill = settlement.credit_used.min(goodwill_balance(session, account))
+        for part, refundable_part in ((goodwill, False), (settlement.credit_used - goodwill, True)):
+            if part.amount > 0:
+                _ledger(
+                    session,
+                    account,
+                    -part,
+                    now,
+                    f"paid {invoice.number}",
+                    invoice=invoice,
+                    refundable=refundable_part,
+                )
     if charge is not None:
         session.add(
             CardPayment(
@@ -180,6 +213,7 @@ def _mark_paid(
                 created_at=now,
             )
         )
+        payer.paid(session, invoice)
 
 
 def void_open_invoices(session: Session, subscription_id: uuid.UUID) -> None:
@@ -195,12 +229,20 @@ def issue_credit(
     *,
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
+    goodwill: bool = False,
 ) -> CreditNote:
-    """A credit note of kind `credit` (lines as credited, positive total) added to the balance."""
+    """A credit note of kind `credit` (lines as credited, positive total) added to the
+    balance; `goodwill` credit is spent on invoices only and never refunded (M9)."""
     note = _credit_note(session, now, account, CreditNoteKind.CREDIT, subscription_id, lines)
     notify(session, account.id, Kind.CREDIT_ADDED, now, _note_data(note))
     _ledger(
-        session, account, Money(note.total, note.currency), now, f"credit {note.number}", note=note
+        session,
+        account,
+        Money(note.total, note.currency),
+        now,
+        f"credit {note.number}",
+        note=note,
+        refundable=not goodwill,
     )
     return note
 
@@ -217,12 +259,7 @@ def refund_on_cancel(
     """C1 + M9: the unused part (lines as credited, positive) and the balance go back to
     the card payments, newest first; a refund note documents it and outbox rows carry it out
     after the commit; what no payment can take stays as credit (a `credit` note)."""
-    currency = currency_of(account)
-    unused = total(unused_lines, currency)
-    payments = refundable(session, account)
-    outcome = settle_cancel(
-        unused, balance(session, account), payments, refund_balance=refund_balance
-    )
+    outcome = plan_cancel(session, account, unused_lines, refund_balance=refund_balance)
     if outcome.refund_total.amount > 0:
         lines = _scaled(unused_lines, outcome.refund_from_unused)
         if outcome.refund_from_balance.amount:
@@ -375,6 +412,7 @@ def _ledger(
     *,
     invoice: Invoice | None = None,
     note: CreditNote | None = None,
+    refundable: bool = True,
 ) -> None:
     session.add(
         BalanceEntry(
@@ -385,6 +423,7 @@ def _ledger(
             invoice_id=invoice.id if invoice else None,
             credit_note_id=note.id if note else None,
             created_at=now,
+            refundable=refundable,
         )
     )
 

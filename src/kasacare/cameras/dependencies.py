@@ -9,8 +9,8 @@ from fastapi.security import APIKeyHeader
 
 from kasacare.cameras.models import Camera
 from kasacare.cameras.service import by_device_token
+from kasacare.context import DbSession
 from kasacare.kit.errors import Unauthorized
-from kasacare.kit.http import DbSession
 from kasacare.kit.security import token_digest
 
 device_header = APIKeyHeader(

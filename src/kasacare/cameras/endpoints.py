@@ -22,10 +22,11 @@ from kasacare.cameras.schemas import (
     EntitlementRead,
 )
 from kasacare.catalog.schemas import Catalog
+from kasacare.context import Context, DbSession, Now
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement, camera_entitlements
 from kasacare.kit.errors import NotFound
-from kasacare.kit.http import Context, DbSession, Now, problem_responses
+from kasacare.kit.http import problem_responses
 
 router = APIRouter(tags=["cameras"])
 

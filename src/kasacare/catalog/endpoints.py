@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from kasacare.accounts.dependencies import MaybeAccount
 from kasacare.catalog.schemas import Feature
+from kasacare.context import Context
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import ValidationFailed
-from kasacare.kit.http import Context, problem_responses
+from kasacare.kit.http import problem_responses
 from kasacare.kit.schemas import MoneyRead
 
 router = APIRouter(tags=["catalog"])

@@ -18,17 +18,11 @@ from kasacare.clips.ingest import GATHER_SECONDS, MAX_GROUP, Stored, Submission,
 from kasacare.clips.models import ClipKind
 from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
+from kasacare.context import AppContext, Context, DbSession, Now, get_context
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.batching import Batcher
 from kasacare.kit.errors import KasaCareError, ValidationFailed
-from kasacare.kit.http import (
-    AppContext,
-    Context,
-    DbSession,
-    Now,
-    get_context,
-    problem_responses,
-)
+from kasacare.kit.http import problem_responses
 
 router = APIRouter(tags=["clips"])
 

@@ -1,50 +1,26 @@
-"""HTTP kit: the application context, request dependencies and the one error handler.
+"""HTTP kit: the one error handler and its OpenAPI description.
 
-Every error leaves as RFC 9457 `application/problem+json` with a stable `code`.
-Endpoints commit explicitly (`session.commit()`) before answering; the session dependency
-closes (rolls back) whatever was not committed.
+Every error leaves as RFC 9457 `application/problem+json` with a stable `code`. It knows no
+domain: the application context and the request dependencies are in `kasacare.context`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kasacare.catalog.schemas import Catalog
-from kasacare.clips.storage import ClipStorage
-from kasacare.config import Settings
-from kasacare.kit.clock import Clock
 from kasacare.kit.errors import KasaCareError
-from kasacare.payments.gateway import PaymentGateway
 
 log = logging.getLogger("kasacare.http")
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class AppContext:
-    """What every request needs, built once at start."""
-
-    settings: Settings
-    catalog: Catalog
-    engine: Engine
-    sessions: sessionmaker[Session]
-    clock: Clock
-    gateway: PaymentGateway
-    storage: ClipStorage
 
 
 class Problem(BaseModel):
@@ -136,36 +112,6 @@ def install_problem_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def get_context(request: Request) -> AppContext:
-    context: AppContext = request.app.state.context
-    return context
-
-
-async def _context_dependency(request: Request) -> AppContext:
-    # A coroutine: FastAPI runs a plain function dependency in the thread pool, a hop that
-    # cost more than the lookup itself.
-    return get_context(request)
-
-
-Context = Annotated[AppContext, Depends(_context_dependency)]
-
-
-def get_session(context: Context) -> Iterator[Session]:
-    session = context.sessions()
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-def get_now(context: Context) -> datetime:
-    return context.clock.now()
-
-
-DbSession = Annotated[Session, Depends(get_session)]
-Now = Annotated[datetime, Depends(get_now)]
 
 
 def client_address(request: Request) -> str:

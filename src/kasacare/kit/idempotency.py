@@ -43,6 +43,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Protocol
 
 import anyio
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,10 +54,22 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kasacare.kit.clock import Clock
 from kasacare.kit.db import READ_ONLY
 from kasacare.kit.errors import KasaCareError, ValidationFailed
-from kasacare.kit.http import AppContext, problem
+from kasacare.kit.http import problem
 from kasacare.kit.idempotency_models import IdempotencyKey
+
+
+class _Context(Protocol):
+    """What the middleware needs of the application's context (`app.state.context`)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
 
 log = logging.getLogger("kasacare.idempotency")
 
@@ -214,7 +227,7 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         if body is None:
             return  # the client left before it finished sending
-        context: AppContext = scope["app"].state.context
+        context: _Context = scope["app"].state.context
         store = KeyStore(context.engine)
         request = _fingerprint(scope, headers, key, body)
         now = await run_in_threadpool(context.clock.now)

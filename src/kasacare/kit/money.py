@@ -68,3 +68,22 @@ def format_money(money: Money) -> str:
     major, minor = divmod(abs(money.amount), 10**digits)
     symbol = _SYMBOLS.get(money.currency, money.currency + " ")
     return f"{sign}{symbol}{major:,}.{minor:0{digits}d}"
+
+
+#: The largest amount any input may name, in minor units (10 million major units): amounts
+#: beyond it are refused as malformed before any arithmetic or database column sees them.
+MAX_INPUT_AMOUNT = 10**9
+
+
+def parse_major(text: str, currency: str) -> Money:
+    """`12.50` (major units, at most two decimals) as Money in minor units. ValueError for
+    anything else, negative amounts and amounts over MAX_INPUT_AMOUNT."""
+    major, dot, minor = text.strip().partition(".")
+    if not major.isdigit() or (dot and (not minor.isdigit() or len(minor) > 2)):
+        raise ValueError(f"not an amount: {text!r}")
+    if len(major) > 10:
+        raise ValueError("amount too large")
+    amount = int(major) * 100 + int(minor.ljust(2, "0") or "0")
+    if amount > MAX_INPUT_AMOUNT:
+        raise ValueError("amount too large")
+    return Money(amount, currency)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, status
 
 from kasacare.accounts.dependencies import Operator, Owner
-from kasacare.kit.http import Context, DbSession, Now, problem_responses
+from kasacare.billing.charging import Planning
+from kasacare.context import Context, DbSession, Now
+from kasacare.jobs import after_commit
+from kasacare.kit.http import problem_responses
 from kasacare.legacy import service
 from kasacare.legacy.repository import LegacyRepository
-from kasacare.legacy.schemas import LegacyImportBody, LegacyList, LegacyRead
-from kasacare.subscriptions.endpoints import after_commit
+from kasacare.legacy.schemas import LegacyExtendBody, LegacyImportBody, LegacyList, LegacyRead
 from kasacare.subscriptions.schemas import CancelRead, QuoteRead
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.support.service import audit
@@ -31,7 +35,7 @@ def list_legacy(owner: Owner, session: DbSession) -> LegacyList:
 )
 def cancel_legacy(owner: Owner, context: Context, session: DbSession, now: Now) -> CancelRead:
     """L4: end every legacy subscription, each with its prorated refund; one way (L5)."""
-    outcome = Subscriptions(session, context.catalog, context.gateway, now, owner).cancel_legacy()
+    outcome = Subscriptions(session, context.catalog, Planning(), now, owner).cancel_legacy()
     session.commit()
     after_commit(context, now)
     return CancelRead(**QuoteRead.of(outcome.quote).model_dump())
@@ -74,5 +78,37 @@ def import_legacy(
         data={"plan": body.plan, "channel": body.channel},
     )
     read = LegacyRead.of(LegacyRepository(session).get(legacy.id) or legacy)
+    session.commit()
+    return read
+
+
+@router.post(
+    "/v1/admin/legacy-subscriptions/{legacy_id}/extend",
+    response_model=LegacyRead,
+    responses=problem_responses(401, 403, 404),
+    tags=["admin"],
+)
+def extend_legacy(
+    legacy_id: uuid.UUID,
+    body: LegacyExtendBody,
+    _operator: Operator,
+    session: DbSession,
+    now: Now,
+) -> LegacyRead:
+    """L6: an app-store subscription the store renewed runs one more period; without it,
+    it ends at its period's end. 422 `invalid_period` unless the new end is one cycle after
+    the current one and still ahead."""
+    legacy = service.extend_app_store(session, now, legacy_id, body.current_period_end)
+    audit(
+        session,
+        now,
+        "operator",
+        "legacy_extend",
+        account_id=legacy.account_id,
+        target=str(legacy.id),
+        note="renewed by the store",
+        data={"current_period_end": body.current_period_end.isoformat()},
+    )
+    read = LegacyRead.of(legacy)
     session.commit()
     return read

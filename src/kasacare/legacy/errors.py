@@ -26,3 +26,12 @@ class LegacyConfirmationRequired(KasaCareError):
     code = "legacy_confirmation_required"
     status = 409
     title = "Confirm that your legacy subscriptions end"
+
+
+class InvalidPeriod(KasaCareError):
+    """An imported or extended period that has already ended, or that is not one billing
+    cycle long (monthly: one calendar month; annual: one year, M7)."""
+
+    code = "invalid_period"
+    status = 422
+    title = "Invalid billing period"

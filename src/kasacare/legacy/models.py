@@ -29,6 +29,9 @@ class LegacyEndReason(StrEnum):
     MIGRATED = "migrated"
     DUNNING = "dunning"
     SUPPORT = "support"
+    #: An app-store subscription whose imported period ended without an operator's
+    #: extension (L6: the store bills it; we only learn of renewals through the operator).
+    EXPIRED = "expired"
 
 
 class LegacySubscription(Base):
@@ -54,6 +57,9 @@ class LegacySubscription(Base):
     dunning_since: Mapped[datetime | None]
     retries_done: Mapped[int] = mapped_column(default=0)
     next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: Isolated jobs, as on `Subscription`.
+    job_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    job_retry_at: Mapped[datetime | None]
 
     cameras: Mapped[list[LegacyCamera]] = relationship(
         lazy="raise", order_by="LegacyCamera.camera_id"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
+from kasacare.billing.locks import lock_plans
 from kasacare.legacy.models import LegacyCamera, LegacyStatus, LegacySubscription
 
 #: A legacy subscription that still covers its cameras.
@@ -35,6 +36,7 @@ class LegacyRepository:
             .order_by(LegacySubscription.created_at, LegacySubscription.id)
         )
         if for_update:
+            lock_plans(self.session)
             query = query.with_for_update()
         return list(self.session.scalars(query))
 
@@ -55,6 +57,7 @@ class LegacyRepository:
             .where(LegacySubscription.id == legacy_id)
         )
         if for_update:
+            lock_plans(self.session)
             query = query.with_for_update()
         return self.session.scalar(query)
 

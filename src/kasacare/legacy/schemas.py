@@ -34,6 +34,12 @@ class LegacyImportBody(BaseModel):
     channel: Channel = Channel.DIRECT
 
 
+class LegacyExtendBody(BaseModel):
+    """The store renewed it: the new period's end (one cycle after the current end)."""
+
+    current_period_end: AwareDatetime
+
+
 class LegacyRead(BaseModel):
     id: uuid.UUID
     plan: str

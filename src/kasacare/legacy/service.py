@@ -20,18 +20,20 @@ from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account, Role
 from kasacare.billing import service as billing
+from kasacare.billing.locks import lock_account, lock_legacy
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
 from kasacare.entitlements.rules import PaidCoverage
-from kasacare.kit.calendar import Cycle
+from kasacare.kit.calendar import Cycle, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money
 from kasacare.kit.proration import prorate
 from kasacare.legacy.errors import (
     NOT_REFUNDABLE_DETAIL,
+    InvalidPeriod,
     LegacyClosed,
     LegacyNotRefundable,
 )
@@ -98,8 +100,7 @@ def import_legacy(
             )
     if data.price.amount <= 0 or not 0 <= data.paid.amount <= data.price.amount:
         raise ValidationFailed("Expected 0 < price and 0 <= paid <= price", field="paid")
-    if data.current_period_end <= data.current_period_start:
-        raise ValidationFailed("The period must end after it starts", field="current_period_end")
+    check_period(data.cycle, data.current_period_start, data.current_period_end, now)
     cameras = owned_cameras(session, account, data.camera_ids)
     check_uncovered(session, cameras)
     legacy = LegacySubscription(
@@ -125,6 +126,48 @@ def import_legacy(
     )
     LegacyRepository(session).add(legacy, [camera.id for camera in cameras])
     reconcile_account(session, catalog, account.id, now)  # V6: held clips get its window
+    return legacy
+
+
+def check_period(cycle: Cycle, start: datetime, end: datetime, now: datetime) -> None:
+    """A legacy period that is still running and lasts exactly one cycle (M7), or
+    InvalidPeriod: a period that ended long ago would make the next job run bill every
+    period since at once."""
+    if end != period_start(start, cycle, 1):
+        raise InvalidPeriod(
+            f"A {cycle.value} period starting {start.isoformat()} ends "
+            f"{period_start(start, cycle, 1).isoformat()}",
+            field="current_period_end",
+        )
+    if end <= now:
+        raise InvalidPeriod(
+            "The period has already ended: import the current period", field="current_period_end"
+        )
+
+
+def extend_app_store(
+    session: Session, now: datetime, legacy_id: uuid.UUID, new_end: datetime
+) -> LegacySubscription:
+    """L6: the store renewed an app-store subscription: its next period, from the current
+    period's end to `new_end` (one cycle), paid through the store at its recorded price.
+    Without an extension it ends at its period's end."""
+    account_id = session.scalar(
+        select(LegacySubscription.account_id).where(LegacySubscription.id == legacy_id)
+    )
+    if account_id is None:
+        raise NotFound("No live legacy subscription with this id")
+    lock_account(session, account_id)
+    legacy = lock_legacy(session, legacy_id)
+    if legacy is None or not legacy.live:
+        raise NotFound("No live legacy subscription with this id")
+    if legacy.channel is not Channel.APP_STORE:
+        raise ValidationFailed(
+            "Only app-store subscriptions are extended: direct ones renew by card",
+            field="current_period_end",
+        )
+    check_period(legacy.cycle, legacy.current_period_end, new_end, now)
+    legacy.current_period_start, legacy.current_period_end = legacy.current_period_end, new_end
+    legacy.paid, legacy.refunded = legacy.price, 0
     return legacy
 
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from kasacare.accounts.dependencies import Owner
-from kasacare.kit.http import DbSession, problem_responses
+from kasacare.context import DbSession
+from kasacare.kit.http import problem_responses
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import for_account
 

@@ -5,19 +5,24 @@ due instant, so the test clock's advance can run them in time order."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from kasacare.kit.calendar import Cycle
+from kasacare.kit.db import session_scope
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import already_sent, notify
 from kasacare.payments.cards import valid_until
 from kasacare.payments.models import PaymentMethod
 from kasacare.subscriptions.models import Status, Subscription
+
+log = logging.getLogger("kasacare.notifications.reminders")
 
 TRIAL_ENDING_BEFORE = timedelta(days=3)
 ANNUAL_RENEWAL_BEFORE = timedelta(days=7)
@@ -87,21 +92,29 @@ def next_due(session: Session) -> datetime | None:
     return upcoming[0].due if upcoming else None
 
 
-def send_due(session: Session, now: datetime) -> int:
-    """Send every reminder due at or before `now`, each stamped with its own due instant."""
+def send_due(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Send every reminder due at or before `now`, each stamped with its own due instant and
+    in its own transaction: one that another process sent meanwhile (its dedupe key is
+    taken) or that fails is skipped, logged, and never stops the others."""
+    with session_scope(sessions) as session:
+        due = [reminder for reminder in pending(session) if reminder.due <= now]
     sent = 0
-    for reminder in pending(session):
-        if reminder.due > now:
-            break
-        notify(
-            session,
-            reminder.account_id,
-            reminder.kind,
-            reminder.due,
-            reminder.data,
-            dedupe_key=reminder.dedupe_key,
-        )
-        sent += 1
+    for reminder in due:
+        try:
+            with session_scope(sessions) as session:
+                notify(
+                    session,
+                    reminder.account_id,
+                    reminder.kind,
+                    reminder.due,
+                    reminder.data,
+                    dedupe_key=reminder.dedupe_key,
+                )
+            sent += 1
+        except IntegrityError:
+            pass  # another process sent it first: once is enough
+        except Exception:
+            log.exception("reminder %s failed; retried at the next run", reminder.dedupe_key)
     return sent
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from kasacare.kit.http import Context
+from kasacare.context import Context
 from kasacare.payments.gateway import PaymentGateway
 
 

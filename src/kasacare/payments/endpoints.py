@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from kasacare.accounts.dependencies import Owner
+from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
-from kasacare.kit.db import session_scope
 from kasacare.kit.errors import NotFound
-from kasacare.kit.http import Context, DbSession, Now, problem_responses
+from kasacare.kit.http import problem_responses
 from kasacare.payments import service
 from kasacare.payments.dependencies import Gateway
 from kasacare.payments.schemas import (
@@ -63,8 +63,7 @@ def put_payment_method(
     method = service.set_payment_method(session, gateway, context.catalog, now, owner, body.token)
     read = PaymentMethodRead.of(method)
     session.commit()
-    with session_scope(context.sessions) as retry_session:
-        retry_on_card_change(retry_session, context.catalog, gateway, now, owner.id)
+    retry_on_card_change(context, now, owner.id)
     return read
 
 

@@ -114,3 +114,8 @@ class PaymentGateway(Protocol):
     def get_charge(self, charge_id: str) -> Charge:
         """A charge as it stands now (with what was refunded). Raises ChargeNotFound."""
         ...
+
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The successful charge made under `idempotency_key`, if any; moves no money.
+        The reconciler asks this for a payment attempt whose outcome we never recorded."""
+        ...

@@ -281,6 +281,13 @@ class SandboxGateway:
                 raise ChargeNotFound(f"No charge {charge_id!r}")
             return _charge_value(session, row)
 
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        with self._transaction() as session:
+            row = session.scalar(
+                select(SandboxCharge).where(SandboxCharge.idempotency_key == idempotency_key)
+            )
+            return None if row is None else _charge_value(session, row)
+
 
 def _require_positive(amount: Money) -> None:
     if amount.amount <= 0:

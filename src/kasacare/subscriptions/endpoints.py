@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
 
 from kasacare.accounts.dependencies import Owner
-from kasacare.billing.outbox import carry_out_refunds
-from kasacare.clips.sweeper import sweep
+from kasacare.accounts.models import Account
+from kasacare.billing.charging import Payer, Planning, run_charged
+from kasacare.context import AppContext, Context, DbSession, Now
+from kasacare.jobs import after_commit
 from kasacare.kit.errors import ValidationFailed
-from kasacare.kit.http import AppContext, Context, DbSession, Now, problem_responses
+from kasacare.kit.failpoints import failpoint
+from kasacare.kit.http import problem_responses
 from kasacare.subscriptions.schemas import (
     CameraAdd,
     CancelRead,
@@ -27,12 +32,14 @@ from kasacare.subscriptions.schemas import (
 from kasacare.subscriptions.service import Outcome, Subscriptions, trial_eligibility
 
 router = APIRouter(tags=["subscriptions"])
-log = logging.getLogger("kasacare.subscriptions")
+T = TypeVar("T")
 CHANGES = problem_responses(401, 402, 403, 404, 409, 422)
 
 
-def _use_cases(context: AppContext, session: DbSession, now: Now, owner: Owner) -> Subscriptions:
-    return Subscriptions(session, context.catalog, context.gateway, now, owner)
+def _use_cases(
+    context: AppContext, session: Session, now: datetime, owner: Account, payer: Payer
+) -> Subscriptions:
+    return Subscriptions(session, context.catalog, payer, now, owner)
 
 
 def _read(use_cases: Subscriptions, outcome: Outcome) -> SubscriptionRead:
@@ -44,18 +51,25 @@ def _read(use_cases: Subscriptions, outcome: Outcome) -> SubscriptionRead:
     )
 
 
-def after_commit(context: AppContext, now: Now) -> None:
-    """Refunds decided in the committed transaction are carried out now (M4 outbox). The
-    change has happened whatever the gateway says: a failure here is logged and the outbox
-    job carries the refund out later, so the owner still gets the change's answer."""
-    try:
-        carry_out_refunds(context.sessions, context.gateway, now)
-    except Exception:
-        log.exception("refund outbox failed after commit; the outbox job will retry it")
-    try:  # V3: the bytes of clips the change erased go after the commit
-        sweep(context.sessions, context.storage, context.catalog, now)
-    except Exception:
-        log.exception("clip sweep failed after commit; the sweeper will retry it")
+def _change(
+    context: AppContext,
+    session: Session,
+    now: datetime,
+    owner: Account,
+    use_case: Callable[[Subscriptions], T],
+) -> T:
+    """Run one owner use case so that its card charge can never be lost
+    (`billing.charging.run_charged`), commit it, then carry out what follows the commit."""
+    result = run_charged(
+        session,
+        context.gateway,
+        now,
+        lambda s, payer: use_case(_use_cases(context, s, now, owner, payer)),
+    )
+    session.commit()
+    failpoint("commit.after")
+    after_commit(context, now)
+    return result
 
 
 @router.get(
@@ -64,7 +78,7 @@ def after_commit(context: AppContext, now: Now) -> None:
 def get_subscription(
     owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
-    use_cases = _use_cases(context, session, now, owner)
+    use_cases = _use_cases(context, session, now, owner, Planning())
     live = use_cases.live()
     return SubscriptionRead.of(live, use_cases.next_invoice(live))
 
@@ -78,39 +92,50 @@ def get_subscription(
 def subscribe(
     body: SubscriptionCreate, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
-    use_cases = _use_cases(context, session, now, owner)
-    outcome = use_cases.subscribe(
-        body.plan,
-        body.cycle,
-        body.camera_ids,
-        trial=body.trial,
-        confirm_legacy_termination=body.confirm_legacy_termination,
+    return _change(
+        context,
+        session,
+        now,
+        owner,
+        lambda use_cases: _read(
+            use_cases,
+            use_cases.subscribe(
+                body.plan,
+                body.cycle,
+                body.camera_ids,
+                trial=body.trial,
+                confirm_legacy_termination=body.confirm_legacy_termination,
+            ),
+        ),
     )
-    read = _read(use_cases, outcome)
-    session.commit()
-    after_commit(context, now)  # a migration refunds its legacy subscriptions (L3)
-    return read
 
 
 @router.post("/v1/subscription/change", response_model=SubscriptionRead, responses=CHANGES)
 def change(
     body: SubscriptionChange, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
-    use_cases = _use_cases(context, session, now, owner)
-    read = _read(use_cases, use_cases.change(body.plan, body.cycle, body.camera_ids))
-    session.commit()
-    after_commit(context, now)  # a cycle change refunds; a shorter window erases clips
-    return read
+    return _change(
+        context,
+        session,
+        now,
+        owner,
+        lambda use_cases: _read(
+            use_cases, use_cases.change(body.plan, body.cycle, body.camera_ids)
+        ),
+    )
 
 
 @router.post("/v1/subscription/cameras", response_model=SubscriptionRead, responses=CHANGES)
 def add_camera(
     body: CameraAdd, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
-    use_cases = _use_cases(context, session, now, owner)
-    read = _read(use_cases, use_cases.add_camera(body.camera_id))
-    session.commit()
-    return read
+    return _change(
+        context,
+        session,
+        now,
+        owner,
+        lambda use_cases: _read(use_cases, use_cases.add_camera(body.camera_id)),
+    )
 
 
 @router.delete(
@@ -122,24 +147,25 @@ def remove_camera(
     camera_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead | CancelRead:
     """Remove a camera; removing the last one cancels the subscription (C3)."""
-    use_cases = _use_cases(context, session, now, owner)
-    outcome = use_cases.remove_camera(camera_id)
-    read: SubscriptionRead | CancelRead = (
-        _read(use_cases, outcome)
-        if outcome.subscription is not None
-        else CancelRead(**QuoteRead.of(outcome.quote).model_dump())
-    )
-    session.commit()
-    after_commit(context, now)
-    return read
+
+    def remove(use_cases: Subscriptions) -> SubscriptionRead | CancelRead:
+        outcome = use_cases.remove_camera(camera_id)
+        if outcome.subscription is not None:
+            return _read(use_cases, outcome)
+        return CancelRead(**QuoteRead.of(outcome.quote).model_dump())
+
+    return _change(context, session, now, owner, remove)
 
 
 @router.delete("/v1/subscription", response_model=CancelRead, responses=CHANGES)
 def cancel(owner: Owner, context: Context, session: DbSession, now: Now) -> CancelRead:
-    outcome = _use_cases(context, session, now, owner).cancel()
-    session.commit()
-    after_commit(context, now)
-    return CancelRead(**QuoteRead.of(outcome.quote).model_dump())
+    return _change(
+        context,
+        session,
+        now,
+        owner,
+        lambda use_cases: CancelRead(**QuoteRead.of(use_cases.cancel().quote).model_dump()),
+    )
 
 
 @router.post("/v1/subscription/preview", response_model=QuoteRead, responses=CHANGES)
@@ -147,7 +173,7 @@ def preview(
     body: PreviewRequest, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> QuoteRead:
     """The quote of an action (C5), computed by the action's own code; nothing changes."""
-    use_cases = _use_cases(context, session, now, owner)
+    use_cases = _use_cases(context, session, now, owner, Planning())
     match body.action:
         case PreviewAction.CREATE:
             outcome = use_cases.subscribe(
@@ -175,9 +201,6 @@ def preview(
             outcome = use_cases.cancel_legacy(dry_run=True)
     session.rollback()
     return QuoteRead.of(outcome.quote)
-
-
-T = TypeVar("T")
 
 
 def _required(value: T | None, field: str) -> T:

@@ -68,6 +68,10 @@ class Subscription(Base):
     dunning_since: Mapped[datetime | None]
     retries_done: Mapped[int] = mapped_column(default=0)
     next_retry_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: Isolated jobs: a renewal step that failed unexpectedly waits until `job_retry_at`
+    #: (back-off by `job_failures`) so it never blocks the others.
+    job_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    job_retry_at: Mapped[datetime | None]
 
     seats: Mapped[list[SubscriptionCamera]] = relationship(
         lazy="raise",

@@ -8,8 +8,10 @@
   their plan); retries come 1, 3, 5 and 7 days after the first failure. After the last
   failure the subscription ends, its open invoice is voided and the balance is refunded (C1).
 
-Each step locks its subscription, runs in its own transaction and is safe to rerun: the
-gateway key makes a charge whose commit was lost come back as the same charge.
+Each step locks the account, then its subscription (`billing.locks`), runs as one use case
+through `billing.charging.run_charged` (the charge is an attempt committed before the
+gateway call) and is safe to rerun: a rerun reuses the period's pending attempt and its key,
+so a charge whose commit was lost comes back as the same charge.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
+from kasacare.billing.charging import Payer, Pays
+from kasacare.billing.locks import lock_account, lock_subscription
 from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
@@ -29,11 +33,11 @@ from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
+from kasacare.kit.backoff import MAX_JOB_FAILURES
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.errors import CardDeclined, PaymentMethodRequired
-from kasacare.payments.gateway import PaymentGateway
 from kasacare.subscriptions.models import EndReason, Status, Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState
@@ -44,29 +48,38 @@ RETRY_DAYS = (1, 3, 5, 7)
 _RENEWABLE = (Status.ACTIVE, Status.TRIALING)
 
 
-def renewal_key(subscription: Subscription) -> str:
-    return f"renewal:{subscription.id}:{subscription.current_period_start.isoformat()}"
+#: A row whose last job step failed waits for its back-off; after MAX_JOB_FAILURES it is
+#: parked for an operator (`kasacare.jobs`).
+_NOT_PARKED = Subscription.job_failures < MAX_JOB_FAILURES
 
 
 def next_due(session: Session) -> datetime | None:
-    """The earliest instant at which a renewal or a retry falls due."""
+    """The earliest instant at which a renewal or a retry falls due (or a failed one's
+    back-off ends)."""
+    waiting = Subscription.job_retry_at.is_(None)
     renewals = session.scalar(
         select(func.min(Subscription.current_period_end)).where(
-            Subscription.ended_at.is_(None), Subscription.status.in_(_RENEWABLE)
+            Subscription.ended_at.is_(None), Subscription.status.in_(_RENEWABLE), waiting
         )
     )
     retries = session.scalar(
         select(func.min(Subscription.next_retry_at)).where(
-            Subscription.ended_at.is_(None), Subscription.status == Status.PAST_DUE
+            Subscription.ended_at.is_(None), Subscription.status == Status.PAST_DUE, waiting
         )
     )
-    candidates = [moment for moment in (renewals, retries) if moment is not None]
+    backed_off = session.scalar(
+        select(func.min(Subscription.job_retry_at)).where(
+            Subscription.ended_at.is_(None), _NOT_PARKED
+        )
+    )
+    candidates = [moment for moment in (renewals, retries, backed_off) if moment is not None]
     return min(candidates) if candidates else None
 
 
 def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UUID]:
-    """Subscriptions with a renewal or retry due at or before `moment`, skipping any that
-    another worker holds (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+    """Subscriptions with a renewal or retry due at or before `moment`, except those waiting
+    for the back-off of a failed step. Each runs under the account's lock (`advance`), so two
+    workers that pick the same one run it once."""
     return list(
         session.scalars(
             select(Subscription.id)
@@ -77,10 +90,11 @@ def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UU
                     (Subscription.status == Status.PAST_DUE)
                     & (Subscription.next_retry_at <= moment)
                 ),
+                _NOT_PARKED,
+                Subscription.job_retry_at.is_(None) | (Subscription.job_retry_at <= moment),
             )
             .order_by(Subscription.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
     )
 
@@ -88,34 +102,34 @@ def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UU
 def advance(
     session: Session,
     catalog: Catalog,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     subscription_id: uuid.UUID,
 ) -> None:
     """Run whatever is due for one subscription at `now` (renewal or retry)."""
-    subscription = session.scalar(
-        select(Subscription)
-        .options(selectinload(Subscription.seats))
-        .where(Subscription.id == subscription_id)
-        .with_for_update()
+    account_id = session.scalar(
+        select(Subscription.account_id).where(Subscription.id == subscription_id)
     )
+    if account_id is None:
+        return
+    account = lock_account(session, account_id)
+    subscription = lock_subscription(session, subscription_id)
     if subscription is None or subscription.ended_at is not None:
         return
-    account = SubscriptionRepository(session).lock_account(subscription.account_id)
     if subscription.status in _RENEWABLE and subscription.current_period_end <= now:
-        _renew(session, catalog, gateway, now, account, subscription)
+        _renew(session, catalog, payer, now, account, subscription)
     elif (
         subscription.status is Status.PAST_DUE
         and subscription.next_retry_at is not None
         and subscription.next_retry_at <= now
     ):
-        retry(session, catalog, gateway, now, account, subscription)
+        retry(session, catalog, payer, now, account, subscription)
 
 
 def _renew(
     session: Session,
     catalog: Catalog,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     account: Account,
     subscription: Subscription,
@@ -136,12 +150,12 @@ def _renew(
     try:
         billing.issue_invoice(
             session,
-            gateway,
+            payer,
             now,
             account,
             subscription_id=subscription.id,
             lines=lines,
-            key=renewal_key(subscription),
+            pays=Pays.renewal(subscription.id, start),
         )
     except (CardDeclined, PaymentMethodRequired):
         invoice = billing.issue_open_invoice(
@@ -157,7 +171,7 @@ def _renew(
 def retry(
     session: Session,
     catalog: Catalog,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     account: Account,
     subscription: Subscription,
@@ -169,7 +183,12 @@ def retry(
     (invoice,) = BillingRepository(session).open_invoices(subscription.id)
     try:
         billing.pay_open_invoice(
-            session, gateway, now, account, invoice, key=renewal_key(subscription)
+            session,
+            payer,
+            now,
+            account,
+            invoice,
+            pays=Pays.renewal(subscription.id, subscription.current_period_start),
         )
     except (CardDeclined, PaymentMethodRequired):
         if scheduled:
@@ -241,14 +260,14 @@ def _cameras(session: Session, camera_ids: list[uuid.UUID]) -> list[Camera]:
 def retry_on_card_change(
     session: Session,
     catalog: Catalog,
-    gateway: PaymentGateway,
+    payer: Payer,
     now: datetime,
     account_id: uuid.UUID,
 ) -> bool:
     """M2: a replaced card pays a past_due subscription's open invoice at once
     (`kasacare.jobs.retry_on_card_change` runs this and the legacy counterpart)."""
-    account = SubscriptionRepository(session).lock_account(account_id)
+    account = lock_account(session, account_id)
     live = SubscriptionRepository(session).live(account_id)
     if live is None or live.status is not Status.PAST_DUE:
         return False
-    return retry(session, catalog, gateway, now, account, live, scheduled=False)
+    return retry(session, catalog, payer, now, account, live, scheduled=False)

@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kasacare.accounts.models import Account
-from kasacare.kit.errors import NotFound
+from kasacare.billing.locks import lock_account
 from kasacare.subscriptions.models import PlanId, Status, Subscription, SubscriptionCamera
 
 
@@ -38,17 +38,8 @@ class SubscriptionRepository:
         self.session = session
 
     def lock_account(self, account_id: uuid.UUID) -> Account:
-        """Serialise an account's billing use cases (trial starts, subscribes, changes)."""
-        account = self.session.scalar(
-            select(Account)
-            .where(Account.id == account_id)
-            .with_for_update()
-            # The caller may have read the row before the lock: take what the lock sees.
-            .execution_options(populate_existing=True)
-        )
-        if account is None:
-            raise NotFound("No such account")
-        return account
+        """Serialise an account's billing use cases (the lock order: `billing.locks`)."""
+        return lock_account(self.session, account_id)
 
     def live(self, account_id: uuid.UUID) -> Subscription | None:
         return self.session.scalar(

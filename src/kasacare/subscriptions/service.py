@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
-from kasacare.billing.rules import LineDraft, settle, settle_cancel, total
+from kasacare.billing.charging import Payer, Pays
+from kasacare.billing.rules import LineDraft, settle, total
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog, Plan
 from kasacare.clips.retention import reconcile_account
@@ -31,7 +32,6 @@ from kasacare.legacy.models import LegacyEndReason
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
-from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.service import require_payment_method
 from kasacare.subscriptions.errors import (
     CameraSubscribed,
@@ -81,13 +81,14 @@ class Subscriptions:
         self,
         session: Session,
         catalog: Catalog,
-        gateway: PaymentGateway,
+        payer: Payer,
         now: datetime,
         account: Account,
     ) -> None:
         self.session = session
         self.catalog = catalog
-        self.gateway = gateway
+        #: How invoices get card money (`billing.charging`); previews never reach it.
+        self.payer = payer
         self.now = now
         self.repo = SubscriptionRepository(session)
         # Lock the account row: its billing use cases run one at a time (T1, P1, P2).
@@ -173,7 +174,19 @@ class Subscriptions:
             self._check_uncovered(cameras, None)
         outcome = self._subscribe_new(plan, cycle, cameras, price, trial, dry_run)
         if termination is not None:
+            # M9: legacy coverage ended; what the new plan's first invoice left of the
+            # balance goes back to the card payments (its goodwill part stays).
+            if dry_run:
+                rest = billing.plan_balance_refund(
+                    self.session, self.account, spent=outcome.quote.credit_used
+                )
+            else:
+                rest = billing.refund_on_cancel(
+                    self.session, self.now, self.account, subscription_id=None, unused_lines=[]
+                )
             outcome.quote.refund_now += termination.refund_total(self.currency)
+            outcome.quote.refund_now += rest.refund_total
+            outcome.quote.balance_after = rest.balance_after
             outcome.quote.erased += termination.erased
         return outcome
 
@@ -206,12 +219,12 @@ class Subscriptions:
         subscription = self._create(plan, cycle, cameras, price, Status.ACTIVE, start, end, None)
         billing.issue_invoice(
             self.session,
-            self.gateway,
+            self.payer,
             self.now,
             self.account,
             subscription_id=subscription.id,
             lines=lines,
-            key=billing.charge_key(self.session, self.account),
+            pays=Pays.purchase(subscription.id),
         )
         return Outcome(quote, subscription)
 
@@ -297,11 +310,8 @@ class Subscriptions:
         start, end = self.now, period_start(self.now, cycle, 1)
         lines = [LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end)]
         if dry_run:
-            cancelled = settle_cancel(
-                total(unused, self.currency),
-                balance,
-                billing.refundable(self.session, self.account),
-                refund_balance=False,
+            cancelled = billing.plan_cancel(
+                self.session, self.account, unused, refund_balance=False
             )
         else:
             cancelled = billing.refund_on_cancel(
@@ -330,30 +340,26 @@ class Subscriptions:
         subscription = self._create(plan, cycle, cameras, price, Status.ACTIVE, start, end, None)
         billing.issue_invoice(
             self.session,
-            self.gateway,
+            self.payer,
             self.now,
             self.account,
             subscription_id=subscription.id,
             lines=lines,
-            key=billing.charge_key(self.session, self.account),
+            pays=Pays.purchase(subscription.id),
         )
         return Outcome(quote, subscription)
 
     @_retaining
     def cancel(self, *, dry_run: bool = False) -> Outcome:
         """C1: ends now; prorated refund of the unused part plus the balance (M9); a trial
-        moves no money (T3); past_due refunds nothing for the period (M5)."""
+        charges and refunds nothing of its own (T3) but the balance still goes back (M9);
+        past_due refunds nothing for the period (M5)."""
         live = self.live()
         cameras = self._owned_cameras(live.camera_ids, allow_empty=True)
         erased = self._erasures(cameras, {camera.id: None for camera in cameras})
-        balance = billing.balance(self.session, self.account)
         zero = Money.zero(self.currency)
-        if live.status is Status.TRIALING:
-            quote = Quote(zero, zero, zero, zero, balance, None, erased)
-            if not dry_run:
-                self._end(live, EndReason.CANCELLED)
-                record_erasure(self.session, self.account.id, self.now, erased)
-            return Outcome(quote, None)
+        # A trial was never paid (T3) and a past_due period neither (M5): only the balance
+        # goes back (M9).
         unused = []
         if live.status is Status.ACTIVE:
             state = self._state(live)
@@ -361,11 +367,7 @@ class Subscriptions:
                 unused_line(state, live.current_period_start, live.current_period_end, self.now)
             ]
         if dry_run:
-            outcome = settle_cancel(
-                total(unused, self.currency),
-                balance,
-                billing.refundable(self.session, self.account),
-            )
+            outcome = billing.plan_cancel(self.session, self.account, unused)
         else:
             # M5, C1: cancelling while past_due voids the open invoice (its number is kept).
             billing.void_open_invoices(self.session, live.id)
@@ -456,12 +458,12 @@ class Subscriptions:
         if lines and net.amount >= 0:
             billing.issue_invoice(
                 self.session,
-                self.gateway,
+                self.payer,
                 self.now,
                 self.account,
                 subscription_id=live.id,
                 lines=lines,
-                key=billing.charge_key(self.session, self.account),
+                pays=Pays.purchase(live.id),
             )
         elif lines:
             credited = [
@@ -611,8 +613,15 @@ class Subscriptions:
             LegacyEndReason.CANCELLED,
             dry_run=dry_run,
         )
-        quote = Quote.nothing(billing.balance(self.session, self.account))
-        quote.refund_now = termination.refund_total(self.currency)
+        # M9: paid coverage ended: the balance goes back to the card payments.
+        if dry_run:
+            rest = billing.plan_cancel(self.session, self.account, [])
+        else:
+            rest = billing.refund_on_cancel(
+                self.session, self.now, self.account, subscription_id=None, unused_lines=[]
+            )
+        quote = Quote.nothing(rest.balance_after)
+        quote.refund_now = termination.refund_total(self.currency) + rest.refund_total
         quote.erased = termination.erased
         return Outcome(quote, None)
 

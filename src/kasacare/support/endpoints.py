@@ -3,46 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from kasacare.accounts.dependencies import OperatorOrSupport
+from kasacare.billing.schemas import CreditNoteRead
 from kasacare.cameras.models import Camera
 from kasacare.clips import service as clips
 from kasacare.clips.schemas import ClipEntry, ClipPage
+from kasacare.context import Context, DbSession, Now
+from kasacare.jobs import after_commit
 from kasacare.kit.errors import NotFound
-from kasacare.kit.http import Context, DbSession, Now, problem_responses
-from kasacare.legacy.schemas import LegacyRead, MoneyIn
-from kasacare.subscriptions.endpoints import after_commit
+from kasacare.kit.http import problem_responses
+from kasacare.legacy.schemas import LegacyRead
 from kasacare.support import service
-from kasacare.support.service import Outcome
+from kasacare.support.policy import goodwill_cap_years
+from kasacare.support.schemas import (
+    AuditEntryRead,
+    AuditLog,
+    ForceUnbindBody,
+    GoodwillCreditBody,
+    ResolveBody,
+    UnboundRead,
+)
 
 router = APIRouter(tags=["support"])
-
-
-class ResolveBody(BaseModel):
-    outcome: Outcome
-    amount: MoneyIn | None = None
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-class AuditEntryRead(BaseModel):
-    id: uuid.UUID
-    at: datetime
-    actor: str
-    action: str
-    account_id: uuid.UUID | None
-    target: str | None
-    note: str
-    data: dict[str, Any]
-
-
-class AuditLog(BaseModel):
-    items: list[AuditEntryRead]
 
 
 @router.post(
@@ -69,6 +56,62 @@ def resolve_legacy(
         body.note,
     )
     read = LegacyRead.of(legacy)
+    session.commit()
+    after_commit(context, now)
+    return read
+
+
+@router.post(
+    "/v1/support/accounts/{account_id}/goodwill-credits",
+    status_code=201,
+    response_model=CreditNoteRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
+def goodwill_credit(
+    account_id: uuid.UUID,
+    body: GoodwillCreditBody,
+    actor: OperatorOrSupport,
+    context: Context,
+    session: DbSession,
+    now: Now,
+) -> CreditNoteRead:
+    """A goodwill credit within the policy's cap (`KASACARE_GOODWILL_CAP_YEARS`, 409
+    `goodwill_limit_exceeded` over it): it pays invoices only and is never refunded."""
+    note = service.goodwill_credit(
+        session,
+        context.catalog,
+        now,
+        actor.label,
+        account_id,
+        body.amount.money(),
+        body.note,
+        cap_years=goodwill_cap_years(context.settings),
+    )
+    read = CreditNoteRead.of(note)
+    session.commit()
+    return read
+
+
+@router.post(
+    "/v1/support/cameras/{camera_id}/unbind",
+    response_model=UnboundRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
+def force_unbind(
+    camera_id: uuid.UUID,
+    body: ForceUnbindBody,
+    actor: OperatorOrSupport,
+    context: Context,
+    session: DbSession,
+    now: Now,
+) -> UnboundRead:
+    """A resold camera off its account, its history erased; a camera a legacy plan covers
+    answers 409 `camera_covered_by_legacy` (resolve the legacy case first)."""
+    camera = service.force_unbind(session, context.catalog, now, actor.label, camera_id, body.note)
+    assert camera.unbound_at is not None
+    read = UnboundRead(
+        camera_id=camera.id, account_id=camera.account_id, unbound_at=camera.unbound_at
+    )
     session.commit()
     after_commit(context, now)
     return read

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kasacare.accounts import service as accounts
 from kasacare.accounts.models import Role
+from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import KasaCareError, ValidationFailed
-from kasacare.kit.http import Context, DbSession, Now, client_address
+from kasacare.kit.http import client_address
 from kasacare.web.messages import friendly
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session

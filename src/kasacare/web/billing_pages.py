@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
 from kasacare.billing import service as billing
+from kasacare.billing.charging import Planning
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.rules import available
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
-from kasacare.kit.db import session_scope
 from kasacare.kit.errors import KasaCareError
-from kasacare.kit.http import Context, DbSession, Now
 from kasacare.payments import service as payments
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.web.guard import signed_in_as
@@ -44,7 +44,7 @@ def _billing_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+    use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
     live = use_cases.repo.live(account.id)
     return page(
         request,
@@ -82,8 +82,7 @@ async def replace_card(
     except KasaCareError as error:
         session.rollback()
         return _billing_page(request, context, session, now, account, friendly(error), error.status)
-    with session_scope(context.sessions) as retry:
-        retry_on_card_change(retry, context.catalog, context.gateway, now, account.id)
+    retry_on_card_change(context, now, account.id)
     return RedirectResponse("/app/billing?notice=Card+saved", status_code=303)
 
 

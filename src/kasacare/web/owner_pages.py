@@ -12,17 +12,18 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account, Role
+from kasacare.billing.charging import Planning, run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.rules import available
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlements
+from kasacare.jobs import after_commit
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import KasaCareError, ValidationFailed
-from kasacare.kit.http import AppContext, Context, DbSession, Now
 from kasacare.legacy import service as legacy
 from kasacare.notifications.service import for_account
-from kasacare.subscriptions.endpoints import after_commit
 from kasacare.subscriptions.service import Outcome, Subscriptions
 from kasacare.web.guard import signed_in_as
 from kasacare.web.messages import friendly
@@ -134,7 +135,7 @@ def _care_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+    use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
     live = use_cases.repo.live(account.id)
     currency = account.currency or "USD"
     plans = []
@@ -220,7 +221,7 @@ async def review(request: Request, context: Context, session: DbSession, now: No
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
-        use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
+        use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
         migrating = form.get("action") == "create" and bool(legacy.live_for(session, account))
         outcome = _run(use_cases, form, dry_run=True)
         erased = _erased_with_downloads(context, session, now, account, outcome)
@@ -280,8 +281,14 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
-        use_cases = Subscriptions(session, context.catalog, context.gateway, now, account)
-        _run(use_cases, form, dry_run=False)
+        run_charged(
+            session,
+            context.gateway,
+            now,
+            lambda s, payer: _run(
+                Subscriptions(s, context.catalog, payer, now, account), form, dry_run=False
+            ),
+        )
         session.commit()
     except (KasaCareError, ValueError) as error:
         session.rollback()

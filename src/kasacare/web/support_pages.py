@@ -16,19 +16,17 @@ from sqlalchemy.orm import Session, joinedload
 from kasacare.accounts.models import Account, Role
 from kasacare.accounts.service import normalize_email
 from kasacare.billing import service as billing
-from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera, Device
-from kasacare.clips.retention import erase_camera, reconcile_account
+from kasacare.context import Context, DbSession, Now
+from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError, NotFound, ValidationFailed
-from kasacare.kit.http import Context, DbSession, Now
-from kasacare.kit.money import Money, format_money
+from kasacare.kit.money import Money, format_money, parse_major
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.service import for_account
-from kasacare.subscriptions.endpoints import after_commit
 from kasacare.subscriptions.models import Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
-from kasacare.subscriptions.service import Subscriptions
 from kasacare.support import service as support
+from kasacare.support.policy import goodwill_cap_years
 from kasacare.web.guard import signed_in_as
 from kasacare.web.messages import friendly
 from kasacare.web.render import page
@@ -176,37 +174,23 @@ async def act(
             )
         elif action == "goodwill_credit":
             amount = _amount(form.get("amount"), customer)
-            if amount is None or amount.amount <= 0:
+            if amount is None:
                 raise ValidationFailed("A goodwill credit needs a positive amount.")
-            billing.issue_credit(
+            support.goodwill_credit(
                 session,
-                now,
-                customer,
-                subscription_id=None,
-                lines=[LineDraft(f"Goodwill credit: {note}", amount)],
-            )
-            support.audit(
-                session,
+                context.catalog,
                 now,
                 actor,
-                "goodwill_credit",
-                account_id=customer.id,
-                target=None,
-                note=note,
-                data={"amount": amount.amount},
+                customer.id,
+                amount,
+                note,
+                cap_years=goodwill_cap_years(context.settings),
             )
         elif action == "force_unbind":
             camera_id = uuid.UUID(str(form.get("camera_id")))
-            _force_unbind(session, context, now, customer, camera_id)
-            support.audit(
-                session,
-                now,
-                actor,
-                "force_unbind",
-                account_id=customer.id,
-                target=str(camera_id),
-                note=note,
-            )
+            if camera_id not in {c.id for c in _bound_cameras(session, customer)}:
+                raise NotFound("No such camera on this account")
+            support.force_unbind(session, context.catalog, now, actor, camera_id, note)
         else:
             raise ValidationFailed("Unknown action.")
         session.commit()
@@ -223,30 +207,16 @@ def _amount(raw: object, customer: Account) -> Money | None:
     text = str(raw or "").strip()
     if not text:
         return None
-    major, _, minor = text.partition(".")
-    if not major.isdigit() or (minor and (not minor.isdigit() or len(minor) > 2)):
-        raise ValidationFailed("Write the amount like 12.50.")
     assert customer.currency is not None
-    return Money(int(major) * 100 + int(minor.ljust(2, "0") or 0), customer.currency)
+    try:
+        return parse_major(text, customer.currency)
+    except ValueError:
+        raise ValidationFailed("Write the amount like 12.50 (at most 10,000,000.00).") from None
 
 
-def _force_unbind(
-    session: Session, context: Context, now: datetime, customer: Account, camera_id: uuid.UUID
-) -> None:
-    """A resold camera: taken off the account even if a plan covers it; its history erased."""
-    camera = session.scalar(
-        select(Camera).where(
-            Camera.id == camera_id, Camera.account_id == customer.id, Camera.unbound_at.is_(None)
+def _bound_cameras(session: Session, customer: Account) -> list[Camera]:
+    return list(
+        session.scalars(
+            select(Camera).where(Camera.account_id == customer.id, Camera.unbound_at.is_(None))
         )
     )
-    if camera is None:
-        raise NotFound("No such camera on this account")
-    live = SubscriptionRepository(session).live(customer.id)
-    if live is not None and camera_id in live.camera_ids:
-        # As the owner removing it: a Plus credit, or a cancel if it was the last (C1, C3).
-        Subscriptions(session, context.catalog, context.gateway, now, customer).remove_camera(
-            camera_id
-        )
-    camera.unbound_at = now
-    erase_camera(session, camera.id, now)
-    reconcile_account(session, context.catalog, customer.id, now)

@@ -1,0 +1,103 @@
+"""The one lock order of billing, written down once and enforced here:
+
+    1. the account                      (`lock_account`)
+    2. its subscriptions and legacy     (`lock_subscription`, `lock_legacy`; by id when several)
+    3. documents                        (payment attempts, card payments, number rows)
+
+Every use case and job that takes row locks goes through these helpers, so two transactions
+always wait for each other in the same order and never deadlock (a renewal used to lock its
+subscription, then the account, against the owner's account-then-subscription). Taking a
+lock of a lower level after a higher one in the same transaction is a programming error: it
+raises `LockOrderViolation` at once, in tests and in production alike.
+
+On SQLite a write transaction holds the database's one write lock from its BEGIN IMMEDIATE,
+so the row locks are no-ops there; the order is still checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import IntEnum
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction, selectinload
+
+from kasacare.accounts.models import Account
+from kasacare.kit.errors import NotFound
+from kasacare.legacy.models import LegacySubscription
+from kasacare.subscriptions.models import Subscription
+
+_LEVEL = "kasacare_lock_level"
+
+
+class Level(IntEnum):
+    ACCOUNT = 1
+    PLAN = 2
+    DOCUMENTS = 3
+
+
+class LockOrderViolation(AssertionError):
+    """A lock taken out of order (see the module docstring)."""
+
+
+def _take(session: Session, level: Level) -> None:
+    held = session.info.get(_LEVEL, 0)
+    if held > level:
+        raise LockOrderViolation(
+            f"lock order: {level.name.lower()} locked after {Level(held).name.lower()}"
+        )
+    session.info[_LEVEL] = level
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_levels(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction: its locks are gone
+        session.info.pop(_LEVEL, None)
+
+
+def lock_account(session: Session, account_id: uuid.UUID) -> Account:
+    """Serialise an account's billing (trial starts, subscribes, changes, renewals)."""
+    _take(session, Level.ACCOUNT)
+    account = session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        # The caller may have read the row before the lock: take what the lock sees.
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound("No such account")
+    return account
+
+
+def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+    _take(session, Level.PLAN)
+    return session.scalar(
+        select(Subscription)
+        .options(selectinload(Subscription.seats))
+        .where(Subscription.id == subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def lock_legacy(session: Session, legacy_id: uuid.UUID) -> LegacySubscription | None:
+    _take(session, Level.PLAN)
+    return session.scalar(
+        select(LegacySubscription)
+        .options(selectinload(LegacySubscription.cameras))
+        .where(LegacySubscription.id == legacy_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def lock_plans(session: Session) -> None:
+    """Note that plan rows (subscriptions, legacy) are about to be locked by a query of the
+    caller's own (several at once, ordered by id)."""
+    _take(session, Level.PLAN)
+
+
+def lock_documents(session: Session) -> None:
+    """Note that document rows (attempts, payments, number rows) are about to be locked."""
+    _take(session, Level.DOCUMENTS)
