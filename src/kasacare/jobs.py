@@ -27,7 +27,7 @@ from kasacare.billing.reconciler import reconcile_payments
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
-from kasacare.kit.backoff import MAX_JOB_FAILURES, backoff
+from kasacare.kit.backoff import backoff
 from kasacare.kit.db import session_scope
 from kasacare.legacy import renewal as legacy_renewal
 from kasacare.legacy.models import LegacyStatus, LegacySubscription
@@ -63,14 +63,18 @@ def run_due(context: AppContext, until: datetime) -> int:
         with session_scope(context.sessions) as session:
             subscription_ids = renewal.due_at(session, due)
             legacy_ids = legacy_renewal.due_at(session, due)
-        for subscription_id in subscription_ids:
-            step += _isolated(context, due, Subscription, subscription_id, renewal.advance)
-        for legacy_id in legacy_ids:
-            step += _isolated(context, due, LegacySubscription, legacy_id, legacy_renewal.advance)
+        outcomes = [
+            _isolated(context, due, Subscription, row_id, renewal.advance)
+            for row_id in subscription_ids
+        ] + [
+            _isolated(context, due, LegacySubscription, row_id, legacy_renewal.advance)
+            for row_id in legacy_ids
+        ]
         carry_out_refunds(context.sessions, context.gateway, due)
-        if step == 0:
-            break  # what is due is held by another worker, or waits for its back-off
-        ran += step
+        if step == 0 and not outcomes:
+            break  # what is due is held by another worker: it runs it
+        # A failed step moved its row's next try forward (back-off), so the loop ends.
+        ran += step + sum(outcomes)
     carry_out_refunds(context.sessions, context.gateway, until)
     reconcile_payments(context.sessions, context.gateway, until)
     return ran
@@ -122,15 +126,14 @@ def _count_failure(
         if row is None:
             return
         row.job_failures += 1
-        parked = row.job_failures >= MAX_JOB_FAILURES
-        row.job_retry_at = None if parked else due + backoff(row.job_failures)
+        row.job_retry_at = due + backoff(row.job_failures)
         failures, retry_at = row.job_failures, row.job_retry_at
     log.exception(
         "%s %s: job step failed (failure %d; %s)",
         model.__tablename__,
         row_id,
         failures,
-        f"next try at {retry_at.isoformat()}" if retry_at else "parked until an operator looks",
+        f"next try at {retry_at.isoformat()}",
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kasacare.billing.models import OutboxStatus, RefundOutbox
 from kasacare.billing.repository import BillingRepository
-from kasacare.kit.backoff import MAX_JOB_FAILURES, backoff
+from kasacare.kit.backoff import backoff
 from kasacare.kit.db import session_scope
 from kasacare.kit.failpoints import failpoint
 from kasacare.kit.money import Money
@@ -78,13 +78,12 @@ def _count_failure(
         assert row is not None
         row.attempts += 1
         row.last_error = f"{type(error).__name__}: {error}"[:300]
-        parked = row.attempts >= MAX_JOB_FAILURES
-        row.next_attempt_at = None if parked else now + backoff(row.attempts)
+        row.next_attempt_at = now + backoff(row.attempts)
         attempts, retry_at = row.attempts, row.next_attempt_at
     log.error(
         "refund %s failed (attempt %d; %s): %s",
         row_id,
         attempts,
-        f"next at {retry_at.isoformat()}" if retry_at else "parked until an operator looks",
+        f"next at {retry_at.isoformat()}",
         error,
     )

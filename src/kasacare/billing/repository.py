@@ -20,7 +20,6 @@ from kasacare.billing.models import (
     OutboxStatus,
     RefundOutbox,
 )
-from kasacare.kit.backoff import MAX_JOB_FAILURES
 
 
 class BillingRepository:
@@ -117,7 +116,6 @@ class BillingRepository:
         lock_documents(self.session)
         query = select(RefundOutbox).where(
             RefundOutbox.status == OutboxStatus.PENDING,
-            RefundOutbox.attempts < MAX_JOB_FAILURES,
             RefundOutbox.next_attempt_at.is_(None) | (RefundOutbox.next_attempt_at <= now),
         )
         if exclude:

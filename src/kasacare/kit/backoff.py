@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 FIRST_DELAY = timedelta(minutes=5)
+#: A row keeps being retried at this pace, however often it failed: a renewal or refund is
+#: never given up (each failure is logged as an error with the row's id).
 LONGEST_DELAY = timedelta(hours=6)
-#: After this many failures in a row a job row is parked: it waits for an operator (the
-#: log says which row), instead of failing every few hours for ever.
-MAX_JOB_FAILURES = 10
 
 
 def backoff(failures: int) -> timedelta:

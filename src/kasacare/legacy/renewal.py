@@ -30,7 +30,6 @@ from kasacare.billing.rules import LineDraft
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
-from kasacare.kit.backoff import MAX_JOB_FAILURES
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.kit.money import Money
 from kasacare.legacy.models import Channel, LegacyEndReason, LegacyStatus, LegacySubscription
@@ -44,9 +43,6 @@ _RENEWING = LegacySubscription.status == LegacyStatus.ACTIVE
 _RETRYING = LegacySubscription.status == LegacyStatus.PAST_DUE
 
 
-_NOT_PARKED = LegacySubscription.job_failures < MAX_JOB_FAILURES
-
-
 def next_due(session: Session) -> datetime | None:
     waiting = LegacySubscription.job_retry_at.is_(None)
     renewals = session.scalar(
@@ -57,7 +53,7 @@ def next_due(session: Session) -> datetime | None:
     )
     backed_off = session.scalar(
         select(func.min(LegacySubscription.job_retry_at)).where(
-            LegacySubscription.status != LegacyStatus.ENDED, _NOT_PARKED
+            LegacySubscription.status != LegacyStatus.ENDED
         )
     )
     candidates = [moment for moment in (renewals, retries, backed_off) if moment is not None]
@@ -73,7 +69,6 @@ def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UU
             .where(
                 (_RENEWING & (LegacySubscription.current_period_end <= moment))
                 | (_RETRYING & (LegacySubscription.next_retry_at <= moment)),
-                _NOT_PARKED,
                 LegacySubscription.job_retry_at.is_(None)
                 | (LegacySubscription.job_retry_at <= moment),
             )

@@ -33,7 +33,6 @@ from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import erasures, record_erasure
-from kasacare.kit.backoff import MAX_JOB_FAILURES
 from kasacare.kit.calendar import period_index, period_start
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
@@ -46,11 +45,6 @@ from kasacare.subscriptions.service import end_subscription
 RETRY_DAYS = (1, 3, 5, 7)
 
 _RENEWABLE = (Status.ACTIVE, Status.TRIALING)
-
-
-#: A row whose last job step failed waits for its back-off; after MAX_JOB_FAILURES it is
-#: parked for an operator (`kasacare.jobs`).
-_NOT_PARKED = Subscription.job_failures < MAX_JOB_FAILURES
 
 
 def next_due(session: Session) -> datetime | None:
@@ -68,9 +62,7 @@ def next_due(session: Session) -> datetime | None:
         )
     )
     backed_off = session.scalar(
-        select(func.min(Subscription.job_retry_at)).where(
-            Subscription.ended_at.is_(None), _NOT_PARKED
-        )
+        select(func.min(Subscription.job_retry_at)).where(Subscription.ended_at.is_(None))
     )
     candidates = [moment for moment in (renewals, retries, backed_off) if moment is not None]
     return min(candidates) if candidates else None
@@ -90,7 +82,6 @@ def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UU
                     (Subscription.status == Status.PAST_DUE)
                     & (Subscription.next_retry_at <= moment)
                 ),
-                _NOT_PARKED,
                 Subscription.job_retry_at.is_(None) | (Subscription.job_retry_at <= moment),
             )
             .order_by(Subscription.id)
