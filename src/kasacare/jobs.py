@@ -29,6 +29,7 @@ from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
 from kasacare.kit.backoff import backoff
 from kasacare.kit.db import session_scope
+from kasacare.kit.failpoints import failpoint
 from kasacare.legacy import renewal as legacy_renewal
 from kasacare.legacy.models import LegacyStatus, LegacySubscription
 from kasacare.legacy.repository import LegacyRepository
@@ -103,6 +104,7 @@ def _isolated(
             .values(job_failures=0, job_retry_at=None)
         )
         session.commit()
+        failpoint("commit.after")
         return 1
     except Exception:
         session.rollback()
@@ -161,6 +163,7 @@ def after_commit(context: AppContext, now: datetime) -> None:
     """Work that follows a committed change: refunds it decided (M4 outbox) and the bytes of
     clips it erased (V3). The change has happened whatever happens here: a failure is logged
     and the jobs carry the work out later, so the caller still gets its answer."""
+    failpoint("commit.after")
     try:
         carry_out_refunds(context.sessions, context.gateway, now)
     except Exception:

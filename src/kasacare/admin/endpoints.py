@@ -1,17 +1,20 @@
-"""The test clock (only with KASACARE_TEST_CLOCK=1; otherwise these paths do not exist)."""
+"""The test clock and failpoints (only with KASACARE_TEST_CLOCK=1; otherwise these paths do
+not exist)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
 from kasacare.context import Context
 from kasacare.jobs import deliver_mail, run_due, sweep_clips
+from kasacare.kit import failpoints
 from kasacare.kit.clock import DatabaseTestClock
+from kasacare.kit.errors import ValidationFailed
 from kasacare.kit.http import problem_responses
 
 router = APIRouter(tags=["admin"])
@@ -51,3 +54,20 @@ def advance_clock(body: ClockAdvance, _operator: Operator, context: Context) -> 
     sweep_clips(context, moved)
     deliver_mail(context, moved)
     return ClockRead(now=moved)
+
+
+@router.put(
+    "/v1/admin/failpoints/{name}",
+    status_code=204,
+    responses=problem_responses(401, 403, 422),
+)
+def arm_failpoint(name: str, _operator: Operator) -> Response:
+    """Arm a failpoint of this process (`kasacare.kit.failpoints`): the next time it is
+    reached, the process dies at once (SIGKILL), as in a crash. For fault-injection tests."""
+    try:
+        failpoints.arm(name)
+    except ValueError:
+        raise ValidationFailed(
+            f"Unknown failpoint {name!r}", field="name", names=sorted(failpoints.NAMES)
+        ) from None
+    return Response(status_code=204)

@@ -1,27 +1,47 @@
 """Failpoints: named places where a test makes this process die, as a crash would.
 
-`KASACARE_FAILPOINTS=charge.after_gateway` (comma-separated names) makes the process send
-itself SIGKILL when it reaches `failpoint("charge.after_gateway")`: no cleanup, no rollback,
-exactly a power cut. The fault-injection tests start `kasacare serve` with it. It is honoured
-only together with `KASACARE_TEST_CLOCK=1`, which production never sets.
+An armed failpoint sends the process SIGKILL when it is reached: no cleanup, no rollback,
+exactly a power cut. The fault-injection tests arm one in a running `kasacare serve` through
+`PUT /v1/admin/failpoints/{name}`, a route that exists only with `KASACARE_TEST_CLOCK=1`
+(never in production), then make the call that reaches it.
 
 The names: `charge.before_gateway`, `charge.after_gateway`, `charge.before_commit`
-(`kasacare.billing.charging`), `commit.after` (a use case's commit, `billing.charging`),
-`refund.before_gateway`, `refund.after_gateway` (`kasacare.billing.outbox`).
+(`kasacare.billing.charging`: a charge's attempt is committed, the gateway charged, the use
+case applied but not committed), `commit.after` (a billing change or job step committed, the
+work that follows not done), `refund.before_gateway`, `refund.after_gateway`
+(`kasacare.billing.outbox`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
-_ARMED = frozenset(
-    name.strip()
-    for name in os.environ.get("KASACARE_FAILPOINTS", "").split(",")
-    if name.strip() and os.environ.get("KASACARE_TEST_CLOCK", "") in ("1", "true", "True")
+NAMES = frozenset(
+    {
+        "charge.before_gateway",
+        "charge.after_gateway",
+        "charge.before_commit",
+        "commit.after",
+        "refund.before_gateway",
+        "refund.after_gateway",
+    }
 )
+
+_armed: set[str] = set()
+_lock = threading.Lock()
+
+
+def arm(name: str) -> None:
+    """Make the next `failpoint(name)` of this process kill it. ValueError if unknown."""
+    if name not in NAMES:
+        raise ValueError(f"unknown failpoint {name!r}")
+    with _lock:
+        _armed.add(name)
 
 
 def failpoint(name: str) -> None:
-    if name in _ARMED:
+    assert name in NAMES, name
+    if _armed and name in _armed:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -16,7 +16,6 @@ from kasacare.billing.charging import Payer, Planning, run_charged
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import ValidationFailed
-from kasacare.kit.failpoints import failpoint
 from kasacare.kit.http import problem_responses
 from kasacare.subscriptions.schemas import (
     CameraAdd,
@@ -67,7 +66,6 @@ def _change(
         lambda s, payer: use_case(_use_cases(context, s, now, owner, payer)),
     )
     session.commit()
-    failpoint("commit.after")
     after_commit(context, now)
     return result
 
