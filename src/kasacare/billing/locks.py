@@ -28,6 +28,7 @@ from kasacare.legacy.models import LegacySubscription
 from kasacare.subscriptions.models import Subscription
 
 _LEVEL = "kasacare_lock_level"
+_ACCOUNTS = "kasacare_locked_accounts"
 
 
 class Level(IntEnum):
@@ -41,6 +42,7 @@ class LockOrderViolation(AssertionError):
 
 
 def _take(session: Session, level: Level) -> None:
+    session.connection()  # in a transaction, whose end forgets what it held
     held = session.info.get(_LEVEL, 0)
     if held > level:
         raise LockOrderViolation(
@@ -53,11 +55,17 @@ def _take(session: Session, level: Level) -> None:
 def _forget_levels(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction: its locks are gone
         session.info.pop(_LEVEL, None)
+        session.info.pop(_ACCOUNTS, None)
 
 
 def lock_account(session: Session, account_id: uuid.UUID) -> Account:
-    """Serialise an account's billing (trial starts, subscribes, changes, renewals)."""
-    _take(session, Level.ACCOUNT)
+    """Serialise an account's billing (trial starts, subscribes, changes, renewals). Taking
+    again an account this transaction already holds waits for nothing: it is allowed at any
+    point."""
+    held: set[uuid.UUID] = session.info.setdefault(_ACCOUNTS, set())
+    if account_id not in held:
+        _take(session, Level.ACCOUNT)
+        held.add(account_id)
     account = session.scalar(
         select(Account)
         .where(Account.id == account_id)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
+from kasacare.billing.locks import lock_account
 from kasacare.cameras.models import Camera, Device
 from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
@@ -128,7 +129,10 @@ def list_owned(session: Session, account: Account) -> list[Camera]:
 
 def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UUID) -> None:
     """Remove the camera from the account; its device keeps its original setup (F2).
-    A camera a subscription covers cannot be unbound (C6): remove it from the plan first."""
+    A camera a subscription covers cannot be unbound (C6): remove it from the plan first.
+    Takes the account's billing lock, so an unbind and a plan change on the same camera run
+    one after the other (`billing.locks`)."""
+    lock_account(session, account.id)
     camera = get_owned(session, account, camera_id)
     if SubscriptionRepository(session).covering([camera.id]) or LegacyRepository(session).covering(
         [camera.id]
