@@ -74,7 +74,7 @@ def _one_then_other(
     engine: Engine,
     hold: Callable[[Session], Any],
     finish: Callable[[Session, Any], None],
-    other: Callable[[], None],
+    other: Callable[[], object],
 ) -> BaseException | None:
     """`hold` takes the first use case's first locks, `other` starts in a thread and must
     wait, `finish` completes the first use case and commits; returns what `other` raised."""
