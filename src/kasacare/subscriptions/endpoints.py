@@ -76,7 +76,7 @@ def _change(
 def get_subscription(
     owner: Owner, context: Context, session: DbSession, now: Now
 ) -> SubscriptionRead:
-    use_cases = _use_cases(context, session, now, owner, Planning())
+    use_cases = Subscriptions.reading(session, context.catalog, now, owner)
     live = use_cases.live()
     return SubscriptionRead.of(live, use_cases.next_invoice(live))
 

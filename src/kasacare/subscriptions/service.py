@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
-from kasacare.billing.charging import Payer, Pays
+from kasacare.billing.charging import Payer, Pays, Planning
 from kasacare.billing.rules import LineDraft, settle, total
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog, Plan
@@ -84,6 +84,8 @@ class Subscriptions:
         payer: Payer,
         now: datetime,
         account: Account,
+        *,
+        lock: bool = True,
     ) -> None:
         self.session = session
         self.catalog = catalog
@@ -91,9 +93,17 @@ class Subscriptions:
         self.payer = payer
         self.now = now
         self.repo = SubscriptionRepository(session)
-        # Lock the account row: its billing use cases run one at a time (T1, P1, P2).
-        self.account = self.repo.lock_account(account.id)
+        # Lock the account row: its billing use cases run one at a time (T1, P1, P2). Reads
+        # (`reading`) take no lock: a page or GET never waits for a change, nor holds one up.
+        self.account = self.repo.lock_account(account.id) if lock else account
         self.currency = billing.currency_of(self.account)
+
+    @classmethod
+    def reading(
+        cls, session: Session, catalog: Catalog, now: datetime, account: Account
+    ) -> Subscriptions:
+        """For reads only (`live`, `next_invoice`): no lock, no payer."""
+        return cls(session, catalog, Planning(), now, account, lock=False)
 
     # ---- reads -------------------------------------------------------------------------
 

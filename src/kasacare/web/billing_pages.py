@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
 from kasacare.billing import service as billing
-from kasacare.billing.charging import Planning
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.rules import available
@@ -44,7 +43,7 @@ def _billing_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
+    use_cases = Subscriptions.reading(session, context.catalog, now, account)
     live = use_cases.repo.live(account.id)
     return page(
         request,

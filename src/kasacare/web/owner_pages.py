@@ -135,7 +135,7 @@ def _care_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
+    use_cases = Subscriptions.reading(session, context.catalog, now, account)
     live = use_cases.repo.live(account.id)
     currency = account.currency or "USD"
     plans = []
