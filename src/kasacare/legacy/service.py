@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -25,7 +26,7 @@ from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
-from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
+from kasacare.entitlements.erasure import Erasure, erasures
 from kasacare.entitlements.rules import PaidCoverage
 from kasacare.kit.calendar import Cycle, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
@@ -46,6 +47,7 @@ from kasacare.legacy.models import (
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
+from kasacare.renewals.ending import end_paid_coverage
 from kasacare.subscriptions.errors import CameraSubscribed, PlanTypeConflict
 from kasacare.subscriptions.repository import SubscriptionRepository
 
@@ -202,21 +204,35 @@ def terminate_all(
     refuse_app_store(subscriptions)
     termination = Termination()
     covered_after = covered_after or {}
+    ending: list[tuple[LegacySubscription, list[Camera], list[Erasure]]] = []
     for legacy in subscriptions:
         termination.refunds.append((legacy, refundable_now(legacy, now)))
         cameras = owned_cameras(session, account, legacy.camera_ids, allow_unbound=True)
         after = {camera.id: covered_after.get(camera.id) for camera in cameras}
-        termination.erased += erasures(session, catalog, now, cameras, after)
+        erased = erasures(session, catalog, now, cameras, after)
+        termination.erased += erased
+        ending.append((legacy, cameras, erased))
     if dry_run:
         return termination
-    for legacy, amount in termination.refunds:
+    for (legacy, amount), (_, cameras, erased) in zip(termination.refunds, ending, strict=True):
         if amount.amount > 0:
             name = catalog.legacy_plans[legacy.plan].name
             line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end)
             billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
             legacy.refunded += amount.amount
-        end(session, now, legacy, reason)
-    record_erasure(session, account.id, now, termination.erased)
+        end_paid_coverage(
+            session,
+            catalog,
+            now,
+            account,
+            plan_id=legacy.id,
+            cameras=cameras,
+            end=partial(end, session, now, legacy, reason),
+            erased=erased,
+            # The caller refunds the balance once for all (M9) and, in a migration, gives
+            # the clips their windows once the new plan covers them.
+            reconcile=False,
+        )
     lock_out(account, now)
     return termination
 

@@ -33,6 +33,7 @@ from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.service import require_payment_method
+from kasacare.renewals.ending import end_paid_coverage
 from kasacare.subscriptions.errors import (
     CameraSubscribed,
     PlanTypeConflict,
@@ -359,7 +360,6 @@ class Subscriptions:
         )
         return Outcome(quote, subscription)
 
-    @_retaining
     def cancel(self, *, dry_run: bool = False) -> Outcome:
         """C1: ends now; prorated refund of the unused part plus the balance (M9); a trial
         charges and refunds nothing of its own (T3) but the balance still goes back (M9);
@@ -380,12 +380,19 @@ class Subscriptions:
             outcome = billing.plan_cancel(self.session, self.account, unused)
         else:
             # M5, C1: cancelling while past_due voids the open invoice (its number is kept).
-            billing.void_open_invoices(self.session, live.id)
-            outcome = billing.refund_on_cancel(
-                self.session, self.now, self.account, subscription_id=live.id, unused_lines=unused
+            _, ended = end_paid_coverage(
+                self.session,
+                self.catalog,
+                self.now,
+                self.account,
+                plan_id=live.id,
+                cameras=cameras,
+                end=lambda: self._end(live, EndReason.CANCELLED),
+                refund=unused,
+                erased=erased,
             )
-            self._end(live, EndReason.CANCELLED)
-            record_erasure(self.session, self.account.id, self.now, erased)
+            assert ended is not None
+            outcome = ended
         quote = Quote(
             charge_now=zero,
             refund_now=outcome.refund_total,

@@ -22,13 +22,13 @@ from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import erase_camera, reconcile_account
-from kasacare.entitlements.erasure import erasures, record_erasure
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money, format_money
 from kasacare.legacy.models import LegacyEndReason, LegacySubscription
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.legacy.service import end, lock_out, owned_cameras
+from kasacare.renewals.ending import end_paid_coverage
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState
 from kasacare.subscriptions.service import Subscriptions
@@ -119,12 +119,16 @@ def resolve_legacy(
         else:
             billing.issue_credit(session, now, account, subscription_id=None, lines=[line])
         legacy.refunded += amount.amount
-    cameras = owned_cameras(session, account, legacy.camera_ids, allow_unbound=True)
-    erased = erasures(session, catalog, now, cameras, {c.id: None for c in cameras})
-    end(session, now, legacy, LegacyEndReason.SUPPORT)
-    record_erasure(session, account.id, now, erased)
+    end_paid_coverage(
+        session,
+        catalog,
+        now,
+        account,
+        plan_id=legacy.id,
+        cameras=owned_cameras(session, account, legacy.camera_ids, allow_unbound=True),
+        end=lambda: end(session, now, legacy, LegacyEndReason.SUPPORT),
+    )
     lock_out(account, now)
-    reconcile_account(session, catalog, account.id, now)
     audit(
         session,
         now,

@@ -1,0 +1,2 @@
+"""Renewals and dunning of every kind of paid plan (`engine`), and the one step that ends a
+plan's paid coverage (`ending`)."""
