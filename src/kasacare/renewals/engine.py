@@ -146,13 +146,10 @@ def advance(
     row_id: uuid.UUID,
 ) -> None:
     """Run whatever is due for one row at `now`: a renewal (or end), or a retry."""
-    account_id = session.scalar(select(kind.model.account_id).where(kind.model.id == row_id))
-    if account_id is None:
+    locked = _lock(session, kind, row_id)
+    if locked is None:
         return
-    account = lock_account(session, account_id)
-    row = kind.lock(session, row_id)
-    if row is None or not kind.is_live(row):
-        return
+    account, row = locked
     if kind.is_renewing(row) and row.current_period_end <= now:
         if kind.ends_at_period_end(row):
             kind.end_unpaid(session, catalog, now, account, row)
@@ -248,14 +245,26 @@ def retry_on_card_change(
     row_id: uuid.UUID,
 ) -> bool:
     """M2: a replaced card pays a past_due row's open invoice at once."""
+    locked = _lock(session, kind, row_id)
+    if locked is None or not kind.is_past_due(locked[1]):
+        return False
+    account, row = locked
+    return retry(session, catalog, payer, now, kind, account, row, scheduled=False)
+
+
+def _lock(
+    session: Session, kind: RenewalKind[Row], row_id: uuid.UUID
+) -> tuple[Account, Row] | None:
+    """The row's account, then the row, locked in that order (`billing.locks`); None when
+    the row is gone or no longer live."""
     account_id = session.scalar(select(kind.model.account_id).where(kind.model.id == row_id))
     if account_id is None:
-        return False
+        return None
     account = lock_account(session, account_id)
     row = kind.lock(session, row_id)
-    if row is None or not kind.is_live(row) or not kind.is_past_due(row):
-        return False
-    return retry(session, catalog, payer, now, kind, account, row, scheduled=False)
+    if row is None or not kind.is_live(row):
+        return None
+    return account, row
 
 
 def _payment_failed(
