@@ -21,6 +21,14 @@ most one trial (T1) and one live subscription of one type (P1), Premium <= 10 ca
 each camera's entitlement and free-plan end are the model's; an open invoice exists only
 while the subscription is past_due (M5, C1).
 
+Crashes (M4): a camera added while the process "dies" before the gateway's charge, after it,
+or at our commit (the real sandbox with a crash injected, or a failing commit) changes
+nothing in the model; the gateway may hold a charge no invoice records, which the attempt
+committed before it names. After every step, for all accounts: gateway charges - refunds =
+card payments - refunds carried out + what pending attempts took, and once the clock has
+moved 10 minutes past an attempt (the jobs run the reconciler) it is settled: reversed or
+abandoned.
+
 `test_c1_m5_cancel_while_past_due_voids_the_open_invoice` replays the shortest failing
 sequence the machine found for C1/M5.
 """
@@ -51,7 +59,14 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from kasacare.app import create_app
-from kasacare.billing.models import CardPayment, OutboxStatus, RefundOutbox
+from kasacare.billing.models import (
+    AttemptStatus,
+    CardPayment,
+    OutboxStatus,
+    PaymentAttempt,
+    RefundOutbox,
+)
+from kasacare.billing.reconciler import RECONCILE_AFTER
 from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
@@ -59,6 +74,14 @@ from kasacare.subscriptions.models import Subscription
 from tests.conftest import ADMIN_TOKEN, START
 from tests.databases import empty_sandbox, empty_tables
 from tests.factories import PASSWORD
+from tests.subscriptions.test_crash_safety import (
+    CrashingGateway,
+    When,
+    commit_fails_once_with_an_invoice,
+    sandbox_charges,
+    sandbox_refunds,
+    with_gateway,
+)
 
 # ---- the model's own copy of the test catalog (tests/catalog.toml) ------------------------
 
@@ -958,6 +981,53 @@ class BillingMachine(RuleBasedStateMachine):
         assert response.json()["id"] == sub.id
         assert sorted(response.json()["camera_ids"]) == sorted(seats)
 
+    @precondition(lambda self: any(owner.sub for owner in self.owners))
+    @rule(
+        who=st.integers(0, 1),
+        pick=st.integers(0, 63),
+        crash=st.sampled_from(["before_gateway", "after_gateway", "at_commit"]),
+    )
+    def add_camera_and_crash(self, who: int, pick: int, crash: str) -> None:
+        """M4: the process dies during a camera's addition that the card pays: the change
+        does not happen; a charge the gateway made is for the reconciler to refund."""
+        owner = self.subscribed_owner(who)
+        sub = owner.sub
+        assert sub is not None
+        free = [c for c in owner.cameras if c.id not in sub.seats]
+        if not free or sub.status == "past_due" or owner.card != "good":
+            event("crash skipped: nothing the card would pay")
+            return
+        if sub.plan == "premium" and len(sub.seats) + 1 > PREMIUM_MAX:
+            event("crash skipped: nothing the card would pay")
+            return
+        camera = free[pick % len(free)]
+        money, _ = self.change_money(owner, sub.plan, len(sub.seats) + 1)
+        if money.card <= 0 and crash != "at_commit":
+            event("crash skipped: nothing the card would pay")
+            return
+        if money.net < 0:
+            event("crash skipped: nothing the card would pay")
+            return
+        event(f"crash {crash}")
+        if crash == "at_commit":
+            crashy_context = self.context
+        else:
+            when: When = "before" if crash == "before_gateway" else "after"
+            gateway = CrashingGateway(self.context.gateway, "charge", when)
+            crashy_context = with_gateway(self.context, gateway)
+        if owner.token_expires <= self.now:
+            self.sign_in(owner)
+        with TestClient(create_app(crashy_context), raise_server_exceptions=False) as crashy:
+            body = {"camera_id": camera.id}
+            if crash == "at_commit":
+                with commit_fails_once_with_an_invoice(self.context):
+                    response = crashy.post(
+                        "/v1/subscription/cameras", json=body, headers=owner.headers
+                    )
+            else:
+                response = crashy.post("/v1/subscription/cameras", json=body, headers=owner.headers)
+        assert response.status_code == 500, response.text
+
     @precondition(lambda self: self.owners)
     @rule(who=st.integers(0, 1))
     def cancel(self, who: int) -> None:
@@ -1036,6 +1106,7 @@ class BillingMachine(RuleBasedStateMachine):
             numbers.extend(self.check_owner(owner))
         self.check_numbers(numbers)
         self.check_card_payments()
+        self.check_gateway()
 
     def check_owner(self, owner: MOwner) -> list[str]:
         # M9: the balance is never negative and is what the model says.
@@ -1143,6 +1214,38 @@ class BillingMachine(RuleBasedStateMachine):
         for prefix in ("INV", "CN"):
             found = sorted(n for n in numbers if n.startswith(f"{prefix}-"))
             assert found == [f"{prefix}-{i:06d}" for i in range(1, len(found) + 1)], found
+
+    def check_gateway(self) -> None:
+        """M4, for all accounts: the gateway's books = ours + what pending attempts took;
+        no attempt is left pending past the reconciler's wait (the jobs ran since)."""
+        charges = {
+            key: (charge_id, amount) for charge_id, key, amount, _ in sandbox_charges(self.context)
+        }
+        refunds = sandbox_refunds(self.context)
+        refunded_of = Counter[str]()
+        for _, charge_id, _, amount, _ in refunds:
+            refunded_of[charge_id] += amount
+        with self.context.sessions() as session:
+            payments = session.scalars(select(CardPayment)).all()
+            done = session.scalars(
+                select(RefundOutbox).where(
+                    RefundOutbox.status == OutboxStatus.DONE,
+                    RefundOutbox.card_payment_id.is_not(None),
+                )
+            ).all()
+            attempts = session.scalars(select(PaymentAttempt)).all()
+        gateway_net = sum(amount for _, amount in charges.values()) - sum(refunded_of.values())
+        books_net = sum(p.amount for p in payments) - sum(row.amount for row in done)
+        in_flight = 0
+        for attempt in attempts:
+            if attempt.status in (AttemptStatus.PENDING, AttemptStatus.REVERSING):
+                assert attempt.created_at > self.now - RECONCILE_AFTER, (
+                    f"attempt {attempt.id} still {attempt.status} after the reconciler ran"
+                )
+                if attempt.idempotency_key in charges:
+                    charge_id, amount = charges[attempt.idempotency_key]
+                    in_flight += amount - refunded_of[charge_id]
+        assert gateway_net == books_net + in_flight, (gateway_net, books_net, in_flight)
 
     def check_card_payments(self) -> None:
         """P1 in the tables; M2, M4, M6: each card charge takes refunds up to its amount,
