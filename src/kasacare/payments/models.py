@@ -102,3 +102,5 @@ class PaymentMethod(Base):
     exp_year: Mapped[int]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: When the `card_expiring` reminder falls due (None: sent; `notifications.reminders`).
+    expiry_reminder_at: Mapped[datetime | None] = mapped_column(index=True)

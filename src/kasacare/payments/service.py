@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
 from kasacare.catalog.schemas import Catalog
+from kasacare.notifications.reminders import schedule_card
 from kasacare.payments.cards import inspect_card
 from kasacare.payments.errors import (
     BRAND_NAMES,
@@ -112,3 +113,4 @@ def _fill(method: PaymentMethod, token: str, card: CardDetails, now: datetime) -
     method.exp_month = card.exp_month
     method.exp_year = card.exp_year
     method.updated_at = now
+    schedule_card(method)

@@ -72,6 +72,10 @@ class Subscription(Base):
     #: (back-off by `job_failures`) so it never blocks the others.
     job_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     job_retry_at: Mapped[datetime | None]
+    #: When the `trial_ending` and `annual_renewal` reminders fall due (None: none pending;
+    #: `notifications.reminders`).
+    trial_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
+    renewal_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
 
     seats: Mapped[list[SubscriptionCamera]] = relationship(
         lazy="raise",

@@ -21,6 +21,7 @@ from kasacare.billing.locks import lock_account, lock_subscription
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.notifications.reminders import schedule_subscription
 from kasacare.renewals import engine
 from kasacare.renewals.ending import end_paid_coverage
 from kasacare.subscriptions.models import EndReason, Status, Subscription
@@ -69,6 +70,7 @@ class NewPlans:
         row.current_period_start, row.current_period_end = start, end
         row.unit_price = price.amount
         row.status = Status.ACTIVE
+        schedule_subscription(row)
         return [LineDraft(f"{state.describe()}, {row.cycle.value}", state.period_value, start, end)]
 
     def mark_paid(self, row: Subscription) -> None:

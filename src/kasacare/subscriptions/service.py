@@ -31,6 +31,7 @@ from kasacare.legacy.errors import LegacyConfirmationRequired
 from kasacare.legacy.models import LegacyEndReason
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
+from kasacare.notifications.reminders import schedule_subscription
 from kasacare.notifications.service import notify
 from kasacare.payments.service import require_payment_method
 from kasacare.renewals.ending import end_paid_coverage
@@ -531,6 +532,7 @@ class Subscriptions:
                 next_retry_at=None,
             )
         )
+        schedule_subscription(subscription)
         for camera in cameras:
             self.repo.add_seat(subscription.id, camera.id, self.now)
         return self.repo.refresh_seats(subscription)
