@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, select
 
 import kasacare.models  # noqa: F401  (registers every table)
 from kasacare.context import AppContext
-from kasacare.kit.db import Base
+from kasacare.kit.db import Base, create_db_engine
+from kasacare.kit.migrate import alembic_config, upgrade
+from kasacare.payments.models import PaymentMethod
+from kasacare.subscriptions.models import Subscription
 
 
 def test_migrated_schema_equals_the_models(session_context: AppContext) -> None:
@@ -15,3 +25,116 @@ def test_migrated_schema_equals_the_models(session_context: AppContext) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_0011_schedules_the_reminders_of_existing_rows(tmp_path: Path) -> None:
+    """Migrating a database of revision 0010 gives its live rows the reminder instants the
+    code would have set (unless the reminder was already sent)."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0010")
+    account, trialing, annual, ended, card = (uuid.uuid4() for _ in range(5))
+    # One live subscription per account: each of the others on an account of its own.
+    owners = {trialing: account, annual: uuid.uuid4(), ended: uuid.uuid4()}
+    at = datetime(2026, 4, 1, tzinfo=UTC)
+    tables = MetaData()
+    tables.reflect(engine)
+
+    def subscription(
+        sub_id: uuid.UUID, status: str, cycle: str, ended: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "id": sub_id,
+            "account_id": owners[sub_id],
+            "plan": "plus",
+            "cycle": cycle,
+            "status": status,
+            "currency": "USD",
+            "unit_price": 399,
+            "anchor": at,
+            "trial_end": at + timedelta(days=30) if status == "trialing" else None,
+            "current_period_start": at,
+            "current_period_end": datetime(2027, 4, 1, tzinfo=UTC),
+            "created_at": at,
+            "ended_at": at if ended else None,
+            "end_reason": None,
+            "dunning_since": None,
+            "retries_done": 0,
+            "next_retry_at": None,
+        }
+
+    def stored(row: dict[str, Any]) -> dict[str, Any]:
+        """As SQLite stores them: UUIDs as hex, datetimes naive UTC (reflection knows only
+        the columns' storage types)."""
+        return {
+            key: value.hex
+            if isinstance(value, uuid.UUID)
+            else value.replace(tzinfo=None)
+            if isinstance(value, datetime)
+            else value
+            for key, value in row.items()
+        }
+
+    with engine.begin() as connection:
+        for owner_id in owners.values():
+            connection.execute(
+                tables.tables["accounts"].insert(),
+                stored(
+                    {
+                        "id": owner_id,
+                        "email": f"{owner_id}@example.com",
+                        "password_hash": "x",
+                        "role": "owner",
+                        "country": "US",
+                        "currency": "USD",
+                        "created_at": at,
+                        "trial_started_at": None,
+                        "legacy_locked_at": None,
+                    }
+                ),
+            )
+        rows = [
+            subscription(trialing, "trialing", "monthly"),
+            subscription(annual, "active", "annual"),
+            subscription(ended, "active", "annual", ended=True),
+        ]
+        for row in rows:
+            connection.execute(tables.tables["subscriptions"].insert(), stored(row))
+        connection.execute(
+            tables.tables["payment_methods"].insert(),
+            stored(
+                {
+                    "id": card,
+                    "account_id": account,
+                    "gateway_token": "tok_x",
+                    "brand": "visa",
+                    "funding": "credit",
+                    "last4": "4242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            ),
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        reminders = {
+            row.id: (row.trial_reminder_at, row.renewal_reminder_at)
+            for row in connection.execute(
+                select(
+                    Subscription.id,
+                    Subscription.trial_reminder_at,
+                    Subscription.renewal_reminder_at,
+                )
+            )
+        }
+        expiry = connection.scalar(select(PaymentMethod.expiry_reminder_at))
+    engine.dispose()
+    # Trial ends May 1: 3 days before. The annual period ends 2027-04-01: 7 days before. An
+    # ended subscription gets nothing. The card works through December 2030: 30 days before.
+    assert reminders == {
+        trialing: (datetime(2026, 4, 28, tzinfo=UTC), None),
+        annual: (None, datetime(2027, 3, 25, tzinfo=UTC)),
+        ended: (None, None),
+    }
+    assert expiry == datetime(2030, 12, 2, tzinfo=UTC)
