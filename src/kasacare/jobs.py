@@ -15,13 +15,14 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from enum import Enum
 from functools import partial
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from kasacare.billing.charging import Payer, run_charged
+from kasacare.billing.charging import Payer, Planning, run_charged
 from kasacare.billing.outbox import carry_out_refunds
 from kasacare.billing.reconciler import reconcile_payments
 from kasacare.catalog.schemas import Catalog
@@ -40,8 +41,30 @@ from kasacare.subscriptions.models import Subscription
 
 log = logging.getLogger("kasacare.jobs")
 
-#: One renewal step: (session, catalog, payer, due instant, row id).
-_Step = Callable[[Session, Catalog, Payer, datetime, uuid.UUID], None]
+
+class _Step(Protocol):
+    """One renewal step (`renewals.engine.advance` of a kind): False when `claim` found the
+    row's account held by another transaction."""
+
+    def __call__(
+        self,
+        session: Session,
+        catalog: Catalog,
+        payer: Payer,
+        now: datetime,
+        row_id: uuid.UUID,
+        /,
+        *,
+        claim: bool = False,
+    ) -> bool: ...
+
+
+class Outcome(Enum):
+    RAN = "ran"
+    FAILED = "failed"  # logged, counted, waits for its back-off
+    HELD = "held"  # another worker holds the account: it runs the row
+
+
 _Renewable = type[Subscription] | type[LegacySubscription]
 
 
@@ -72,10 +95,10 @@ def run_due(context: AppContext, until: datetime) -> int:
             for row_id in legacy_ids
         ]
         carry_out_refunds(context.sessions, context.gateway, due)
-        if step == 0 and not outcomes:
-            break  # what is due is held by another worker: it runs it
+        if step == 0 and all(outcome is Outcome.HELD for outcome in outcomes):
+            break  # what is due is held by other workers: they run it
         # A failed step moved its row's next try forward (back-off), so the loop ends.
-        ran += step + sum(outcomes)
+        ran += step + outcomes.count(Outcome.RAN)
     carry_out_refunds(context.sessions, context.gateway, until)
     reconcile_payments(context.sessions, context.gateway, until)
     return ran
@@ -87,17 +110,23 @@ def _isolated(
     model: _Renewable,
     row_id: uuid.UUID,
     step: _Step,
-) -> int:
-    """One renewal step in its own transaction(s): 1 when it ran, 0 when it failed (logged,
-    counted, and the row waits `backoff(failures)` from `due`)."""
+) -> Outcome:
+    """One renewal step in its own transaction(s). Its plan pass claims the account (SKIP
+    LOCKED), so workers split the due rows instead of waiting for each other; a failure is
+    logged and counted, and the row waits `backoff(failures)` from `due`."""
     session = context.sessions()
     try:
-        run_charged(
+        ran = run_charged(
             session,
             context.gateway,
             due,
-            lambda s, payer: step(s, context.catalog, payer, due, row_id),
+            lambda s, payer: step(
+                s, context.catalog, payer, due, row_id, claim=isinstance(payer, Planning)
+            ),
         )
+        if not ran:
+            session.rollback()
+            return Outcome.HELD
         session.execute(
             update(model)
             .where(model.id == row_id, model.job_failures > 0)
@@ -105,11 +134,11 @@ def _isolated(
         )
         session.commit()
         failpoint("commit.after")
-        return 1
+        return Outcome.RAN
     except Exception:
         session.rollback()
         _count_failure(context, due, model, row_id)
-        return 0
+        return Outcome.FAILED
     finally:
         session.close()
 

@@ -1002,10 +1002,9 @@ class BillingMachine(RuleBasedStateMachine):
             return
         camera = free[pick % len(free)]
         money, _ = self.change_money(owner, sub.plan, len(sub.seats) + 1)
-        if money.card <= 0 and crash != "at_commit":
-            event("crash skipped: nothing the card would pay")
-            return
-        if money.net < 0:
+        # A crash at the gateway needs a card charge; one at the commit, an invoice.
+        invoiced = bool(money.lines) and money.net >= 0
+        if not invoiced or (money.card <= 0 and crash != "at_commit"):
             event("crash skipped: nothing the card would pay")
             return
         event(f"crash {crash}")

@@ -62,19 +62,31 @@ def lock_account(session: Session, account_id: uuid.UUID) -> Account:
     """Serialise an account's billing (trial starts, subscribes, changes, renewals). Taking
     again an account this transaction already holds waits for nothing: it is allowed at any
     point."""
+    account = _lock_account(session, account_id, skip_locked=False)
+    if account is None:
+        raise NotFound("No such account")
+    return account
+
+
+def claim_account(session: Session, account_id: uuid.UUID) -> Account | None:
+    """`lock_account` for a job: None at once when another transaction holds the account
+    (SKIP LOCKED: a worker then takes the next row instead of waiting), or when it is gone."""
+    return _lock_account(session, account_id, skip_locked=True)
+
+
+def _lock_account(session: Session, account_id: uuid.UUID, *, skip_locked: bool) -> Account | None:
     held: set[uuid.UUID] = session.info.setdefault(_ACCOUNTS, set())
     if account_id not in held:
         _take(session, Level.ACCOUNT)
-        held.add(account_id)
     account = session.scalar(
         select(Account)
         .where(Account.id == account_id)
-        .with_for_update()
+        .with_for_update(skip_locked=skip_locked)
         # The caller may have read the row before the lock: take what the lock sees.
         .execution_options(populate_existing=True)
     )
-    if account is None:
-        raise NotFound("No such account")
+    if account is not None:
+        held.add(account_id)
     return account
 
 

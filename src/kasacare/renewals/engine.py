@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
 from kasacare.billing.charging import Payer, Pays
-from kasacare.billing.locks import lock_account
+from kasacare.billing.locks import claim_account, lock_account
 from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
@@ -144,11 +144,15 @@ def advance(
     now: datetime,
     kind: RenewalKind[Row],
     row_id: uuid.UUID,
-) -> None:
-    """Run whatever is due for one row at `now`: a renewal (or end), or a retry."""
-    locked = _lock(session, kind, row_id)
+    *,
+    claim: bool = False,
+) -> bool:
+    """Run whatever is due for one row at `now`: a renewal (or end), or a retry. With
+    `claim`, a row whose account another transaction holds is left at once (False): a job
+    worker takes the next one, and the holder (or the next run) does this one."""
+    locked = _lock(session, kind, row_id, claim=claim)
     if locked is None:
-        return
+        return not claim or _gone(session, kind, row_id)
     account, row = locked
     if kind.is_renewing(row) and row.current_period_end <= now:
         if kind.ends_at_period_end(row):
@@ -157,6 +161,7 @@ def advance(
             _renew(session, catalog, payer, now, kind, account, row)
     elif kind.is_past_due(row) and row.next_retry_at is not None and row.next_retry_at <= now:
         retry(session, catalog, payer, now, kind, account, row)
+    return True
 
 
 def _renew(
@@ -253,18 +258,24 @@ def retry_on_card_change(
 
 
 def _lock(
-    session: Session, kind: RenewalKind[Row], row_id: uuid.UUID
+    session: Session, kind: RenewalKind[Row], row_id: uuid.UUID, *, claim: bool = False
 ) -> tuple[Account, Row] | None:
     """The row's account, then the row, locked in that order (`billing.locks`); None when
-    the row is gone or no longer live."""
+    the row is gone or no longer live (or, with `claim`, its account is held elsewhere)."""
     account_id = session.scalar(select(kind.model.account_id).where(kind.model.id == row_id))
     if account_id is None:
         return None
-    account = lock_account(session, account_id)
+    account = claim_account(session, account_id) if claim else lock_account(session, account_id)
+    if account is None:
+        return None
     row = kind.lock(session, row_id)
     if row is None or not kind.is_live(row):
         return None
     return account, row
+
+
+def _gone(session: Session, kind: RenewalKind[Row], row_id: uuid.UUID) -> bool:
+    return session.scalar(select(kind.model.id).where(kind.model.id == row_id)) is None
 
 
 def _payment_failed(

@@ -111,9 +111,15 @@ def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UU
 
 
 def advance(
-    session: Session, catalog: Catalog, payer: Payer, now: datetime, subscription_id: uuid.UUID
-) -> None:
-    engine.advance(session, catalog, payer, now, NEW_PLANS, subscription_id)
+    session: Session,
+    catalog: Catalog,
+    payer: Payer,
+    now: datetime,
+    subscription_id: uuid.UUID,
+    *,
+    claim: bool = False,
+) -> bool:
+    return engine.advance(session, catalog, payer, now, NEW_PLANS, subscription_id, claim=claim)
 
 
 def retry_on_card_change(
