@@ -1,17 +1,28 @@
-"""The `kasacare` command: configuration errors, migrations, refusing a newer database."""
+"""The `kasacare` command: configuration errors, migrations, refusing a newer database, the
+jobs worker."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
 
+from kasacare.app import build_context, create_app
+from kasacare.billing.models import Invoice
+from kasacare.config import Settings
+from kasacare.kit.clock import FixedClock
 from kasacare.kit.db import create_db_engine
-from kasacare.kit.migrate import current_revision, head_revision
+from kasacare.kit.migrate import current_revision, head_revision, upgrade
+from tests.conftest import TEST_CATALOG
 from tests.databases import fresh_database
 from tests.e2e.server import VENV_BIN, kasacare_env
+from tests.factories import card_on_file, owner, register_camera, subscribe
 
 KASACARE = str(VENV_BIN / "kasacare")
 
@@ -88,3 +99,70 @@ def test_serve_refuses_a_database_newer_than_its_code(backend: str, tmp_path: Pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "schema revision f00d is newer than this code" in lines[0]
+
+
+def _subscribed_a_month_ago(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A SQLite database where a Plus monthly subscription bought 32 days ago is due."""
+    url = f"sqlite:///{tmp_path / 'kasacare.db'}"
+    env = {
+        "KASACARE_DATABASE_URL": url,
+        "KASACARE_STORAGE_URL": f"file://{tmp_path / 'clips'}",
+        "KASACARE_CATALOG_PATH": str(TEST_CATALOG),
+    }
+    settings = Settings(
+        database_url=url,
+        storage_url=env["KASACARE_STORAGE_URL"],
+        catalog_path=TEST_CATALOG,
+        jobs_interval_seconds=0,
+        sweep_interval_seconds=0,
+        mail_interval_seconds=0,
+    )
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    context = build_context(settings, clock=FixedClock(datetime.now(UTC) - timedelta(days=32)))
+    with TestClient(create_app(context)) as client:
+        _, headers = owner(client)
+        card_on_file(client, headers)
+        subscribe(client, headers, [register_camera(client, headers)["id"]])
+    context.engine.dispose()
+    return url, env
+
+
+def _invoices(url: str) -> list[tuple[str, int]]:
+    engine = create_db_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(Invoice.status, Invoice.charged)).all()
+    engine.dispose()
+    return sorted((str(status), int(charged)) for status, charged in rows)
+
+
+def test_worker_once_runs_what_is_due_without_serving_http(tmp_path: Path) -> None:
+    url, env = _subscribed_a_month_ago(tmp_path)
+    result = _run("worker", "--once", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ran 1 due job steps"), result.stdout
+    # The first month's 399 when it was bought, the renewal's 399 now (by the system clock).
+    assert _invoices(url) == [("paid", 399), ("paid", 399)]
+    again = _run("worker", "--once", **env)
+    assert again.stdout.startswith("ran 0 due job steps"), again.stdout
+
+
+def test_worker_runs_on_its_timer_until_it_is_stopped(tmp_path: Path) -> None:
+    url, env = _subscribed_a_month_ago(tmp_path)
+    worker = subprocess.Popen(
+        [KASACARE, "worker", "--interval", "0.2"],
+        env=kasacare_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_invoices(url)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert _invoices(url) == [("paid", 399), ("paid", 399)]
