@@ -229,3 +229,53 @@ def test_v2_v4_a_clock_set_back_behind_the_watermark_rewinds_it(
     at_now.set(NOW + timedelta(hours=1))
     assert _sweep(context, at_now.now()).deleted == 1
     assert not context.storage.exists(_clip(context, fresh["id"]).storage_key)
+
+
+class Refusing:
+    """Clip storage that refuses to delete one key (a permission the disk or bucket denies),
+    and any batch that carries it; the real storage for the rest."""
+
+    def __init__(self, inner: ClipStorage, refused: str) -> None:
+        self.inner = inner
+        self.refused = refused
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        if self.refused in keys:
+            raise PermissionError(f"cannot delete {self.refused}")
+        return self.inner.delete_many(keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_v2_a_clip_the_storage_refuses_to_delete_does_not_stop_the_others(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    token = register_camera(client, headers, "KC100")["device_token"]  # 12 h
+    clips = [
+        upload(client, token, NOW - timedelta(hours=11, minutes=m)).json() for m in (0, 10, 20)
+    ]
+    stuck = _clip(context, clips[1]["id"])
+    refusing = Refusing(context.storage, stuck.storage_key)
+    at_now.set(NOW + timedelta(hours=2))
+
+    result = _sweep(context, at_now.now(), cast(ClipStorage, refusing))
+
+    # The batch was refused as a whole, then tried key by key: the other two are gone.
+    assert result.deleted == 2
+    assert [context.storage.exists(_clip(context, c["id"]).storage_key) for c in clips] == [
+        False,
+        True,
+        False,
+    ]
+    # The refused clip waits in the erased queue (no longer playable), the watermark moved on.
+    stuck = _clip(context, clips[1]["id"])
+    assert (stuck.erased_at, stuck.deleted_at) == (at_now.now(), None)
+    assert _mark(context).id == uuid.UUID(clips[0]["id"])
+    # Still refused at the next run: tried once, kept, nothing else blocked.
+    assert _sweep(context, at_now.now(), cast(ClipStorage, refusing)).deleted == 0
+    # Once the storage lets go, the next run deletes it and records it.
+    assert _sweep(context, at_now.now()).deleted == 1
+    assert not context.storage.exists(stuck.storage_key)
+    assert _clip(context, clips[1]["id"]).deleted_at == at_now.now()

@@ -9,6 +9,10 @@ and not what is stored.
   Before deleting an expired clip the sweeper re-checks the camera's current entitlement: a
   clip the camera should still hold is a mismatch, deletes nothing, and raises an alert (an
   error log line and an audit entry `sweeper_mismatch`), once; the watermark passes it.
+- A batch whose bytes the storage refuses is tried again key by key: the others are deleted
+  and recorded, and each refused clip is left for the next run (an expired one joins the
+  erased queue, so the watermark still moves on), logged with its id; one bad key never
+  stops the sweeper.
 """
 
 from __future__ import annotations
@@ -122,10 +126,11 @@ def sweep(
     cameras = _Cameras()
     cursor: Mark | None = None  # the last expired clip this run read
     more_erased = True  # clips erased while this run goes wait for the next run
+    refused: set[RawId] = set()  # clips whose bytes the storage refused in this run
     while True:
         with session_scope(sessions) as session:
             _no_flush_wait(session)
-            erased = _erased(session, batch) if more_erased else []
+            erased = _erased(session, batch, refused) if more_erased else []
             more_erased = len(erased) == batch
             expired: list[Candidate] = []
             doomed: list[Candidate] = []
@@ -137,13 +142,16 @@ def sweep(
                 start = max(cursor or watermark.START, watermark.rescan_from(mark))
                 expired = _expired(session, now, start, mark, batch - len(erased))
                 doomed = _recheck(session, catalog, cameras, expired, mark, now, result)
-            keys = [clip.storage_key for clip in erased + doomed]
-            if keys:
-                storage.delete_many(keys)
-            if erased:
+            failed = _delete(storage, erased + doomed)
+            refused |= failed
+            if failed:
+                # Expired clips whose bytes stay: the erased queue retries them next run.
+                _to_erased_queue(session, [c for c in doomed if c.id in failed], now)
+            deleted = [clip for clip in erased if clip.id not in failed]
+            if deleted:
                 session.execute(
                     update(Clip)
-                    .where(Clip.id.in_([_uuid(c.id) for c in erased]))
+                    .where(Clip.id.in_([_uuid(c.id) for c in deleted]))
                     .values(deleted_at=now)
                     # No clip entity is loaded, so there is nothing to synchronize (the default
                     # matched every id against every object in the session: quadratic).
@@ -153,9 +161,43 @@ def sweep(
                 cursor = expired[-1].key
                 if cursor > mark:
                     watermark.advance(session, cursor)
-            result.deleted += len(keys)
+            result.deleted += len(erased) + len(doomed) - len(failed)
         if len(erased) + len(expired) < batch:
             return result
+
+
+def _delete(storage: ClipStorage, clips: list[Candidate]) -> set[RawId]:
+    """Delete the clips' bytes; the ids of those the storage refused (empty when all went).
+    A refused batch is tried again key by key, so one bad key keeps only itself."""
+    if not clips:
+        return set()
+    try:
+        storage.delete_many([clip.storage_key for clip in clips])
+        return set()
+    except Exception:
+        log.exception("sweeper: the storage refused a batch of %d clips; one by one", len(clips))
+    failed = set()
+    for clip in clips:
+        try:
+            storage.delete_many([clip.storage_key])
+        except Exception:
+            log.exception(
+                "sweeper: clip %s (%s) not deleted; next run retries", clip.id, clip.storage_key
+            )
+            failed.add(clip.id)
+    return failed
+
+
+def _to_erased_queue(session: Session, clips: list[Candidate], now: datetime) -> None:
+    """Expired clips whose bytes could not be deleted: no longer playable (they expired) and
+    now in the erased queue, which the next run reads first, so the watermark may pass."""
+    if clips:
+        session.execute(
+            update(Clip)
+            .where(Clip.id.in_([_uuid(c.id) for c in clips]), Clip.erased_at.is_(None))
+            .values(erased_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _no_flush_wait(session: Session) -> None:
@@ -167,13 +209,13 @@ def _no_flush_wait(session: Session) -> None:
         session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
-def _erased(session: Session, limit: int) -> list[Candidate]:
+def _erased(session: Session, limit: int, refused: set[RawId]) -> list[Candidate]:
+    query = _CANDIDATE.where(Clip.deleted_at.is_(None), Clip.erased_at.is_not(None))
+    if refused:  # tried in this run already: the next run tries them again
+        query = query.where(Clip.id.notin_([_uuid(raw) for raw in refused]))
     return _rows(
         session,
-        _CANDIDATE.where(Clip.deleted_at.is_(None), Clip.erased_at.is_not(None))
-        .order_by(Clip.erased_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True),
+        query.order_by(Clip.erased_at).limit(limit).with_for_update(skip_locked=True),
     )
 
 
