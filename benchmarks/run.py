@@ -4,7 +4,7 @@ same work measured in the same run, printed as one table (and saved as JSON).
     .venv/bin/python -m benchmarks [--backends sqlite,postgresql] [--clips 1000000]
         [--rate-clips 200000] [--only ingest,sweeper,erasure]
         [--ingest-seconds 5] [--ingest-rounds 2] [--ingest-connections 64,16]
-        [--clips-dir DIR] [--json var/bench.json]
+        [--renewals 400] [--clips-dir DIR] [--json var/bench.json]
 
 PostgreSQL is the server at KASACARE_BENCH_POSTGRES_URL (default: 127.0.0.1:5432, user
 postgres); each run creates its own database with a unique name and drops it. Without a
@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import erasure, ingest, sweeping
+from benchmarks import erasure, ingest, renewals, sweeping
 from benchmarks.databases import (
     fresh_database,
     machine,
@@ -38,7 +38,7 @@ WORKERS_TEXT = f"{ingest.WORKERS} workers"
 DAY = 86400
 
 
-PARTS = ("ingest", "sweeper", "erasure")
+PARTS = ("ingest", "sweeper", "erasure", "renewals")
 
 
 @dataclass(slots=True)
@@ -51,6 +51,7 @@ class BackendRun:
     sweep: sweeping.SweepFigures | None
     erasure: erasure.ErasureFigures | None
     load: list[tuple[float, float, float]] = field(default_factory=list)
+    renewals: renewals.RenewalFigures | None = None
 
     @property
     def seconds_per_clip(self) -> float:
@@ -125,6 +126,12 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         default=200_000,
         help="clips of benchmark 2 (the sweeper against raw statements, same rows)",
     )
+    parser.add_argument(
+        "--renewals",
+        type=int,
+        default=400,
+        help="monthly subscribers all due at once in benchmark 5",
+    )
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--ingest-rounds", type=int, default=2)
     parser.add_argument(
@@ -141,7 +148,10 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help="which benchmarks to run: ingest (1), sweeper (2-3), erasure (4); comma-separated",
+        help=(
+            "which benchmarks to run: ingest (1), sweeper (2-3), erasure (4), renewals (5); "
+            "comma-separated"
+        ),
     )
     options = parser.parse_args(argv)
     options.parts = {part.strip() for part in options.only.split(",") if part.strip()}
@@ -210,7 +220,15 @@ def _run_backend(
             ):
                 erasure_figures = erasure.run(url, Path(clips), log)
             load.append(os.getloadavg())
-    return BackendRun(backend, ingest_figures, sweep_figures, erasure_figures, load)
+        renewal_figures = None
+        if "renewals" in options.parts:
+            log(f"5. renewals: {options.renewals:,} monthly subscribers due at once")
+            with fresh_database(backend, directory) as url:
+                renewal_figures = renewals.run(url, directory, options.renewals, log)
+            load.append(os.getloadavg())
+    return BackendRun(
+        backend, ingest_figures, sweep_figures, erasure_figures, load, renewal_figures
+    )
 
 
 Row = tuple[str, str, str, str, str, bool | None]
@@ -228,6 +246,7 @@ def _table(runs: list[BackendRun], options: argparse.Namespace) -> Table:
             *(_ingest_rows(run.ingest) if run.ingest else []),
             *(_sweep_rows(run.sweep) if run.sweep else []),
             *(_erasure_rows(run.erasure) if run.erasure else []),
+            *(_renewal_rows(run.renewals) if run.renewals else []),
             *(_capacity_rows(run) if run.ingest and run.sweep else []),
         ]
         for index, (name, service, raw, ratio, goal, met) in enumerate(rows):
@@ -294,6 +313,19 @@ def _sweep_rows(s: sweeping.SweepFigures) -> list[Row]:
             "≤ 5%",
             s.partial_ratio <= 0.05,
         ),
+    ]
+
+
+def _renewal_rows(r: renewals.RenewalFigures) -> list[Row]:
+    return [
+        (
+            f"5. renewals, {r.subscribers:,} due at once ({r.workers} workers)",
+            f"{r.rate:,.0f} renewals/s",
+            f"{r.raw_rate:,.0f}/s INSERT x3 + UPDATE, a transaction each",
+            _pct(r.ratio),
+            "≥ 1,000/s",
+            r.rate >= 1000,
+        )
     ]
 
 
@@ -395,6 +427,17 @@ def _json_run(run: BackendRun) -> dict[str, Any]:
             "raw_mark_seconds": e.raw_mark_seconds,
             "raw_delete_seconds": e.raw_delete_seconds,
             "ratio": e.ratio,
+        }
+    if run.renewals is not None:
+        r = run.renewals
+        figures["renewals"] = {
+            "subscribers": r.subscribers,
+            "workers": r.workers,
+            "seconds": r.seconds,
+            "raw_seconds": r.raw_seconds,
+            "rate": r.rate,
+            "raw_rate": r.raw_rate,
+            "ratio": r.ratio,
         }
     if run.ingest and run.sweep is not None:
         figures["seconds_per_clip"] = run.seconds_per_clip

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Annotated
 
 import typer
@@ -109,10 +110,15 @@ def worker(
     context = build_context(settings)
     if once:
         now = context.clock.now()
+        started = time.perf_counter()
         ran = run_due(context, now)
+        seconds = time.perf_counter() - started
         sweep_clips(context, now)
         sent = deliver_mail(context, now)
-        typer.echo(f"ran {ran} due job steps, swept clips, sent {sent} mails at {now.isoformat()}")
+        typer.echo(
+            f"ran {ran} due job steps in {seconds:.3f} s, swept clips, sent {sent} mails "
+            f"at {now.isoformat()}"
+        )
         return
     every = interval or settings.jobs_interval_seconds or 60.0
     timer = JobTimer(
