@@ -20,14 +20,16 @@ from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.endpoints import ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
+from kasacare.clips.service import URL_SECRET
 from kasacare.clips.storage import ClipStorage, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
 from kasacare.jobs import job_timer
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
-from kasacare.kit.db import create_db_engine, session_factory
+from kasacare.kit.db import create_db_engine, session_factory, session_scope
 from kasacare.kit.http import install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
+from kasacare.kit.secrets import shared_secret
 from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
 from kasacare.payments.endpoints import router as payments_router
@@ -39,6 +41,7 @@ from kasacare.web.auth_pages import router as auth_pages
 from kasacare.web.billing_pages import router as billing_pages
 from kasacare.web.guard import Redirect, redirect_response
 from kasacare.web.owner_pages import router as owner_pages
+from kasacare.web.session import CSRF_SECRET
 from kasacare.web.support_pages import router as support_pages
 
 STATIC = Path(__file__).with_name("web") / "static"
@@ -72,6 +75,11 @@ def build_context(
 def create_app(context: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The deployment's shared secrets exist before the first request, so reads (GET
+        # routes, pages) never write them.
+        with session_scope(context.sessions) as session:
+            for name in (URL_SECRET, CSRF_SECRET):
+                shared_secret(session, name)
         # The embedded default runs its jobs in-process, each on its own timer (an interval
         # of 0 turns one off); the test clock runs them on advance.
         timer = None if context.settings.test_clock else job_timer(context)

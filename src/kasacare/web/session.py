@@ -25,7 +25,7 @@ from kasacare.kit.secrets import shared_secret
 SESSION_COOKIE = "kc_session"
 ANON_CSRF_COOKIE = "kc_csrf"
 CSRF_FIELD = "csrf_token"
-_CSRF_SECRET = "web_csrf"  # noqa: S105 (the row name, not a secret)
+CSRF_SECRET = "web_csrf"  # noqa: S105 (the row name, not a secret)
 
 
 class CsrfRejected(Forbidden):
@@ -45,7 +45,7 @@ def signed_in(request: Request, session: Session, now: datetime) -> Account | No
 def csrf_token(request: Request, session: Session) -> str:
     token = session_token(request)
     if token:
-        secret = shared_secret(session, _CSRF_SECRET).encode()
+        secret = shared_secret(session, CSRF_SECRET).encode()
         return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
     anonymous = request.cookies.get(ANON_CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
     if not anonymous:
