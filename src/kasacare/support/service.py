@@ -34,6 +34,7 @@ from kasacare.subscriptions.rules import SeatState
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.support.errors import CameraCoveredByLegacy, GoodwillLimitExceeded
 from kasacare.support.models import AuditEntry
+from kasacare.support.repository import AuditRepository
 
 
 class Outcome(StrEnum):
@@ -53,7 +54,7 @@ def audit(
     note: str,
     data: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
+    AuditRepository(session).add(
         AuditEntry(
             at=now,
             actor=actor,
@@ -69,10 +70,7 @@ def audit(
 def audit_log(
     session: Session, *, account_id: uuid.UUID | None = None, limit: int = 100
 ) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit)
-    if account_id is not None:
-        query = query.where(AuditEntry.account_id == account_id)
-    return list(session.scalars(query))
+    return AuditRepository(session).latest(account_id=account_id, limit=limit)
 
 
 def resolve_legacy(
