@@ -547,6 +547,7 @@ def test_the_kasa_care_page_fits_a_360_pixel_phone(page: Page) -> None:
     # The rest of the way on the phone too: no page scrolls sideways.
     add_card(page)
     select_services(page, "Kasa Care Plus", ["Front door (KC120)"], cycle="Annual")
+    expect(page.get_by_role("button", name="Confirm")).to_be_visible()  # the review page
     assert page.evaluate("document.documentElement.scrollWidth") <= 360, "review"
     confirm(page)
     for path in ("/app/kasa-care", "/app/cameras", "/app/billing", "/app/activity"):
