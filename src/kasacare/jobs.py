@@ -73,16 +73,18 @@ def run_due(context: AppContext, until: datetime) -> int:
     reminders, renewals and dunning retries (new plans and legacy), then the refund outbox
     and the reconciler. Returns how many renewal and reminder steps ran."""
     ran = 0
+    done_through: datetime | None = None  # every instant up to here was run
     while True:
         with session_scope(context.sessions) as session:
             candidates = [
-                renewal.next_due(session),
-                legacy_renewal.next_due(session),
-                reminders.next_due(session),
+                renewal.next_due(session, done_through),
+                legacy_renewal.next_due(session, done_through),
+                reminders.next_due(session, done_through),
             ]
         due = min((moment for moment in candidates if moment is not None), default=None)
         if due is None or due > until:
             break
+        done_through = due
         step = reminders.send_due(context.sessions, due)
         with session_scope(context.sessions) as session:
             subscription_ids = renewal.due_at(session, due)
@@ -95,9 +97,8 @@ def run_due(context: AppContext, until: datetime) -> int:
             for row_id in legacy_ids
         ]
         carry_out_refunds(context.sessions, context.gateway, due)
-        if step == 0 and all(outcome is Outcome.HELD for outcome in outcomes):
-            break  # what is due is held by other workers: they run it
-        # A failed step moved its row's next try forward (back-off), so the loop ends.
+        # Time only moves forward: what failed at `due` waits for its back-off (a later
+        # instant of this run, or the next run); what another worker holds, it runs.
         ran += step + outcomes.count(Outcome.RAN)
     carry_out_refunds(context.sessions, context.gateway, until)
     reconcile_payments(context.sessions, context.gateway, until)
@@ -123,6 +124,7 @@ def _isolated(
             lambda s, payer: step(
                 s, context.catalog, payer, due, row_id, claim=isinstance(payer, Planning)
             ),
+            recorded_at=max(due, context.clock.now()),
         )
         if not ran:
             session.rollback()

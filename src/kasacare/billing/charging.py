@@ -157,15 +157,21 @@ def run_charged(
     gateway: PaymentGateway,
     now: datetime,
     step: Callable[[Session, Payer], T],
+    *,
+    recorded_at: datetime | None = None,
 ) -> T:
     """Run `step` (one use case, which never commits) so that a card charge it makes can
-    never be lost; see the module docstring. The caller commits the returned state."""
+    never be lost; see the module docstring. The caller commits the returned state.
+
+    `recorded_at`: when the attempt is made by the clock, if not `now` (a job runs a step
+    at its due instant, maybe long past: the reconciler must measure the attempt's age from
+    when it was really made, or it would take an attempt still in flight for a lost one)."""
     try:
         return step(session, Planning())
     except ChargeNeeded as need:
         session.rollback()
         plan = need
-    attempt_id, key = _commit_attempt(session, now, plan)
+    attempt_id, key = _commit_attempt(session, recorded_at or now, plan)
     failpoint("charge.before_gateway")
     try:
         charge = gateway.charge(token=plan.token, amount=plan.amount, idempotency_key=key, now=now)
@@ -246,6 +252,15 @@ def _commit_attempt(session: Session, now: datetime, plan: ChargeNeeded) -> tupl
                 .with_for_update()
             )
         )
+        if session.scalar(
+            select(PaymentAttempt.id).where(
+                PaymentAttempt.subscription_id == plan.pays.subscription_id,
+                PaymentAttempt.period_start == plan.pays.period_start,
+                PaymentAttempt.status == AttemptStatus.SUCCEEDED,
+            )
+        ):
+            session.rollback()
+            raise BillingChanged("This period was paid meanwhile (by another worker)")
         for pending in earlier:
             if (pending.amount, pending.currency) == (plan.amount.amount, plan.amount.currency):
                 attempt = pending

@@ -46,11 +46,18 @@ class BillingRepository:
         return int(self.session.scalar(query) or 0)
 
     def take_number(self, name: str) -> int:
-        """The next value of a gapless sequence; its row stays locked until commit."""
+        """The next value of a gapless sequence; its row stays locked until commit. The
+        first number a transaction takes locks every sequence's row, in name order: two
+        transactions that number a credit note and an invoice in opposite orders would
+        otherwise deadlock."""
         lock_documents(self.session)
-        row = self.session.scalar(
-            select(NumberSequence).where(NumberSequence.name == name).with_for_update()
-        )
+        rows = {
+            row.name: row
+            for row in self.session.scalars(
+                select(NumberSequence).order_by(NumberSequence.name).with_for_update()
+            )
+        }
+        row = rows.get(name)
         if row is None:
             row = NumberSequence(name=name, last_value=0)
             self.session.add(row)

@@ -103,8 +103,8 @@ class Legacy:
 LEGACY = Legacy()
 
 
-def next_due(session: Session) -> datetime | None:
-    return engine.next_due(session, LEGACY)
+def next_due(session: Session, after: datetime | None = None) -> datetime | None:
+    return engine.next_due(session, LEGACY, after)
 
 
 def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UUID]:

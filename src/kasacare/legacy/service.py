@@ -28,7 +28,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import Erasure, erasures
 from kasacare.entitlements.rules import PaidCoverage
-from kasacare.kit.calendar import Cycle, period_start
+from kasacare.kit.calendar import Cycle, period_index, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.money import Money
 from kasacare.kit.proration import prorate
@@ -167,7 +167,16 @@ def extend_app_store(
             "Only app-store subscriptions are extended: direct ones renew by card",
             field="current_period_end",
         )
-    check_period(legacy.cycle, legacy.current_period_end, new_end, now)
+    following = period_index(legacy.anchor, legacy.cycle, legacy.current_period_end) + 1
+    expected = period_start(legacy.anchor, legacy.cycle, following)
+    if new_end != expected:
+        raise InvalidPeriod(
+            f"The next {legacy.cycle.value} period ends {expected.isoformat()} (M7: from the "
+            "subscription's anchor)",
+            field="current_period_end",
+        )
+    if new_end <= now:
+        raise InvalidPeriod("That period has already ended", field="current_period_end")
     legacy.current_period_start, legacy.current_period_end = legacy.current_period_end, new_end
     legacy.paid, legacy.refunded = legacy.price, 0
     return legacy

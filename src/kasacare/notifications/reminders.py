@@ -117,12 +117,15 @@ _REMINDERS = (
 )
 
 
-def next_due(session: Session) -> datetime | None:
-    """The earliest instant at which a reminder falls due (indexed columns)."""
-    moments = [
-        session.scalar(select(func.min(reminder.column)).where(reminder.eligible()))
-        for reminder in _REMINDERS
-    ]
+def next_due(session: Session, after: datetime | None = None) -> datetime | None:
+    """The earliest instant later than `after` at which a reminder falls due (indexed
+    columns)."""
+    moments = []
+    for reminder in _REMINDERS:
+        query = select(func.min(reminder.column)).where(reminder.eligible())
+        if after is not None:
+            query = query.where(reminder.column > after)
+        moments.append(session.scalar(query))
     found = [moment for moment in moments if moment is not None]
     return min(found) if found else None
 

@@ -23,7 +23,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
@@ -100,19 +100,40 @@ class RenewalKind(Protocol[Row]):
         ...
 
 
-def next_due(session: Session, kind: RenewalKind[Any]) -> datetime | None:
-    """The earliest instant at which a renewal, a retry or a failed step's back-off falls
-    due for this kind."""
+def next_due(
+    session: Session, kind: RenewalKind[Any], after: datetime | None = None
+) -> datetime | None:
+    """The earliest instant later than `after` at which a renewal or a retry of this kind
+    falls due; for a row whose last step failed, not before its back-off ends."""
     model = kind.model
-    waiting = model.job_retry_at.is_(None)
+    later = [] if after is None else [model.current_period_end > after]
+    later_retry = [] if after is None else [model.next_retry_at > after]
     renewals = session.scalar(
-        select(func.min(model.current_period_end)).where(kind.renewing(), waiting)
+        select(func.min(model.current_period_end)).where(
+            kind.renewing(), model.job_retry_at.is_(None), *later
+        )
     )
-    retries = session.scalar(select(func.min(model.next_retry_at)).where(kind.retrying(), waiting))
-    backed_off = session.scalar(
-        select(func.min(model.job_retry_at)).where(kind.renewing() | kind.retrying())
+    retries = session.scalar(
+        select(func.min(model.next_retry_at)).where(
+            kind.retrying(), model.job_retry_at.is_(None), *later_retry
+        )
     )
-    candidates = [moment for moment in (renewals, retries, backed_off) if moment is not None]
+    # Rows that failed (few): due at the later of their own instant and their back-off.
+    backed_off = [
+        max(due, retry_at)
+        for due, retry_at in session.execute(
+            select(
+                case((kind.retrying(), model.next_retry_at), else_=model.current_period_end),
+                model.job_retry_at,
+            ).where(kind.renewing() | kind.retrying(), model.job_retry_at.is_not(None))
+        )
+        if due is not None
+    ]
+    candidates = [
+        moment
+        for moment in (renewals, retries, *backed_off)
+        if moment is not None and (after is None or moment > after)
+    ]
     return min(candidates) if candidates else None
 
 

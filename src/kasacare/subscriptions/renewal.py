@@ -102,8 +102,8 @@ class NewPlans:
 NEW_PLANS = NewPlans()
 
 
-def next_due(session: Session) -> datetime | None:
-    return engine.next_due(session, NEW_PLANS)
+def next_due(session: Session, after: datetime | None = None) -> datetime | None:
+    return engine.next_due(session, NEW_PLANS, after)
 
 
 def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UUID]:

@@ -162,12 +162,15 @@ async def act(
         action = str(form.get("action", ""))
         if action == "resolve_legacy":
             amount = _amount(form.get("amount"), customer)
+            legacy_id = uuid.UUID(str(form.get("legacy_id")))
+            if legacy_id not in {x.id for x in LegacyRepository(session).all_for(customer.id)}:
+                raise NotFound("No such legacy subscription on this account")
             support.resolve_legacy(
                 session,
                 context.catalog,
                 now,
                 actor,
-                uuid.UUID(str(form.get("legacy_id"))),
+                legacy_id,
                 support.Outcome(str(form.get("outcome", "terminate"))),
                 amount,
                 note,

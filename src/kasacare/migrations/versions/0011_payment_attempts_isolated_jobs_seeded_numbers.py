@@ -139,6 +139,14 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
+    # Goodwill credit given before this revision (the support console's "Goodwill credit: "
+    # lines) joins the goodwill pool: never refunded to a card. What of it was spent stays
+    # counted as spent from the refundable pool, so the refundable part can only be lower
+    # than the truth, never higher.
+    op.execute(
+        "UPDATE balance_entries SET refundable = false WHERE amount > 0 AND credit_note_id IN "
+        "(SELECT credit_note_id FROM credit_note_lines WHERE description LIKE 'Goodwill credit: %')"
+    )
     _schedule_reminders()
     # Document numbers: seed each sequence's row, so the first two documents of a new
     # database never race to insert it (they lock the row and wait instead).
