@@ -10,12 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kasacare.context import AppContext
+from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 from tests.subscriptions.test_crash_safety import sandbox_charges, sandbox_refunds
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)  # April has 30 days
 APRIL_11 = APRIL_1 + timedelta(days=10)  # 20 of April's 30 days unused
+MAY_1 = datetime(2026, 5, 1, tzinfo=UTC)  # May has 31 days
 EMAIL = "owner@example.com"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -238,13 +240,54 @@ def test_m9_c3_goodwill_is_spent_before_refundable_credit(
     change = added.json()["last_change"]
     assert (change["credit_used"], change["charge_now"]) == (usd(266), usd(0))
     assert _balance(client, headers) == usd(266 + 100 - 266)
+    preview = client.post("/v1/subscription/preview", json={"action": "cancel"}, headers=headers)
     cancelled = client.delete("/v1/subscription", headers=headers)
     assert cancelled.status_code == 200, cancelled.text
-    # unused 798 x 20/30 = 532, plus the refundable 100 left: 632 back to the 798 charge
-    assert cancelled.json()["refund_now"] == usd(632)
-    assert cancelled.json()["balance_after"] == usd(0)
-    assert _balance(client, headers) == usd(0)
-    assert sum(amount for _, _, _, amount, _ in sandbox_refunds(context)) == 632
+    # Unused 798 x 20/30 = 532. Goodwill paid 100 of the re-add's invoice, which covers
+    # April 11 to May 1, all of it unused: 100 x 20/20 = 100 of the unused time goes back
+    # to goodwill (never to a card). The card gets 532 - 100 = 432 plus the refundable 100
+    # left in the balance: 532 back to the 798 charge; the balance keeps the 100 of goodwill.
+    quote = cancelled.json()
+    assert (quote["refund_now"], quote["credit_added"], quote["balance_after"]) == (
+        usd(532),
+        usd(100),
+        usd(100),
+    )
+    assert preview.json()["refund_now"] == quote["refund_now"]
+    assert preview.json()["balance_after"] == quote["balance_after"]
+    assert _balance(client, headers) == usd(100)
+    assert sum(amount for _, _, _, amount, _ in sandbox_refunds(context)) == 532
+
+
+def test_m9_time_paid_with_goodwill_is_never_refunded_to_a_card(
+    client: TestClient, april: FixedClock, context: AppContext, admin_headers: dict[str, str]
+) -> None:
+    """Goodwill pays the May renewal; a cancel on May 2 gives the unused part of May back
+    to goodwill, not to April's card charge (credit never turns into cash)."""
+    account, headers, ids = _setup(client)
+    subscribe(client, headers, ids)  # April: 399 by card
+    assert _goodwill(client, admin_headers, account["id"], usd(399)).status_code == 201
+    run_due(context, MAY_1)  # May's 399: all of it from the goodwill credit
+    april.set(MAY_1 + timedelta(days=1))
+    headers = token_for(client, EMAIL)
+    invoices = client.get("/v1/invoices", headers=headers).json()["items"]
+    assert [(i["credit_used"], i["charged"]) for i in invoices] == [
+        (usd(399), usd(0)),
+        (usd(0), usd(399)),
+    ]
+    cancelled = client.delete("/v1/subscription", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    # Unused: 399 x 30/31 = 386.13 -> 386, all of it paid by goodwill: kept as goodwill.
+    quote = cancelled.json()
+    assert (quote["refund_now"], quote["credit_added"], quote["balance_after"]) == (
+        usd(0),
+        usd(386),
+        usd(386),
+    )
+    assert sandbox_refunds(context) == []
+    # Documented: the goodwill given, and the unused time it paid, back as goodwill (M8).
+    notes = client.get("/v1/credit-notes", headers=headers).json()["items"]
+    assert [(n["kind"], n["total"]) for n in notes] == [("credit", usd(386)), ("credit", usd(399))]
 
 
 # ---- force unbind -----------------------------------------------------------------------------

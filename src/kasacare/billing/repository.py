@@ -15,6 +15,7 @@ from kasacare.billing.models import (
     CardPayment,
     CreditNote,
     Invoice,
+    InvoiceLine,
     InvoiceStatus,
     NumberSequence,
     OutboxStatus,
@@ -34,6 +35,31 @@ class BillingRepository:
         if refundable is not None:
             query = query.where(BalanceEntry.refundable.is_(refundable))
         return int(self.session.scalar(query) or 0)
+
+    def goodwill_paid_in_period(
+        self, subscription_id: uuid.UUID, period_end: datetime
+    ) -> list[tuple[datetime, int]]:
+        """For each paid invoice of a subscription's period that ends at `period_end` (its
+        renewal, its changes) on which goodwill credit was spent: (the start of what the
+        invoice covers, the goodwill spent on it)."""
+        covered = (
+            select(InvoiceLine.invoice_id, func.min(InvoiceLine.period_start).label("start"))
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .where(
+                Invoice.subscription_id == subscription_id,
+                Invoice.status == InvoiceStatus.PAID,
+                InvoiceLine.period_end == period_end,
+            )
+            .group_by(InvoiceLine.invoice_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(covered.c.start, func.sum(-BalanceEntry.amount))
+            .join(BalanceEntry, BalanceEntry.invoice_id == covered.c.invoice_id)
+            .where(BalanceEntry.refundable.is_(False), BalanceEntry.amount < 0)
+            .group_by(covered.c.invoice_id, covered.c.start)
+        ).all()
+        return [(start, int(spent)) for start, spent in rows]
 
     def goodwill_since(self, account_id: uuid.UUID, since: datetime) -> int:
         """Goodwill credit added to the account since `since` (for the policy's cap)."""

@@ -93,14 +93,18 @@ def settle_cancel(
     *,
     refund_balance: bool = True,
     goodwill: Money | None = None,
+    kept: Money | None = None,
 ) -> CancelSettlement:
-    """`goodwill`: the part of `balance` that is never paid out (M9 refunds the rest)."""
+    """`goodwill`: the part of `balance` that is never paid out (M9 refunds the rest).
+    `kept`: the part of `unused` that goodwill credit paid: it goes back to the balance as
+    goodwill, never to a card."""
     zero = Money.zero(unused.currency)
     cash = balance - (goodwill or zero)
-    returned = unused + (cash if refund_balance and cash.amount > 0 else zero)
+    refundable_unused = unused - (kept or zero)
+    returned = refundable_unused + (cash if refund_balance and cash.amount > 0 else zero)
     allocations = allocate_refund(returned, payments)
     refunded = total([LineDraft("", amount) for _, amount in allocations], unused.currency)
-    from_unused = unused.min(refunded)
+    from_unused = refundable_unused.min(refunded)
     from_balance = refunded - from_unused
     rest = unused - from_unused
     return CancelSettlement(

@@ -35,6 +35,7 @@ from kasacare.billing.rules import (
 )
 from kasacare.kit.errors import NotFound
 from kasacare.kit.money import Money
+from kasacare.kit.proration import prorate
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.gateway import Charge
@@ -77,17 +78,41 @@ def plan_cancel(
     unused_lines: Sequence[LineDraft],
     *,
     refund_balance: bool = True,
+    paid_by_goodwill: Money | None = None,
 ) -> CancelSettlement:
     """The money of ending paid coverage (C1, M9), for its quote and for `refund_on_cancel`:
     the unused part and the balance (but its goodwill part) back to the card payments,
-    newest first; what no payment can take stays as credit."""
+    newest first; what no payment can take stays as credit. `paid_by_goodwill`: the part of
+    the unused time that goodwill credit paid (`goodwill_share`): it stays goodwill."""
     return settle_cancel(
         total(unused_lines, currency_of(account)),
         balance(session, account),
         refundable(session, account),
         refund_balance=refund_balance,
         goodwill=goodwill_balance(session, account),
+        kept=paid_by_goodwill,
     )
+
+
+def goodwill_share(
+    session: Session,
+    now: datetime,
+    account: Account,
+    subscription_id: uuid.UUID,
+    period_end: datetime,
+    unused: Money,
+) -> Money:
+    """The part of `unused` (unused time now of the period of `subscription_id` that ends
+    at `period_end`) that goodwill credit paid: what goodwill paid of each of the period's
+    invoices, prorated over what that invoice covers (M6). It goes back to goodwill, never
+    to a card (M9)."""
+    currency = currency_of(account)
+    share = Money.zero(currency)
+    for start, spent in BillingRepository(session).goodwill_paid_in_period(
+        subscription_id, period_end
+    ):
+        share += prorate(Money(spent, currency), start, period_end, now)
+    return share.min(unused) if unused.amount > 0 else Money.zero(currency)
 
 
 def refundable(session: Session, account: Account) -> list[Refundable]:
@@ -229,21 +254,26 @@ def issue_credit(
     *,
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
-    goodwill: bool = False,
+    goodwill: Money | None = None,
 ) -> CreditNote:
     """A credit note of kind `credit` (lines as credited, positive total) added to the
-    balance; `goodwill` credit is spent on invoices only and never refunded (M9)."""
+    balance; its `goodwill` part (all of a support agent's goodwill credit, or what goodwill
+    had paid of credited time) is spent on invoices only and never refunded (M9)."""
     note = _credit_note(session, now, account, CreditNoteKind.CREDIT, subscription_id, lines)
     notify(session, account.id, Kind.CREDIT_ADDED, now, _note_data(note))
-    _ledger(
-        session,
-        account,
-        Money(note.total, note.currency),
-        now,
-        f"credit {note.number}",
-        note=note,
-        refundable=not goodwill,
-    )
+    credited = Money(note.total, note.currency)
+    from_goodwill = (goodwill or Money.zero(note.currency)).min(credited)
+    for part, refundable_part in ((from_goodwill, False), (credited - from_goodwill, True)):
+        if part.amount > 0:
+            _ledger(
+                session,
+                account,
+                part,
+                now,
+                f"credit {note.number}",
+                note=note,
+                refundable=refundable_part,
+            )
     return note
 
 
@@ -255,11 +285,19 @@ def refund_on_cancel(
     subscription_id: uuid.UUID | None,
     unused_lines: Sequence[LineDraft],
     refund_balance: bool = True,
+    paid_by_goodwill: Money | None = None,
 ) -> CancelSettlement:
     """C1 + M9: the unused part (lines as credited, positive) and the balance go back to
     the card payments, newest first; a refund note documents it and outbox rows carry it out
-    after the commit; what no payment can take stays as credit (a `credit` note)."""
-    outcome = plan_cancel(session, account, unused_lines, refund_balance=refund_balance)
+    after the commit; what no payment can take stays as credit (a `credit` note), and what
+    goodwill paid (`paid_by_goodwill`) stays as goodwill credit."""
+    outcome = plan_cancel(
+        session,
+        account,
+        unused_lines,
+        refund_balance=refund_balance,
+        paid_by_goodwill=paid_by_goodwill,
+    )
     if outcome.refund_total.amount > 0:
         lines = _scaled(unused_lines, outcome.refund_from_unused)
         if outcome.refund_from_balance.amount:
@@ -276,9 +314,18 @@ def refund_on_cancel(
                 note=note,
             )
         _queue_refunds(session, now, note, outcome.allocations)
-    if outcome.credit_rest.amount > 0:
+    kept = (paid_by_goodwill or Money.zero(outcome.credit_rest.currency)).min(outcome.credit_rest)
+    if kept.amount > 0:
+        line = LineDraft("Unused time paid with goodwill credit, kept as goodwill credit", kept)
+        issue_credit(
+            session, now, account, subscription_id=subscription_id, lines=[line], goodwill=kept
+        )
+    if (outcome.credit_rest - kept).amount > 0:
         rest = [
-            LineDraft("Unused time kept as credit (no card payment to refund)", outcome.credit_rest)
+            LineDraft(
+                "Unused time kept as credit (no card payment to refund)",
+                outcome.credit_rest - kept,
+            )
         ]
         issue_credit(session, now, account, subscription_id=subscription_id, lines=rest)
     return outcome

@@ -24,6 +24,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import Erasure, erasures, record_erasure
 from kasacare.entitlements.rules import PaidCoverage
+from kasacare.kit.money import Money
 
 
 def end_paid_coverage(
@@ -37,6 +38,7 @@ def end_paid_coverage(
     end: Callable[[], None],
     refund: Sequence[LineDraft] | None = None,
     refund_balance: bool = True,
+    paid_by_goodwill: Money | None = None,
     covered_after: Mapping[uuid.UUID, PaidCoverage] | None = None,
     erased: list[Erasure] | None = None,
     reconcile: bool = True,
@@ -45,8 +47,10 @@ def end_paid_coverage(
 
     `refund`: the unused lines to refund (None: nothing is refunded here, not even the
     balance; `[]`: only the balance, M9). `covered_after`: cameras another plan takes over
-    in the same transaction (a migration). `reconcile=False` leaves the clips' windows to
-    the caller, which still has coverage to add (a migration's new plan)."""
+    in the same transaction (a migration). `paid_by_goodwill`: the part of the unused time
+    that goodwill credit paid (`billing.goodwill_share`), which stays goodwill.
+    `reconcile=False` leaves the clips' windows to the caller, which still has coverage to
+    add (a migration's new plan)."""
     if erased is None:
         after = covered_after or {}
         erased = erasures(
@@ -62,6 +66,7 @@ def end_paid_coverage(
             subscription_id=plan_id,
             unused_lines=refund,
             refund_balance=refund_balance,
+            paid_by_goodwill=paid_by_goodwill,
         )
     end()
     record_erasure(session, account.id, now, erased)

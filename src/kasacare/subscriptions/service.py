@@ -321,9 +321,14 @@ class Subscriptions:
         unused = [unused_line(old, live.current_period_start, live.current_period_end, self.now)]
         start, end = self.now, period_start(self.now, cycle, 1)
         lines = [LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end)]
+        by_goodwill = self._goodwill_share(live, unused)
         if dry_run:
             cancelled = billing.plan_cancel(
-                self.session, self.account, unused, refund_balance=False
+                self.session,
+                self.account,
+                unused,
+                refund_balance=False,
+                paid_by_goodwill=by_goodwill,
             )
         else:
             cancelled = billing.refund_on_cancel(
@@ -333,6 +338,7 @@ class Subscriptions:
                 subscription_id=live.id,
                 unused_lines=unused,
                 refund_balance=False,
+                paid_by_goodwill=by_goodwill,
             )
         settlement = settle(total(lines, self.currency), cancelled.balance_after)
         quote = Quote(
@@ -377,8 +383,11 @@ class Subscriptions:
             unused = [
                 unused_line(state, live.current_period_start, live.current_period_end, self.now)
             ]
+        by_goodwill = self._goodwill_share(live, unused)
         if dry_run:
-            outcome = billing.plan_cancel(self.session, self.account, unused)
+            outcome = billing.plan_cancel(
+                self.session, self.account, unused, paid_by_goodwill=by_goodwill
+            )
         else:
             # M5, C1: cancelling while past_due voids the open invoice (its number is kept).
             _, ended = end_paid_coverage(
@@ -390,6 +399,7 @@ class Subscriptions:
                 cameras=cameras,
                 end=lambda: self._end(live, EndReason.CANCELLED),
                 refund=unused,
+                paid_by_goodwill=by_goodwill,
                 erased=erased,
             )
             assert ended is not None
@@ -489,7 +499,12 @@ class Subscriptions:
                 for line in lines
             ]
             billing.issue_credit(
-                self.session, self.now, self.account, subscription_id=live.id, lines=credited
+                self.session,
+                self.now,
+                self.account,
+                subscription_id=live.id,
+                lines=credited,
+                goodwill=self._goodwill_share(live, credited),
             )
         record_erasure(self.session, self.account.id, self.now, erased)
         live.plan = plan_id
@@ -643,6 +658,17 @@ class Subscriptions:
         quote.refund_now = termination.refund_total(self.currency) + rest.refund_total
         quote.erased = termination.erased
         return Outcome(quote, None)
+
+    def _goodwill_share(self, live: Subscription, lines: Sequence[LineDraft]) -> Money:
+        """What goodwill credit paid of these unused-time lines of the current period."""
+        return billing.goodwill_share(
+            self.session,
+            self.now,
+            self.account,
+            live.id,
+            live.current_period_end,
+            total(lines, self.currency),
+        )
 
     def _erasures(
         self, cameras: list[Camera], after: dict[uuid.UUID, PaidCoverage | None]

@@ -210,7 +210,7 @@ def goodwill_credit(
         account,
         subscription_id=None,
         lines=[LineDraft(f"Goodwill credit: {note}", amount)],
-        goodwill=True,
+        goodwill=amount,
     )
     audit(
         session,
