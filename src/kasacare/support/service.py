@@ -111,7 +111,12 @@ def resolve_legacy(
                 maximum={"amount": cap.amount, "currency": cap.currency},
             )
         name = catalog.legacy_plans[legacy.plan].name
-        line = LineDraft(f"{name}: resolved by support", amount)
+        line = LineDraft(  # M8: the period the resolution is about
+            f"{name}: resolved by support",
+            amount,
+            legacy.current_period_start,
+            legacy.current_period_end,
+        )
         if outcome is Outcome.REFUND:
             billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
         else:
