@@ -199,3 +199,17 @@ def _refund_rows(
         return sorted(
             (row.gateway_charge_id, row.status, row.attempts, row.next_attempt_at) for row in rows
         )
+
+
+def test_m7_every_renewal_due_at_one_instant_runs_in_one_job_run(
+    client: TestClient, clock: FixedClock, context: AppContext
+) -> None:
+    """More subscriptions due at one instant than one page of rows (100): one run renews
+    them all, a page at a time."""
+    clock.set(APRIL_1)
+    for index in range(101):
+        _plus_subscriber(client, f"owner{index}@example.com")
+    run_due(context, MAY_1)
+    with context.sessions() as session:
+        starts = session.scalars(select(Subscription.current_period_start)).all()
+    assert sorted(set(starts)) == [MAY_1] and len(starts) == 101

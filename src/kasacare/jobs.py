@@ -86,16 +86,20 @@ def run_due(context: AppContext, until: datetime) -> int:
             break
         done_through = due
         step = reminders.send_due(context.sessions, due)
-        with session_scope(context.sessions) as session:
-            subscription_ids = renewal.due_at(session, due)
-            legacy_ids = legacy_renewal.due_at(session, due)
-        outcomes = [
-            _isolated(context, due, Subscription, row_id, renewal.advance)
-            for row_id in subscription_ids
-        ] + [
-            _isolated(context, due, LegacySubscription, row_id, legacy_renewal.advance)
-            for row_id in legacy_ids
-        ]
+        outcomes: list[Outcome] = []
+        for model, due_at, advance in (
+            (Subscription, renewal.due_at, renewal.advance),
+            (LegacySubscription, legacy_renewal.due_at, legacy_renewal.advance),
+        ):
+            last: uuid.UUID | None = None
+            while True:  # every row due at `due`, a page at a time in id order
+                with session_scope(context.sessions) as session:
+                    page = due_at(session, due, after_id=last)
+                if not page:
+                    break
+                for row_id in page:
+                    outcomes.append(_isolated(context, due, model, row_id, advance))
+                last = page[-1]
         carry_out_refunds(context.sessions, context.gateway, due)
         # Time only moves forward: what failed at `due` waits for its back-off (a later
         # instant of this run, or the next run); what another worker holds, it runs.

@@ -107,8 +107,10 @@ def next_due(session: Session, after: datetime | None = None) -> datetime | None
     return engine.next_due(session, LEGACY, after)
 
 
-def due_at(session: Session, moment: datetime, limit: int = 100) -> list[uuid.UUID]:
-    return engine.due_at(session, LEGACY, moment, limit)
+def due_at(
+    session: Session, moment: datetime, limit: int = 100, after_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    return engine.due_at(session, LEGACY, moment, limit, after_id)
 
 
 def advance(

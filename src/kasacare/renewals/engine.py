@@ -138,11 +138,16 @@ def next_due(
 
 
 def due_at(
-    session: Session, kind: RenewalKind[Any], moment: datetime, limit: int = 100
+    session: Session,
+    kind: RenewalKind[Any],
+    moment: datetime,
+    limit: int = 100,
+    after_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Rows with a renewal or retry due at or before `moment`, except those waiting for the
-    back-off of a failed step. Each runs under its account's lock (`advance`), so two
-    workers that pick the same one run it once."""
+    back-off of a failed step, in id order after `after_id` (a page at a time). Each runs
+    under its account's lock (`advance`), so two workers that pick the same one run it
+    once."""
     model = kind.model
     return list(
         session.scalars(
@@ -151,6 +156,7 @@ def due_at(
                 (kind.renewing() & (model.current_period_end <= moment))
                 | (kind.retrying() & (model.next_retry_at <= moment)),
                 model.job_retry_at.is_(None) | (model.job_retry_at <= moment),
+                *([] if after_id is None else [model.id > after_id]),
             )
             .order_by(model.id)
             .limit(limit)
