@@ -1,4 +1,4 @@
-"""Benchmark 5: renewals. N monthly Plus subscribers, all due at one instant, renewed by two
+"""Benchmark 6: renewals. N monthly Plus subscribers, all due at one instant, renewed by two
 `kasacare worker --once` processes at once (the test clock moved past their period's end),
 against the raw cost of the same rows: per subscriber, one transaction with an INSERT of the
 invoice, its line and its card payment and an UPDATE of the subscription, on two connections

@@ -149,7 +149,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         default=",".join(PARTS),
         help=(
-            "which benchmarks to run: ingest (1), sweeper (2-3), erasure (4), renewals (5); "
+            "which benchmarks to run: ingest (1), sweeper (2-3), erasure (4), renewals (6); "
             "comma-separated"
         ),
     )
@@ -222,7 +222,7 @@ def _run_backend(
             load.append(os.getloadavg())
         renewal_figures = None
         if "renewals" in options.parts:
-            log(f"5. renewals: {options.renewals:,} monthly subscribers due at once")
+            log(f"6. renewals: {options.renewals:,} monthly subscribers due at once")
             with fresh_database(backend, directory) as url:
                 renewal_figures = renewals.run(url, directory, options.renewals, log)
             load.append(os.getloadavg())
@@ -319,7 +319,7 @@ def _sweep_rows(s: sweeping.SweepFigures) -> list[Row]:
 def _renewal_rows(r: renewals.RenewalFigures) -> list[Row]:
     return [
         (
-            f"5. renewals, {r.subscribers:,} due at once ({r.workers} workers)",
+            f"6. renewals, {r.subscribers:,} due at once ({r.workers} workers)",
             f"{r.rate:,.0f} renewals/s",
             f"{r.raw_rate:,.0f}/s INSERT x3 + UPDATE, a transaction each",
             _pct(r.ratio),
