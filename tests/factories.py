@@ -90,3 +90,52 @@ def subscribe(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def post_legacy_import(
+    client: TestClient,
+    admin: dict[str, str],
+    account_id: str,
+    camera_ids: list[str],
+    *,
+    plan: str = "legacy-plus",
+    cycle: str = "monthly",
+    price: int = 299,
+    paid: int | None = None,
+    channel: str = "direct",
+    start: str = "2026-04-01T00:00:00Z",
+    end: str = "2026-05-01T00:00:00Z",
+) -> Any:
+    """The operator's legacy import (USD), its response as it comes; `paid` defaults to
+    the price."""
+    return client.post(
+        "/v1/admin/legacy-subscriptions",
+        json={
+            "account_id": account_id,
+            "plan": plan,
+            "cycle": cycle,
+            "camera_ids": camera_ids,
+            "price": {"amount": price, "currency": "USD"},
+            "paid": {"amount": price if paid is None else paid, "currency": "USD"},
+            "current_period_start": start,
+            "current_period_end": end,
+            "channel": channel,
+        },
+        headers=admin,
+    )
+
+
+def import_legacy(
+    client: TestClient,
+    admin: dict[str, str],
+    account_id: str,
+    camera_ids: list[str],
+    *,
+    expect: int = 201,
+    **fields: Any,
+) -> dict[str, Any]:
+    """`post_legacy_import`, answered with `expect` (201 by default); its body."""
+    response = post_legacy_import(client, admin, account_id, camera_ids, **fields)
+    assert response.status_code == expect, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -38,7 +38,14 @@ from kasacare.subscriptions.errors import CameraSubscribed
 from kasacare.subscriptions.models import Subscription
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.support import service as support
-from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
+from tests.factories import (
+    card_on_file,
+    import_legacy,
+    owner,
+    register_camera,
+    subscribe,
+    token_for,
+)
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)  # April has 30 days
 APRIL_11 = APRIL_1 + timedelta(days=10)
@@ -221,23 +228,8 @@ def _direct_legacy(client: TestClient, admin_headers: dict[str, str]) -> tuple[s
     account, headers = owner(client)
     card_on_file(client, headers)
     camera = register_camera(client, headers)["id"]
-    imported = client.post(
-        "/v1/admin/legacy-subscriptions",
-        json={
-            "account_id": account["id"],
-            "plan": "legacy-plus",
-            "cycle": "monthly",
-            "camera_ids": [camera],
-            "price": {"amount": 299, "currency": "USD"},
-            "paid": {"amount": 299, "currency": "USD"},
-            "current_period_start": "2026-04-01T00:00:00Z",
-            "current_period_end": "2026-05-01T00:00:00Z",
-            "channel": "direct",
-        },
-        headers=admin_headers,
-    )
-    assert imported.status_code == 201, imported.text
-    return account["id"], uuid.UUID(imported.json()["id"])
+    imported = import_legacy(client, admin_headers, account["id"], [camera])
+    return account["id"], uuid.UUID(imported["id"])
 
 
 def _legacy_end(context: AppContext, legacy_id: uuid.UUID) -> LegacyEndReason | None:

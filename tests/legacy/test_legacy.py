@@ -12,7 +12,7 @@ from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
 from kasacare.payments.sandbox import SandboxGateway
-from tests.factories import PASSWORD, card_on_file, owner, register_camera, token_for
+from tests.factories import PASSWORD, card_on_file, import_legacy, owner, register_camera, token_for
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)
 APRIL_11 = APRIL_1 + timedelta(days=10)  # 20 of April's 30 days unused
@@ -20,38 +20,6 @@ APRIL_11 = APRIL_1 + timedelta(days=10)  # 20 of April's 30 days unused
 
 def usd(amount: int) -> dict[str, Any]:
     return {"amount": amount, "currency": "USD"}
-
-
-def _import(
-    client: TestClient,
-    admin: dict[str, str],
-    account_id: str,
-    camera_ids: list[str],
-    *,
-    plan: str = "legacy-plus",
-    price: int = 299,
-    paid: int = 299,
-    channel: str = "direct",
-    expect: int = 201,
-) -> dict[str, Any]:
-    response = client.post(
-        "/v1/admin/legacy-subscriptions",
-        json={
-            "account_id": account_id,
-            "plan": plan,
-            "cycle": "monthly",
-            "camera_ids": camera_ids,
-            "price": usd(price),
-            "paid": usd(paid),
-            "current_period_start": "2026-04-01T00:00:00Z",
-            "current_period_end": "2026-05-01T00:00:00Z",
-            "channel": channel,
-        },
-        headers=admin,
-    )
-    assert response.status_code == expect, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 @pytest.fixture
@@ -73,7 +41,7 @@ def test_l1_q7_legacy_covers_its_cameras_and_renews_at_its_grandfathered_price(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    legacy = _import(client, admin_headers, account["id"], cameras[:1])
+    legacy = import_legacy(client, admin_headers, account["id"], cameras[:1])
     listed = client.get("/v1/legacy-subscriptions", headers=headers).json()["items"]
     assert [(x["id"], x["status"], x["channel"]) for x in listed] == [
         (legacy["id"], "active", "direct")
@@ -100,7 +68,7 @@ def test_l1_import_onto_an_account_with_a_new_plan_is_refused(
         json={"plan": "plus", "cycle": "monthly", "camera_ids": cameras[:1]},
         headers=headers,
     )
-    refused = _import(client, admin_headers, account["id"], cameras[1:], expect=409)
+    refused = import_legacy(client, admin_headers, account["id"], cameras[1:], expect=409)
     assert refused["code"] == "plan_type_conflict"
 
 
@@ -110,10 +78,10 @@ def test_l2_c6_a_legacy_camera_cannot_be_unbound_or_put_on_a_new_plan_alongside(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    _import(client, admin_headers, account["id"], cameras[:1])
+    import_legacy(client, admin_headers, account["id"], cameras[:1])
     unbind = client.delete(f"/v1/cameras/{cameras[0]}", headers=headers)
     assert (unbind.status_code, unbind.json()["code"]) == (409, "camera_subscribed")
-    again = _import(client, admin_headers, account["id"], cameras[:1], expect=409)
+    again = import_legacy(client, admin_headers, account["id"], cameras[:1], expect=409)
     assert again["code"] == "camera_subscribed"  # P4: one paid plan per camera
 
 
@@ -124,7 +92,7 @@ def test_l3_q5_migration_needs_confirmation_then_ends_legacy_with_its_refund(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    legacy = _import(client, admin_headers, account["id"], cameras)
+    legacy = import_legacy(client, admin_headers, account["id"], cameras)
     body = {"plan": "premium", "cycle": "monthly", "camera_ids": cameras}
     unconfirmed = client.post("/v1/subscription", json=body, headers=headers)
     assert unconfirmed.status_code == 409
@@ -166,8 +134,8 @@ def test_l4_l7_cancelling_legacy_refunds_each_and_cameras_return_to_free(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    _import(client, admin_headers, account["id"], cameras[:1])
-    _import(
+    import_legacy(client, admin_headers, account["id"], cameras[:1])
+    import_legacy(
         client,
         admin_headers,
         account["id"],
@@ -204,9 +172,9 @@ def test_l5_q6_no_legacy_after_a_cancel_by_anyone(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    _import(client, admin_headers, account["id"], cameras[:1])
+    import_legacy(client, admin_headers, account["id"], cameras[:1])
     client.delete("/v1/legacy-subscriptions", headers=headers)
-    refused = _import(client, admin_headers, account["id"], cameras[1:], expect=409)
+    refused = import_legacy(client, admin_headers, account["id"], cameras[1:], expect=409)
     assert refused["code"] == "legacy_closed"
     assert client.get("/v1/me", headers=headers).json()["legacy_locked"] is True
 
@@ -217,7 +185,7 @@ def test_m2_legacy_refunds_need_a_card_on_file(
     clock.set(APRIL_11)
     account, headers = owner(client)
     camera = register_camera(client, headers)["id"]
-    _import(client, admin_headers, account["id"], [camera])
+    import_legacy(client, admin_headers, account["id"], [camera])
     response = client.delete("/v1/legacy-subscriptions", headers=headers)
     assert (response.status_code, response.json()["code"]) == (402, "payment_method_required")
     items = client.get("/v1/legacy-subscriptions", headers=headers).json()["items"]
@@ -231,7 +199,7 @@ def test_l6_app_store_legacy_is_not_refundable_before_any_confirmation(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    _import(client, admin_headers, account["id"], cameras[:1], channel="app_store")
+    import_legacy(client, admin_headers, account["id"], cameras[:1], channel="app_store")
     for response in (
         client.delete("/v1/legacy-subscriptions", headers=headers),
         client.post(
@@ -259,7 +227,7 @@ def test_l6_a_support_agent_resolves_an_app_store_case_and_it_is_audited(
     amount: int | None,
 ) -> None:
     account, headers, cameras = legacy_owner
-    legacy = _import(client, admin_headers, account["id"], cameras[:1], channel="app_store")
+    legacy = import_legacy(client, admin_headers, account["id"], cameras[:1], channel="app_store")
     client.post(
         "/v1/admin/support-agents",
         json={"email": "agent@kasa.example", "password": PASSWORD},

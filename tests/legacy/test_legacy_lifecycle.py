@@ -14,7 +14,14 @@ from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
 from kasacare.payments.models import SandboxCardCredit
-from tests.factories import card_on_file, owner, register_camera, token_for
+from tests.factories import (
+    card_on_file,
+    import_legacy,
+    owner,
+    post_legacy_import,
+    register_camera,
+    token_for,
+)
 from tests.subscriptions.test_crash_safety import sandbox_charges, sandbox_of, sandbox_refunds
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -27,49 +34,6 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 def usd(amount: int) -> dict[str, Any]:
     return {"amount": amount, "currency": "USD"}
-
-
-def _post_import(
-    client: TestClient,
-    admin: dict[str, str],
-    account_id: str,
-    camera_ids: list[str],
-    *,
-    start: str = "2026-04-01T00:00:00Z",
-    end: str = "2026-05-01T00:00:00Z",
-    cycle: str = "monthly",
-    plan: str = "legacy-plus",
-    price: int = 299,
-    channel: str = "direct",
-) -> Any:
-    return client.post(
-        "/v1/admin/legacy-subscriptions",
-        json={
-            "account_id": account_id,
-            "plan": plan,
-            "cycle": cycle,
-            "camera_ids": camera_ids,
-            "price": usd(price),
-            "paid": usd(price),
-            "current_period_start": start,
-            "current_period_end": end,
-            "channel": channel,
-        },
-        headers=admin,
-    )
-
-
-def _import(
-    client: TestClient,
-    admin: dict[str, str],
-    account_id: str,
-    camera_ids: list[str],
-    **fields: Any,
-) -> dict[str, Any]:
-    response = _post_import(client, admin, account_id, camera_ids, **fields)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _legacy(client: TestClient, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -119,7 +83,7 @@ def test_l1_m7_import_refuses_an_ended_period_or_one_not_one_cycle_long(
     end: str,
 ) -> None:
     account, headers, cameras = legacy_owner
-    response = _post_import(
+    response = post_legacy_import(
         client, admin_headers, account["id"], cameras[:1], cycle=cycle, start=start, end=end
     )
     assert response.status_code == 422, response.text
@@ -144,7 +108,7 @@ def test_l1_m7_import_accepts_a_running_period_of_one_cycle(
     end: str,
 ) -> None:
     account, headers, cameras = legacy_owner
-    imported = _import(
+    imported = import_legacy(
         client, admin_headers, account["id"], cameras[:1], cycle=cycle, start=start, end=end
     )
     assert (imported["current_period_start"], imported["current_period_end"]) == (start, end)
@@ -162,7 +126,7 @@ def test_l6_l7_an_app_store_legacy_ends_at_its_period_end_uncharged_and_not_lock
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    legacy = _import(client, admin_headers, account["id"], cameras[:1], channel="app_store")
+    legacy = import_legacy(client, admin_headers, account["id"], cameras[:1], channel="app_store")
     run_due(context, MAY_1 - timedelta(seconds=1))
     assert [x["status"] for x in _legacy(client, headers)] == ["active"]
     run_due(context, MAY_1)
@@ -181,7 +145,7 @@ def test_l6_l7_an_app_store_legacy_ends_at_its_period_end_uncharged_and_not_lock
     assert (entitlement["source"], entitlement["history_hours"]) == ("free", 48)
     # An expiry is not a cancel: legacy stays open to the account (L5)
     assert client.get("/v1/me", headers=headers).json()["legacy_locked"] is False
-    renewed = _import(
+    renewed = import_legacy(
         client,
         admin_headers,
         account["id"],
@@ -201,7 +165,7 @@ def test_l6_extending_an_app_store_legacy_runs_it_one_more_cycle(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    legacy = _import(client, admin_headers, account["id"], cameras[:1], channel="app_store")
+    legacy = import_legacy(client, admin_headers, account["id"], cameras[:1], channel="app_store")
     path = f"/v1/admin/legacy-subscriptions/{legacy['id']}/extend"
     extended = client.post(
         path, json={"current_period_end": "2026-06-01T00:00:00Z"}, headers=admin_headers
@@ -236,8 +200,8 @@ def test_l6_extend_refuses_a_wrong_period_a_direct_subscription_and_unknown_ids(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    store = _import(client, admin_headers, account["id"], cameras[:1], channel="app_store")
-    direct = _import(client, admin_headers, account["id"], cameras[1:])
+    store = import_legacy(client, admin_headers, account["id"], cameras[:1], channel="app_store")
+    direct = import_legacy(client, admin_headers, account["id"], cameras[1:])
 
     def extend(legacy_id: str, end: str) -> Any:
         return client.post(
@@ -278,7 +242,7 @@ def test_l4_m9_legacy_cancel_refunds_the_unused_part_and_keeps_goodwill(
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    _import(client, admin_headers, account["id"], cameras[:1])
+    import_legacy(client, admin_headers, account["id"], cameras[:1])
     goodwill = client.post(
         f"/v1/support/accounts/{account['id']}/goodwill-credits",
         json={"amount": usd(100), "note": "Outage"},
@@ -309,8 +273,8 @@ def test_l4_m9_legacy_cancel_refunds_refundable_credit_to_the_charges_but_not_go
     legacy_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = legacy_owner
-    direct = _import(client, admin_headers, account["id"], cameras[:1])
-    store = _import(
+    direct = import_legacy(client, admin_headers, account["id"], cameras[:1])
+    store = import_legacy(
         client,
         admin_headers,
         account["id"],

@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
-from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
+from tests.factories import (
+    card_on_file,
+    import_legacy,
+    owner,
+    register_camera,
+    subscribe,
+    token_for,
+)
 from tests.subscriptions.test_crash_safety import sandbox_charges, sandbox_refunds
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -26,38 +33,6 @@ QUOTE_FIELDS = ("charge_now", "refund_now", "credit_added", "credit_used", "bala
 
 def usd(amount: int) -> dict[str, Any]:
     return {"amount": amount, "currency": "USD"}
-
-
-def _import(
-    client: TestClient,
-    admin: dict[str, str],
-    account_id: str,
-    camera_ids: list[str],
-    *,
-    plan: str = "legacy-plus",
-    price: int = 299,
-    channel: str = "direct",
-    start: str = "2026-04-01T00:00:00Z",
-    end: str = "2026-05-01T00:00:00Z",
-) -> dict[str, Any]:
-    response = client.post(
-        "/v1/admin/legacy-subscriptions",
-        json={
-            "account_id": account_id,
-            "plan": plan,
-            "cycle": "monthly",
-            "camera_ids": camera_ids,
-            "price": usd(price),
-            "paid": usd(price),
-            "current_period_start": start,
-            "current_period_end": end,
-            "channel": channel,
-        },
-        headers=admin,
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _goodwill(client: TestClient, admin: dict[str, str], account_id: str, amount: int) -> None:
@@ -112,7 +87,7 @@ def test_m9_t3_a_trial_cancel_refunds_refundable_credit_to_the_card_payments(
     """Refundable credit on an account that never trialed and has no plan: a direct legacy
     subscription renews by card (a charge of ours), then support ends it with a credit."""
     account, headers, cameras = cameras_owner
-    direct = _import(client, admin_headers, account["id"], cameras[:1])
+    direct = import_legacy(client, admin_headers, account["id"], cameras[:1])
     run_due(context, MAY_1)  # L1: renewed by card, 299
     ((charge_id, _, charged, _),) = sandbox_charges(context)
     assert charged == 299
@@ -171,7 +146,7 @@ def test_l3_c5_migration_preview_and_real_call_agree(
     cameras_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = cameras_owner
-    _import(client, admin_headers, account["id"], cameras)
+    import_legacy(client, admin_headers, account["id"], cameras)
     body = {"plan": "plus", "cycle": "monthly", "camera_ids": cameras}
     preview = client.post(
         "/v1/subscription/preview", json={"action": "create", **body}, headers=headers
@@ -198,7 +173,7 @@ def test_l3_m9_migration_keeps_goodwill_and_its_preview_agrees(
     cameras_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = cameras_owner
-    _import(client, admin_headers, account["id"], cameras)
+    import_legacy(client, admin_headers, account["id"], cameras)
     _goodwill(client, admin_headers, account["id"], 1000)  # cap: 299 x 12 = 3588
     body = {"plan": "plus", "cycle": "monthly", "camera_ids": cameras[:1]}
     preview = client.post(
@@ -230,8 +205,8 @@ def test_l3_m9_migration_refunds_the_refundable_rest_of_the_balance_as_previewed
     cameras_owner: tuple[dict[str, Any], dict[str, str], list[str]],
 ) -> None:
     account, headers, cameras = cameras_owner
-    direct = _import(client, admin_headers, account["id"], cameras[:1])
-    store = _import(
+    direct = import_legacy(client, admin_headers, account["id"], cameras[:1])
+    store = import_legacy(
         client,
         admin_headers,
         account["id"],
