@@ -239,6 +239,20 @@ def _legacy_end(context: AppContext, legacy_id: uuid.UUID) -> LegacyEndReason | 
         return legacy.end_reason
 
 
+def _support_terminates(session: Session, context: AppContext, legacy_id: uuid.UUID) -> None:
+    """L6: an agent ends the legacy subscription, moving no money."""
+    support.resolve_legacy(
+        session,
+        context.catalog,
+        APRIL_11,
+        "support:test",
+        legacy_id,
+        support.Outcome.TERMINATE,
+        None,
+        "owner asked",
+    )
+
+
 def test_l4_l6_owner_legacy_cancel_first_then_support_resolve_waits(
     client: TestClient,
     clock: FixedClock,
@@ -259,16 +273,7 @@ def test_l4_l6_owner_legacy_cancel_first_then_support_resolve_waits(
 
     def support_resolves() -> None:
         with session_scope(context.sessions) as session:
-            support.resolve_legacy(
-                session,
-                context.catalog,
-                APRIL_11,
-                "support:test",
-                legacy_id,
-                support.Outcome.TERMINATE,
-                None,
-                "owner asked",
-            )
+            _support_terminates(session, context, legacy_id)
 
     error = _one_then_other(context, engine, hold, finish, support_resolves)
     # The owner's cancel won; support finds nothing live to resolve.
@@ -291,16 +296,7 @@ def test_l4_l6_support_resolve_first_then_owner_legacy_cancel_waits(
         lock_legacy(session, legacy_id)
 
     def finish(session: Session, _: None) -> None:
-        support.resolve_legacy(
-            session,
-            context.catalog,
-            APRIL_11,
-            "support:test",
-            legacy_id,
-            support.Outcome.TERMINATE,
-            None,
-            "owner asked",
-        )
+        _support_terminates(session, context, legacy_id)
 
     def owner_cancels() -> None:
         with session_scope(context.sessions) as session:

@@ -139,6 +139,24 @@ def test_m9_t3_a_trial_cancel_with_only_goodwill_refunds_nothing(
 # ---- migration (L3, M9, C5) ------------------------------------------------------------------
 
 
+def _migrate_to_plus(
+    client: TestClient, headers: dict[str, str], camera_ids: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """L3: the migration's preview, then the migration confirmed: (preview, its change)."""
+    body = {"plan": "plus", "cycle": "monthly", "camera_ids": camera_ids}
+    previewed = client.post(
+        "/v1/subscription/preview", json={"action": "create", **body}, headers=headers
+    )
+    assert previewed.status_code == 200, previewed.text
+    migrated = client.post(
+        "/v1/subscription", json={**body, "confirm_legacy_termination": True}, headers=headers
+    )
+    assert migrated.status_code == 201, migrated.text
+    preview: dict[str, Any] = previewed.json()
+    change: dict[str, Any] = migrated.json()["last_change"]
+    return preview, change
+
+
 def test_l3_c5_migration_preview_and_real_call_agree(
     client: TestClient,
     context: AppContext,
@@ -147,23 +165,14 @@ def test_l3_c5_migration_preview_and_real_call_agree(
 ) -> None:
     account, headers, cameras = cameras_owner
     import_legacy(client, admin_headers, account["id"], cameras)
-    body = {"plan": "plus", "cycle": "monthly", "camera_ids": cameras}
-    preview = client.post(
-        "/v1/subscription/preview", json={"action": "create", **body}, headers=headers
-    )
-    assert preview.status_code == 200, preview.text
-    migrated = client.post(
-        "/v1/subscription", json={**body, "confirm_legacy_termination": True}, headers=headers
-    )
-    assert migrated.status_code == 201, migrated.text
-    change = migrated.json()["last_change"]
+    preview, change = _migrate_to_plus(client, headers, cameras)
     # refund 299 x 20/30 = 199.33 -> 199; Plus for 2 cameras 2 x 399 = 798 charged
     assert (change["refund_now"], change["charge_now"], change["balance_after"]) == (
         usd(199),
         usd(798),
         usd(0),
     )
-    assert preview.json() == change
+    assert preview == change
     assert [a for _, _, a, _ in sandbox_charges(context)] == [798]
 
 
@@ -175,15 +184,7 @@ def test_l3_m9_migration_keeps_goodwill_and_its_preview_agrees(
     account, headers, cameras = cameras_owner
     import_legacy(client, admin_headers, account["id"], cameras)
     _goodwill(client, admin_headers, account["id"], 1000)  # cap: 299 x 12 = 3588
-    body = {"plan": "plus", "cycle": "monthly", "camera_ids": cameras[:1]}
-    preview = client.post(
-        "/v1/subscription/preview", json={"action": "create", **body}, headers=headers
-    ).json()
-    migrated = client.post(
-        "/v1/subscription", json={**body, "confirm_legacy_termination": True}, headers=headers
-    )
-    assert migrated.status_code == 201, migrated.text
-    change = migrated.json()["last_change"]
+    preview, change = _migrate_to_plus(client, headers, cameras[:1])
     # goodwill pays the 399 invoice; 1000 - 399 = 601 stays (never refunded);
     # the legacy refund 299 x 20/30 = 199.33 -> 199
     assert _money(change) == {
@@ -225,15 +226,7 @@ def test_l3_m9_migration_refunds_the_refundable_rest_of_the_balance_as_previewed
     _resolve_with_credit(client, admin_headers, store["id"], 350)
     _goodwill(client, admin_headers, account["id"], 100)
     assert _balance(client, headers) == usd(450)  # 350 refundable + 100 goodwill
-    body = {"plan": "plus", "cycle": "monthly", "camera_ids": cameras[:1]}
-    preview = client.post(
-        "/v1/subscription/preview", json={"action": "create", **body}, headers=headers
-    ).json()
-    migrated = client.post(
-        "/v1/subscription", json={**body, "confirm_legacy_termination": True}, headers=headers
-    )
-    assert migrated.status_code == 201, migrated.text
-    change = migrated.json()["last_change"]
+    preview, change = _migrate_to_plus(client, headers, cameras[:1])
     # Plus 399: goodwill 100 first, then 299 of the refundable 350; its rest 51 goes back
     # to the May charge (299). Legacy refund 299 x 21/31 = 202.55 -> 203 to the card on
     # file: refund_now 203 + 51 = 254, balance_after 0.

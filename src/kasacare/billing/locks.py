@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from enum import IntEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction, selectinload
@@ -91,22 +92,25 @@ def _lock_account(session: Session, account_id: uuid.UUID, *, skip_locked: bool)
 
 
 def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
-    _take(session, Level.PLAN)
-    return session.scalar(
-        select(Subscription)
-        .options(selectinload(Subscription.seats))
-        .where(Subscription.id == subscription_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return _lock_plan(session, Subscription, Subscription.seats, subscription_id)
 
 
 def lock_legacy(session: Session, legacy_id: uuid.UUID) -> LegacySubscription | None:
+    return _lock_plan(session, LegacySubscription, LegacySubscription.cameras, legacy_id)
+
+
+Plan = TypeVar("Plan", Subscription, LegacySubscription)
+
+
+def _lock_plan(
+    session: Session, model: type[Plan], covered: Any, plan_id: uuid.UUID
+) -> Plan | None:
+    """A plan row (and the cameras it covers), locked, as the lock holds it now."""
     _take(session, Level.PLAN)
     return session.scalar(
-        select(LegacySubscription)
-        .options(selectinload(LegacySubscription.cameras))
-        .where(LegacySubscription.id == legacy_id)
+        select(model)
+        .options(selectinload(covered))
+        .where(model.id == plan_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
