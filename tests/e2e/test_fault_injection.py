@@ -338,3 +338,12 @@ def _assert_books_balance(engine: Engine, account_id: uuid.UUID) -> None:
     assert sum(amount for amount, _ in payments) == paid_by_card, detail
     # Gateway charges - gateway refunds = invoices paid by card - refunds recorded.
     assert charged - refunded == paid_by_card - recorded_refunds, detail
+
+
+def test_an_unknown_failpoint_is_refused_and_arms_nothing(service: Service) -> None:
+    with _client(service) as http:
+        response = http.put("/v1/admin/failpoints/charge.sometimes", headers=OPERATOR)
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation_error"
+        assert "charge.after_gateway" in response.json()["names"]
+        assert http.get("/healthz").status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -229,3 +230,27 @@ def test_support_goodwill_credit_and_force_unbind_are_audited(
     log = browser.get("/v1/admin/audit-log", headers=admin_headers).json()["items"]
     assert {e["action"] for e in log} >= {"goodwill_credit", "force_unbind"}
     assert all(e["actor"].startswith("support:") for e in log)
+
+
+def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_cap(
+    browser: TestClient, admin_headers: dict[str, str]
+) -> None:
+    sign_up(browser, "customer@example.com")  # GB, no plan: the cap is Plus annual, £34.99
+    _agent(browser, admin_headers)
+    found = browser.get("/support", params={"q": "customer@example.com"})
+    account_path = re.search(r'href="(/support/accounts/[^"]+)"', found.text).group(1)  # type: ignore[union-attr]
+    token = csrf(browser.get(account_path).text)
+
+    def credit(amount: str) -> httpx.Response:
+        response: httpx.Response = browser.post(
+            f"{account_path}/actions",
+            data={"action": "goodwill_credit", "amount": amount, "note": "x", "csrf_token": token},
+        )
+        return response
+
+    huge = credit("99999999999999999999")
+    assert huge.status_code == 422 and "Write the amount like 12.50" in huge.text
+    over = credit("35.00")
+    assert over.status_code == 409 and "£34.99" in over.text
+    assert "balance £0.00" in over.text  # nothing was written
+    assert credit("34.99").status_code == 200
