@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,7 +25,8 @@ from kasacare.jobs import run_due
 from kasacare.kit.backoff import backoff
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.money import Money
-from kasacare.payments.gateway import Charge, PaymentGateway, Refund
+from kasacare.payments.errors import CardDeclined
+from kasacare.payments.gateway import Charge, ChargeRequest, PaymentGateway, Refund
 from kasacare.payments.models import PaymentMethod
 from kasacare.payments.sandbox import SandboxGateway
 from kasacare.subscriptions.models import Subscription
@@ -57,6 +59,13 @@ class UnreachableFor(SandboxGateway):
         if token == self.token:
             raise GatewayDown("connection reset")
         return super().charge(token=token, amount=amount, idempotency_key=idempotency_key, now=now)
+
+    def charge_many(
+        self, requests: Sequence[ChargeRequest], *, now: datetime
+    ) -> list[Charge | CardDeclined]:
+        if any(request.token == self.token for request in requests):
+            raise GatewayDown("connection reset")  # the whole call: nothing charged
+        return super().charge_many(requests, now=now)
 
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, now: datetime

@@ -22,7 +22,7 @@ from typing import Protocol, cast
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from kasacare.billing.charging import Payer, Planning, run_charged
+from kasacare.billing.charging import Declined, Payer, Planning, run_charged
 from kasacare.billing.outbox import carry_out_refunds
 from kasacare.billing.reconciler import reconcile_payments
 from kasacare.catalog.schemas import Catalog
@@ -36,6 +36,8 @@ from kasacare.legacy.models import LegacyStatus, LegacySubscription
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications import reminders
 from kasacare.notifications.mail import deliver_pending, smtp_sender
+from kasacare.payments.errors import CardDeclined
+from kasacare.renewals.batch import BatchOutcome, renew_batch
 from kasacare.subscriptions import renewal
 from kasacare.subscriptions.models import Subscription
 
@@ -87,9 +89,9 @@ def run_due(context: AppContext, until: datetime) -> int:
         done_through = due
         step = reminders.send_due(context.sessions, due)
         outcomes: list[Outcome] = []
-        for model, due_at, advance in (
-            (Subscription, renewal.due_at, renewal.advance),
-            (LegacySubscription, legacy_renewal.due_at, legacy_renewal.advance),
+        for due_at, run_page in (
+            (renewal.due_at, _renew_page),
+            (legacy_renewal.due_at, _legacy_page),
         ):
             last: uuid.UUID | None = None
             while True:  # every row due at `due`, a page at a time in id order
@@ -97,8 +99,7 @@ def run_due(context: AppContext, until: datetime) -> int:
                     page = due_at(session, due, after_id=last)
                 if not page:
                     break
-                for row_id in page:
-                    outcomes.append(_isolated(context, due, model, row_id, advance))
+                outcomes += run_page(context, due, page)
                 last = page[-1]
         carry_out_refunds(context.sessions, context.gateway, due)
         # Time only moves forward: what failed at `due` waits for its back-off (a later
@@ -109,27 +110,64 @@ def run_due(context: AppContext, until: datetime) -> int:
     return ran
 
 
+def _renew_page(context: AppContext, due: datetime, page: list[uuid.UUID]) -> list[Outcome]:
+    """A page of due subscriptions: renewed together where they can be
+    (`renewals.batch`), the rest one at a time, each in its own transaction."""
+    try:
+        batch = renew_batch(
+            context.sessions,
+            context.gateway,
+            context.catalog,
+            due,
+            max(due, context.clock.now()),
+            page,
+        )
+    except Exception:
+        log.exception("renewal batch failed before any charge; its rows go one at a time")
+        batch = BatchOutcome(one_by_one=[(row_id, None) for row_id in page])
+    outcomes = [Outcome.RAN] * len(batch.renewed) + [Outcome.HELD] * len(batch.held)
+    for row_id, declined in batch.one_by_one:
+        outcomes.append(
+            _isolated(context, due, Subscription, row_id, renewal.advance, declined=declined)
+        )
+    return outcomes
+
+
+def _legacy_page(context: AppContext, due: datetime, page: list[uuid.UUID]) -> list[Outcome]:
+    return [
+        _isolated(context, due, LegacySubscription, row_id, legacy_renewal.advance)
+        for row_id in page
+    ]
+
+
 def _isolated(
     context: AppContext,
     due: datetime,
     model: _Renewable,
     row_id: uuid.UUID,
     step: _Step,
+    *,
+    declined: CardDeclined | None = None,
 ) -> Outcome:
     """One renewal step in its own transaction(s). Its plan pass claims the account (SKIP
     LOCKED), so workers split the due rows instead of waiting for each other; a failure is
-    logged and counted, and the row waits `backoff(failures)` from `due`."""
+    logged and counted, and the row waits `backoff(failures)` from `due`. With `declined`
+    (a batch's charge that the gateway declined), the step runs once with that decline as
+    its charge's answer: M5 without a second gateway call."""
     session = context.sessions()
     try:
-        ran = run_charged(
-            session,
-            context.gateway,
-            due,
-            lambda s, payer: step(
-                s, context.catalog, payer, due, row_id, claim=isinstance(payer, Planning)
-            ),
-            recorded_at=max(due, context.clock.now()),
-        )
+        if declined is not None:
+            ran = step(session, context.catalog, Declined(declined), due, row_id)
+        else:
+            ran = run_charged(
+                session,
+                context.gateway,
+                due,
+                lambda s, payer: step(
+                    s, context.catalog, payer, due, row_id, claim=isinstance(payer, Planning)
+                ),
+                recorded_at=max(due, context.clock.now()),
+            )
         if not ran:
             session.rollback()
             return Outcome.HELD

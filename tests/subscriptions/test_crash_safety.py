@@ -14,7 +14,7 @@ commit; nothing of ours is replaced.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from kasacare.app import create_app
 from kasacare.billing.models import (
@@ -37,7 +37,8 @@ from kasacare.context import AppContext
 from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.money import Money
-from kasacare.payments.gateway import Charge, PaymentGateway, Refund
+from kasacare.payments.errors import CardDeclined
+from kasacare.payments.gateway import Charge, ChargeRequest, PaymentGateway, Refund
 from kasacare.payments.models import SandboxCharge, SandboxRefund
 from kasacare.payments.sandbox import SandboxGateway
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
@@ -54,20 +55,27 @@ class InjectedCrash(Exception):
 
 
 class CrashingGateway(SandboxGateway):
-    """The real sandbox gateway keeping its books where the suite's does (the same engine), with one
-    crash injected into one operation, once: `before` the gateway acts, or `after` it has
-    acted and committed (its answer is lost to us). Everything else is the sandbox's own."""
+    """The real sandbox gateway keeping its books where the suite's does (the same engine), with
+    a crash injected into one operation `times` times (once by default): `before` the gateway
+    acts, or `after` it has acted and committed (its answer is lost to us). A batch of charges
+    (`charge_many`) crashes as one charge would. Everything else is the sandbox's own."""
 
-    def __init__(self, real: PaymentGateway, operation: Operation, when: When) -> None:
+    def __init__(
+        self, real: PaymentGateway, operation: Operation, when: When, *, times: int = 1
+    ) -> None:
         assert isinstance(real, SandboxGateway)
         super().__init__(real.engine)
         self.operation = operation
         self.when = when
-        self.crashed = False
+        self.left = times
+
+    @property
+    def crashed(self) -> bool:
+        return self.left == 0
 
     def _crash(self, operation: Operation, when: When) -> None:
-        if not self.crashed and (operation, when) == (self.operation, self.when):
-            self.crashed = True
+        if self.left and (operation, when) == (self.operation, self.when):
+            self.left -= 1
             raise InjectedCrash(f"crash {when} the gateway's {operation}")
 
     def charge(self, *, token: str, amount: Money, idempotency_key: str, now: datetime) -> Charge:
@@ -77,6 +85,14 @@ class CrashingGateway(SandboxGateway):
         )
         self._crash("charge", "after")
         return charge
+
+    def charge_many(
+        self, requests: Sequence[ChargeRequest], *, now: datetime
+    ) -> list[Charge | CardDeclined]:
+        self._crash("charge", "before")
+        answers = super().charge_many(requests, now=now)
+        self._crash("charge", "after")
+        return answers
 
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, now: datetime
@@ -95,27 +111,35 @@ def with_gateway(context: AppContext, gateway: PaymentGateway) -> AppContext:
 
 
 @contextmanager
-def commit_fails_once_with_an_invoice(context: AppContext) -> Iterator[None]:
-    """The first commit of a transaction that wrote an invoice fails (after the charge)."""
-    state = {"failed": False}
+def commit_fails_once_with_an_invoice(context: AppContext, *, times: int = 1) -> Iterator[None]:
+    """The first commit (`times` first commits) of a transaction that wrote an invoice fails
+    (after the charge); an invoice written one by one (flush) or in a batch (bulk INSERT)."""
+    state = {"left": times}
 
     def after_flush(session: Session, _context: object) -> None:
         if any(isinstance(item, Invoice) for item in session.new):
             session.info["wrote_invoice"] = True
 
+    def on_execute(execution: ORMExecuteState) -> None:
+        mapper = execution.bind_mapper
+        if execution.is_insert and mapper is not None and mapper.class_ is Invoice:
+            execution.session.info["wrote_invoice"] = True
+
     def before_commit(session: Session) -> None:
-        if session.info.pop("wrote_invoice", False) and not state["failed"]:
-            state["failed"] = True
+        if session.info.pop("wrote_invoice", False) and state["left"]:
+            state["left"] -= 1
             raise InjectedCrash("crash at the service's commit")
 
     event.listen(context.sessions, "after_flush", after_flush)
+    event.listen(context.sessions, "do_orm_execute", on_execute)
     event.listen(context.sessions, "before_commit", before_commit)
     try:
         yield
     finally:
         event.remove(context.sessions, "before_commit", before_commit)
+        event.remove(context.sessions, "do_orm_execute", on_execute)
         event.remove(context.sessions, "after_flush", after_flush)
-    assert state["failed"], "the injected commit failure never fired"
+    assert not state["left"], "the injected commit failure did not fire as often as asked"
 
 
 def sandbox_of(context: AppContext) -> SandboxGateway:
@@ -165,9 +189,41 @@ def usd(amount: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("crash", ["gateway_answer_lost", "commit_fails"])
+def test_m4_renewal_batch_crash_after_the_gateway_charged_is_taken_up_by_its_key_at_once(
+    client: TestClient, clock: FixedClock, context: AppContext, crash: str
+) -> None:
+    """The renewal batch (`renewals.batch`) loses the gateway's answer or its commit: the same
+    job run hands the row to the one-at-a-time path, which reuses the pending attempt and its
+    key, so the sandbox answers the first charge: renewed once, charged once."""
+    clock.set(APRIL_1)
+    _, headers = owner(client)
+    card_on_file(client, headers)
+    trial = subscribe(client, headers, [register_camera(client, headers)["id"]], trial=True)
+    if crash == "gateway_answer_lost":
+        crashing = CrashingGateway(context.gateway, "charge", "after")
+        run_due(with_gateway(context, crashing), MAY_1)
+        assert crashing.crashed
+    else:
+        with commit_fails_once_with_an_invoice(context):
+            run_due(context, MAY_1)
+
+    ((charge_id, key, amount, _),) = sandbox_charges(context)
+    assert (key, amount) == (f"renewal:{trial['id']}:2026-05-01T00:00:00+00:00", 399)
+    assert attempts(context) == [(key, "succeeded", 399)]
+    with context.sessions() as session:
+        payments = session.scalars(select(CardPayment)).all()
+        assert [(p.gateway_charge_id, p.amount) for p in payments] == [(charge_id, 399)]
+        (invoice,) = session.scalars(select(Invoice)).all()
+        # M8: the lost batch's number was rolled back with it: the numbers stay gapless.
+        assert (invoice.number, invoice.charged) == ("INV-000001", 399)
+
+
+@pytest.mark.parametrize("crash", ["gateway_answer_lost", "commit_fails"])
 def test_m4_renewal_crash_after_the_gateway_charged_then_rerun_charges_once(
     client: TestClient, clock: FixedClock, context: AppContext, crash: str
 ) -> None:
+    """Both the batch and the one-at-a-time run crash after the charge: the row waits its
+    back-off, and the rerun reuses the pending attempt and its key."""
     clock.set(APRIL_1)
     _, headers = owner(client)
     card_on_file(client, headers)
@@ -180,11 +236,11 @@ def test_m4_renewal_crash_after_the_gateway_charged_then_rerun_charges_once(
 
     # The job step fails; the job run goes on (isolated jobs) and the row waits its back-off.
     if crash == "gateway_answer_lost":
-        crashing = CrashingGateway(context.gateway, "charge", "after")
+        crashing = CrashingGateway(context.gateway, "charge", "after", times=2)
         run_due(with_gateway(context, crashing), MAY_1)
         assert crashing.crashed
     else:
-        with commit_fails_once_with_an_invoice(context):
+        with commit_fails_once_with_an_invoice(context, times=2):
             run_due(context, MAY_1)
 
     # The gateway committed the charge on its own; our transaction was lost with the crash.

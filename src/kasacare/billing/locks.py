@@ -17,6 +17,7 @@ so the row locks are no-ops there; the order is still checked.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -89,6 +90,29 @@ def _lock_account(session: Session, account_id: uuid.UUID, *, skip_locked: bool)
     if account is not None:
         held.add(account_id)
     return account
+
+
+def lock_accounts(
+    session: Session, account_ids: Iterable[uuid.UUID], *, skip_locked: bool = False
+) -> set[uuid.UUID]:
+    """`lock_account` for a batch job, in id order (so two batches never deadlock); with
+    `skip_locked`, those another transaction holds are left out. Answers the ids locked."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return set()
+    held: set[uuid.UUID] = session.info.setdefault(_ACCOUNTS, set())
+    if not held.issuperset(wanted):
+        _take(session, Level.ACCOUNT)
+    locked = set(
+        session.scalars(
+            select(Account.id)
+            .where(Account.id.in_(wanted))
+            .order_by(Account.id)
+            .with_for_update(skip_locked=skip_locked)
+        )
+    )
+    held.update(locked)
+    return locked
 
 
 def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription | None:

@@ -72,10 +72,14 @@ class BillingRepository:
         return int(self.session.scalar(query) or 0)
 
     def take_number(self, name: str) -> int:
-        """The next value of a gapless sequence; its row stays locked until commit. The
-        first number a transaction takes locks every sequence's row, in name order: two
-        transactions that number a credit note and an invoice in opposite orders would
-        otherwise deadlock."""
+        """The next value of a gapless sequence; its row stays locked until commit."""
+        return self.take_numbers(name, 1).start
+
+    def take_numbers(self, name: str, count: int) -> range:
+        """The next `count` values of a gapless sequence (a batch of documents), its row
+        locked until commit. The first numbers a transaction takes lock every sequence's
+        row, in name order: two transactions that number a credit note and an invoice in
+        opposite orders would otherwise deadlock."""
         lock_documents(self.session)
         rows = {
             row.name: row
@@ -87,9 +91,10 @@ class BillingRepository:
         if row is None:
             row = NumberSequence(name=name, last_value=0)
             self.session.add(row)
-        row.last_value += 1
+        first = row.last_value + 1
+        row.last_value += count
         self.session.flush()
-        return row.last_value
+        return range(first, first + count)
 
     def refundable_payments(self, account_id: uuid.UUID) -> list[CardPayment]:
         lock_documents(self.session)

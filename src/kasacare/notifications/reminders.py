@@ -39,16 +39,23 @@ CARD_EXPIRING_BEFORE = timedelta(days=30)
 
 def schedule_subscription(subscription: Subscription) -> None:
     """Set the subscription's reminder instants for its current state and period."""
-    trialing = subscription.status is Status.TRIALING and subscription.trial_end is not None
-    subscription.trial_reminder_at = (
-        subscription.trial_end - TRIAL_ENDING_BEFORE
-        if trialing and subscription.trial_end is not None
-        else None
+    subscription.trial_reminder_at, subscription.renewal_reminder_at = reminder_instants(
+        subscription.status,
+        subscription.cycle,
+        subscription.trial_end,
+        subscription.current_period_end,
     )
-    annual = subscription.cycle is Cycle.ANNUAL and subscription.status is not Status.TRIALING
-    subscription.renewal_reminder_at = (
-        subscription.current_period_end - ANNUAL_RENEWAL_BEFORE if annual else None
-    )
+
+
+def reminder_instants(
+    status: Status, cycle: Cycle, trial_end: datetime | None, period_end: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When a subscription in this state sends its `trial_ending` and `annual_renewal`
+    reminders (None: it sends none)."""
+    trialing = status is Status.TRIALING and trial_end is not None
+    trial_at = trial_end - TRIAL_ENDING_BEFORE if trialing and trial_end is not None else None
+    annual = cycle is Cycle.ANNUAL and status is not Status.TRIALING
+    return trial_at, period_end - ANNUAL_RENEWAL_BEFORE if annual else None
 
 
 def schedule_card(method: PaymentMethod) -> None:

@@ -12,15 +12,32 @@ with the same key and the same request answers the first result and moves no mon
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kasacare.catalog.schemas import CardBrand
 from kasacare.kit.money import Money
 from kasacare.payments.cards import Funding
+from kasacare.payments.errors import CardDeclined
 
-__all__ = ["CardBrand", "CardDetails", "Charge", "Funding", "PaymentGateway", "Refund"]
+__all__ = [
+    "BatchCharging",
+    "CardBrand",
+    "CardDetails",
+    "Charge",
+    "ChargeRequest",
+    "Funding",
+    "PaymentGateway",
+    "Refund",
+    "charge_all",
+    "charge_or_decline",
+]
+
+#: Calls in flight at once when a gateway takes charges one at a time (`charge_all`).
+CONCURRENT_CHARGES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +136,57 @@ class PaymentGateway(Protocol):
         """The successful charge made under `idempotency_key`, if any; moves no money.
         The reconciler asks this for a payment attempt whose outcome we never recorded."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """One charge of a batch (`charge_all`): the arguments of `PaymentGateway.charge`."""
+
+    token: str
+    amount: Money
+    idempotency_key: str
+
+
+@runtime_checkable
+class BatchCharging(Protocol):
+    """A gateway that takes several charges in one call (the sandbox does)."""
+
+    def charge_many(
+        self, requests: Sequence[ChargeRequest], *, now: datetime
+    ) -> list[Charge | CardDeclined]:
+        """Each request charged exactly as `charge` would, answered in order: the charge,
+        or the decline in its place. Any other error raises for the whole call and charges
+        nothing of it."""
+        ...
+
+
+def charge_all(
+    gateway: PaymentGateway, requests: Sequence[ChargeRequest], *, now: datetime
+) -> list[Charge | CardDeclined]:
+    """Charge a batch: in one call where the gateway takes batches (`BatchCharging`),
+    otherwise `CONCURRENT_CHARGES` calls at a time (a charge waits on the network, not on
+    our CPU). Answers in order, a decline in its place; any other error raises (a charge
+    that went through is then known by its key: each request's key names what it pays)."""
+    if isinstance(gateway, BatchCharging):
+        return gateway.charge_many(requests, now=now)
+
+    def one(request: ChargeRequest) -> Charge | CardDeclined:
+        return charge_or_decline(gateway, request, now=now)
+
+    with ThreadPoolExecutor(min(CONCURRENT_CHARGES, max(len(requests), 1))) as pool:
+        return list(pool.map(one, requests))
+
+
+def charge_or_decline(
+    gateway: PaymentGateway, request: ChargeRequest, *, now: datetime
+) -> Charge | CardDeclined:
+    """One request of a batch through `charge`: the charge, or its decline as a value."""
+    try:
+        return gateway.charge(
+            token=request.token,
+            amount=request.amount,
+            idempotency_key=request.idempotency_key,
+            now=now,
+        )
+    except CardDeclined as declined:
+        return declined

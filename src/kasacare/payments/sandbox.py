@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,13 @@ from kasacare.payments.errors import (
     IdempotencyKeyReused,
     RefundExceedsCharge,
 )
-from kasacare.payments.gateway import CardDetails, Charge, Refund
+from kasacare.payments.gateway import (
+    CardDetails,
+    Charge,
+    ChargeRequest,
+    Refund,
+    charge_or_decline,
+)
 from kasacare.payments.models import SandboxCardCredit, SandboxCharge, SandboxRefund, SandboxToken
 
 SANDBOX_TABLE_NAMES = (
@@ -164,31 +170,63 @@ class SandboxGateway:
             existing = session.scalar(
                 select(SandboxCharge).where(SandboxCharge.idempotency_key == key)
             )
-            if existing is not None:
-                if (existing.amount, existing.currency) != (amount.amount, amount.currency):
-                    raise IdempotencyKeyReused(
-                        f"Idempotency key {key!r} was used for a charge of another amount"
-                    )
-                return _charge_value(session, existing)
-            card = _token(session, token)
-            decline_code = (
-                "expired_card"
-                if is_expired(card.exp_month, card.exp_year, now)
-                else card.behaviour.decline_code
-            )
-            if decline_code is not None:
-                raise CardDeclined(_DECLINE_MESSAGES[decline_code], decline_code=decline_code)
-            row = SandboxCharge(
-                id=f"ch_{uuid.uuid4().hex}",
-                token_id=card.id,
-                amount=amount.amount,
-                currency=amount.currency,
-                idempotency_key=key,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
+            card = session.get(SandboxToken, token) if _TOKEN_SHAPE.fullmatch(token) else None
+            row, new = _decide(existing, card, amount, key, now)
+            if new:
+                session.add(row)
+                session.flush()
             return _charge_value(session, row)
+
+    def charge_many(
+        self, requests: Sequence[ChargeRequest], *, now: datetime
+    ) -> list[Charge | CardDeclined]:
+        """`BatchCharging`: the whole batch in one transaction of the gateway."""
+        for request in requests:
+            _require_positive(request.amount)
+        try:
+            return self._charge_batch(requests, now)
+        except IntegrityError:
+            # A key taken concurrently (or twice in the batch): one at a time, each
+            # answering as a repeat where its key is taken.
+            return [charge_or_decline(self, request, now=now) for request in requests]
+
+    def _charge_batch(
+        self, requests: Sequence[ChargeRequest], now: datetime
+    ) -> list[Charge | CardDeclined]:
+        with self._transaction() as session:
+            keys = [request.idempotency_key for request in requests]
+            existing = {
+                row.idempotency_key: row
+                for row in session.scalars(
+                    select(SandboxCharge).where(SandboxCharge.idempotency_key.in_(keys))
+                )
+            }
+            tokens = {r.token for r in requests if _TOKEN_SHAPE.fullmatch(r.token)}
+            cards = {
+                row.id: row
+                for row in session.scalars(select(SandboxToken).where(SandboxToken.id.in_(tokens)))
+            }
+            answers: list[SandboxCharge | CardDeclined] = []
+            for request in requests:
+                try:
+                    row, new = _decide(
+                        existing.get(request.idempotency_key),
+                        cards.get(request.token),
+                        request.amount,
+                        request.idempotency_key,
+                        now,
+                    )
+                except CardDeclined as declined:
+                    answers.append(declined)
+                    continue
+                if new:
+                    session.add(row)
+                answers.append(row)
+            session.flush()
+            return [
+                answer if isinstance(answer, CardDeclined) else _charge_value(session, answer)
+                for answer in answers
+            ]
 
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, now: datetime
@@ -287,6 +325,42 @@ class SandboxGateway:
                 select(SandboxCharge).where(SandboxCharge.idempotency_key == idempotency_key)
             )
             return None if row is None else _charge_value(session, row)
+
+
+def _decide(
+    existing: SandboxCharge | None,
+    card: SandboxToken | None,
+    amount: Money,
+    key: str,
+    now: datetime,
+) -> tuple[SandboxCharge, bool]:
+    """What a charge request answers: the first charge made under its key (False), or a new
+    one to store (True). Raises IdempotencyKeyReused, CardInvalid or CardDeclined (a decline
+    stores nothing, so the key stays free)."""
+    if existing is not None:
+        if (existing.amount, existing.currency) != (amount.amount, amount.currency):
+            raise IdempotencyKeyReused(
+                f"Idempotency key {key!r} was used for a charge of another amount"
+            )
+        return existing, False
+    if card is None:
+        raise CardInvalid("Unknown card token")
+    decline_code = (
+        "expired_card"
+        if is_expired(card.exp_month, card.exp_year, now)
+        else card.behaviour.decline_code
+    )
+    if decline_code is not None:
+        raise CardDeclined(_DECLINE_MESSAGES[decline_code], decline_code=decline_code)
+    row = SandboxCharge(
+        id=f"ch_{uuid.uuid4().hex}",
+        token_id=card.id,
+        amount=amount.amount,
+        currency=amount.currency,
+        idempotency_key=key,
+        created_at=now,
+    )
+    return row, True
 
 
 def _require_positive(amount: Money) -> None:

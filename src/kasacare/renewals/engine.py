@@ -34,7 +34,7 @@ from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
 from kasacare.catalog.schemas import Catalog
-from kasacare.kit.calendar import period_index, period_start
+from kasacare.kit.calendar import Cycle, period_index, period_start
 from kasacare.legacy.models import LegacySubscription
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
@@ -98,6 +98,11 @@ class RenewalKind(Protocol[Row]):
     def notice(self, row: Row) -> dict[str, str]:
         """What names the row in the owner's notifications."""
         ...
+
+
+def period_after(anchor: datetime, cycle: Cycle, start: datetime) -> datetime:
+    """The end of the renewal period that starts at `start`, on the anchor's calendar (M7)."""
+    return period_start(anchor, cycle, period_index(anchor, cycle, start) + 1)
 
 
 def next_due(
@@ -201,8 +206,7 @@ def _renew(
     row: Row,
 ) -> None:
     start = row.current_period_end
-    index = period_index(row.anchor, row.cycle, start)
-    end = period_start(row.anchor, row.cycle, index + 1)
+    end = period_after(row.anchor, row.cycle, start)
     lines = kind.start_period(catalog, row, start, end)
     try:
         billing.issue_invoice(

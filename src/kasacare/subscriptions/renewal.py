@@ -21,10 +21,12 @@ from kasacare.billing.locks import lock_account, lock_subscription
 from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
+from kasacare.kit.calendar import Cycle
+from kasacare.kit.money import Money
 from kasacare.notifications.reminders import schedule_subscription
 from kasacare.renewals import engine
 from kasacare.renewals.ending import end_paid_coverage
-from kasacare.subscriptions.models import EndReason, Status, Subscription
+from kasacare.subscriptions.models import EndReason, PlanId, Status, Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.rules import SeatState
 from kasacare.subscriptions.service import end_subscription
@@ -63,15 +65,14 @@ class NewPlans:
     def start_period(
         self, catalog: Catalog, row: Subscription, start: datetime, end: datetime
     ) -> list[LineDraft]:
-        plan = catalog.plans[row.plan]
-        price = plan.price(row.currency, row.cycle)
-        assert price is not None, "a live subscription's plan is sold in its currency"
-        state = SeatState(plan, len(row.seats), price)
+        line, price = period_line(
+            catalog, row.plan, row.cycle, row.currency, len(row.seats), start, end
+        )
         row.current_period_start, row.current_period_end = start, end
         row.unit_price = price.amount
         row.status = Status.ACTIVE
         schedule_subscription(row)
-        return [LineDraft(f"{state.describe()}, {row.cycle.value}", state.period_value, start, end)]
+        return [line]
 
     def mark_paid(self, row: Subscription) -> None:
         row.status = Status.ACTIVE
@@ -100,6 +101,24 @@ class NewPlans:
 
 
 NEW_PLANS = NewPlans()
+
+
+def period_line(
+    catalog: Catalog,
+    plan_id: PlanId,
+    cycle: Cycle,
+    currency: str,
+    seats: int,
+    start: datetime,
+    end: datetime,
+) -> tuple[LineDraft, Money]:
+    """A renewal's invoice line for the period [start, end) at catalog prices, and the unit
+    price it invoices (T4: a trial's first charge too)."""
+    plan = catalog.plans[plan_id]
+    price = plan.price(currency, cycle)
+    assert price is not None, "a live subscription's plan is sold in its currency"
+    state = SeatState(plan, seats, price)
+    return LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end), price
 
 
 def next_due(session: Session, after: datetime | None = None) -> datetime | None:
@@ -143,4 +162,12 @@ def _cameras(session: Session, camera_ids: list[uuid.UUID]) -> list[Camera]:
     )
 
 
-__all__ = ["NEW_PLANS", "RETRY_DAYS", "advance", "due_at", "next_due", "retry_on_card_change"]
+__all__ = [
+    "NEW_PLANS",
+    "RETRY_DAYS",
+    "advance",
+    "due_at",
+    "next_due",
+    "period_line",
+    "retry_on_card_change",
+]
