@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -60,16 +61,16 @@ def goodwill_balance(session: Session, account: Account) -> Money:
     return Money(repository.balance(account.id, refundable=False), currency_of(account))
 
 
-def plan_balance_refund(session: Session, account: Account, *, spent: Money) -> CancelSettlement:
-    """M9 for a preview: the balance refund once `spent` of the balance has paid an invoice
-    not written yet (goodwill is spent first), as `refund_on_cancel` will find it then."""
-    goodwill = goodwill_balance(session, account)
-    return settle_cancel(
-        Money.zero(currency_of(account)),
-        balance(session, account) - spent,
-        refundable(session, account),
-        goodwill=goodwill - goodwill.min(spent),
-    )
+@dataclass(frozen=True, slots=True)
+class CancelRefund:
+    """The refund of ending paid coverage, as planned (C1, M9): the unused lines (as
+    credited, positive), the part of them goodwill paid (it stays goodwill), and the money
+    (`settle_cancel`) that `issue_cancel_refund` moves."""
+
+    subscription_id: uuid.UUID | None
+    unused_lines: tuple[LineDraft, ...]
+    paid_by_goodwill: Money | None
+    settlement: CancelSettlement
 
 
 def plan_cancel(
@@ -77,21 +78,30 @@ def plan_cancel(
     account: Account,
     unused_lines: Sequence[LineDraft],
     *,
+    subscription_id: uuid.UUID | None = None,
     refund_balance: bool = True,
     paid_by_goodwill: Money | None = None,
-) -> CancelSettlement:
-    """The money of ending paid coverage (C1, M9), for its quote and for `refund_on_cancel`:
-    the unused part and the balance (but its goodwill part) back to the card payments,
-    newest first; what no payment can take stays as credit. `paid_by_goodwill`: the part of
-    the unused time that goodwill credit paid (`goodwill_share`): it stays goodwill."""
-    return settle_cancel(
+    spent: Money | None = None,
+) -> CancelRefund:
+    """The money of ending paid coverage (C1, M9): the unused part and the balance (but its
+    goodwill part) back to the card payments, newest first; what no payment can take stays
+    as credit. `paid_by_goodwill`: the part of the unused time that goodwill credit paid
+    (`goodwill_share`): it stays goodwill. `spent`: what an invoice issued first in the same
+    change takes of the balance (goodwill is spent first), so the refund is the one
+    `issue_cancel_refund` will find then."""
+    left = balance(session, account)
+    goodwill = goodwill_balance(session, account)
+    if spent is not None:
+        left, goodwill = left - spent, goodwill - goodwill.min(spent)
+    settlement = settle_cancel(
         total(unused_lines, currency_of(account)),
-        balance(session, account),
+        left,
         refundable(session, account),
         refund_balance=refund_balance,
-        goodwill=goodwill_balance(session, account),
+        goodwill=goodwill,
         kept=paid_by_goodwill,
     )
+    return CancelRefund(subscription_id, tuple(unused_lines), paid_by_goodwill, settlement)
 
 
 def goodwill_share(
@@ -277,27 +287,15 @@ def issue_credit(
     return note
 
 
-def refund_on_cancel(
-    session: Session,
-    now: datetime,
-    account: Account,
-    *,
-    subscription_id: uuid.UUID | None,
-    unused_lines: Sequence[LineDraft],
-    refund_balance: bool = True,
-    paid_by_goodwill: Money | None = None,
-) -> CancelSettlement:
-    """C1 + M9: the unused part (lines as credited, positive) and the balance go back to
-    the card payments, newest first; a refund note documents it and outbox rows carry it out
+def issue_cancel_refund(
+    session: Session, now: datetime, account: Account, planned: CancelRefund
+) -> None:
+    """C1 + M9, as planned (`plan_cancel`): the unused part and the balance go back to the
+    card payments, newest first; a refund note documents it and outbox rows carry it out
     after the commit; what no payment can take stays as credit (a `credit` note), and what
-    goodwill paid (`paid_by_goodwill`) stays as goodwill credit."""
-    outcome = plan_cancel(
-        session,
-        account,
-        unused_lines,
-        refund_balance=refund_balance,
-        paid_by_goodwill=paid_by_goodwill,
-    )
+    goodwill paid stays as goodwill credit."""
+    outcome, unused_lines = planned.settlement, planned.unused_lines
+    subscription_id, paid_by_goodwill = planned.subscription_id, planned.paid_by_goodwill
     if outcome.refund_total.amount > 0:
         lines = _scaled(unused_lines, outcome.refund_from_unused)
         if outcome.refund_from_balance.amount:
@@ -328,7 +326,6 @@ def refund_on_cancel(
             )
         ]
         issue_credit(session, now, account, subscription_id=subscription_id, lines=rest)
-    return outcome
 
 
 def refund_to_card_on_file(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -26,7 +26,7 @@ from kasacare.billing.rules import LineDraft
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import reconcile_account
-from kasacare.entitlements.erasure import Erasure, erasures
+from kasacare.entitlements.erasure import Erasure
 from kasacare.entitlements.rules import PaidCoverage
 from kasacare.kit.calendar import Cycle, period_index, period_start
 from kasacare.kit.errors import NotFound, ValidationFailed
@@ -47,7 +47,7 @@ from kasacare.legacy.models import (
 from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
-from kasacare.renewals.ending import end_paid_coverage
+from kasacare.renewals.ending import Ending, apply_ending, plan_ending
 from kasacare.subscriptions.errors import CameraSubscribed, PlanTypeConflict
 from kasacare.subscriptions.repository import SubscriptionRepository
 
@@ -64,17 +64,29 @@ class LegacyImport:
     channel: Channel
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class LegacyEnding:
+    """One legacy subscription's end, as planned: its refund (L3, L4) and its ending."""
+
+    legacy: LegacySubscription
+    refund: Money
+    ending: Ending
+
+
+@dataclass(frozen=True, slots=True)
 class Termination:
     """What ending the account's legacy subscriptions does: refunds and erased history."""
 
-    refunds: list[tuple[LegacySubscription, Money]] = field(default_factory=list)
-    erased: list[Erasure] = field(default_factory=list)
+    endings: tuple[LegacyEnding, ...]
+
+    @property
+    def erased(self) -> tuple[Erasure, ...]:
+        return tuple(erasure for item in self.endings for erasure in item.ending.erased)
 
     def refund_total(self, currency: str) -> Money:
         result = Money.zero(currency)
-        for _, amount in self.refunds:
-            result += amount
+        for item in self.endings:
+            result += item.refund
         return result
 
 
@@ -197,7 +209,7 @@ def refuse_app_store(subscriptions: Sequence[LegacySubscription]) -> None:
         raise LegacyNotRefundable(NOT_REFUNDABLE_DETAIL)
 
 
-def terminate_all(
+def plan_termination(
     session: Session,
     catalog: Catalog,
     now: datetime,
@@ -205,45 +217,44 @@ def terminate_all(
     reason: LegacyEndReason,
     *,
     covered_after: dict[uuid.UUID, PaidCoverage] | None = None,
-    dry_run: bool = False,
 ) -> Termination:
-    """End every live legacy subscription of the account with its prorated refund (L3, L4)
-    and close legacy to it (L5). `covered_after`: cameras a new plan takes over."""
+    """The end of every live legacy subscription of the account (locked), each with its
+    prorated refund (L3, L4); an app-store one refuses it all (L6). `covered_after`:
+    cameras a new plan takes over."""
     subscriptions = LegacyRepository(session).live(account.id, for_update=True)
     refuse_app_store(subscriptions)
-    termination = Termination()
-    covered_after = covered_after or {}
-    ending: list[tuple[LegacySubscription, list[Camera], list[Erasure]]] = []
+    endings = []
     for legacy in subscriptions:
-        termination.refunds.append((legacy, refundable_now(legacy, now)))
-        cameras = owned_cameras(session, account, legacy.camera_ids, allow_unbound=True)
-        after = {camera.id: covered_after.get(camera.id) for camera in cameras}
-        erased = erasures(session, catalog, now, cameras, after)
-        termination.erased += erased
-        ending.append((legacy, cameras, erased))
-    if dry_run:
-        return termination
-    for (legacy, amount), (_, cameras, erased) in zip(termination.refunds, ending, strict=True):
-        if amount.amount > 0:
-            name = catalog.legacy_plans[legacy.plan].name
-            line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end)
-            billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
-            legacy.refunded += amount.amount
-        end_paid_coverage(
+        ending = plan_ending(
             session,
             catalog,
             now,
             account,
             plan_id=legacy.id,
-            cameras=cameras,
+            cameras=owned_cameras(session, account, legacy.camera_ids, allow_unbound=True),
             end=partial(end, session, now, legacy, reason),
-            erased=erased,
-            # The caller refunds the balance once for all (M9) and, in a migration, gives
-            # the clips their windows once the new plan covers them.
-            reconcile=False,
+            covered_after=covered_after,
         )
+        endings.append(LegacyEnding(legacy, refundable_now(legacy, now), ending))
+    return Termination(tuple(endings))
+
+
+def apply_termination(
+    session: Session, catalog: Catalog, now: datetime, account: Account, termination: Termination
+) -> None:
+    """End them as planned: each refund to the card on file (M2), each ending; then legacy
+    closes to the account (L5)."""
+    for item in termination.endings:
+        legacy, amount = item.legacy, item.refund
+        if amount.amount > 0:
+            name = catalog.legacy_plans[legacy.plan].name
+            line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end)
+            billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
+            legacy.refunded += amount.amount
+        # The caller refunds the balance once for all (M9) and gives the clips their
+        # windows once all its changes are made (in a migration, the new plan's too).
+        apply_ending(session, catalog, now, account, item.ending, reconcile=False)
     lock_out(account, now)
-    return termination
 
 
 def end(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.dependencies import Owner
 from kasacare.accounts.models import Account
-from kasacare.billing.charging import Payer, Planning, run_charged
+from kasacare.billing.charging import Payer, run_charged
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import ValidationFailed
@@ -29,6 +29,14 @@ from kasacare.subscriptions.schemas import (
     TrialRead,
 )
 from kasacare.subscriptions.service import Outcome, Subscriptions, trial_eligibility
+from kasacare.subscriptions.use_cases.cancel import plan_cancel, plan_cancel_legacy
+from kasacare.subscriptions.use_cases.change import (
+    plan_add_camera,
+    plan_change,
+    plan_remove_camera,
+)
+from kasacare.subscriptions.use_cases.scope import Scope
+from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
 
 router = APIRouter(tags=["subscriptions"])
 T = TypeVar("T")
@@ -170,35 +178,35 @@ def cancel(owner: Owner, context: Context, session: DbSession, now: Now) -> Canc
 def preview(
     body: PreviewRequest, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> QuoteRead:
-    """The quote of an action (C5), computed by the action's own code; nothing changes."""
-    use_cases = _use_cases(context, session, now, owner, Planning())
+    """The quote of an action (C5): the action's own plan, not applied; nothing changes."""
+    scope = Scope.locked(session, context.catalog, now, owner)
     match body.action:
         case PreviewAction.CREATE:
-            outcome = use_cases.subscribe(
+            plan = plan_subscribe(
+                scope,
                 _required(body.plan, "plan"),
                 _required(body.cycle, "cycle"),
                 _required(body.camera_ids, "camera_ids"),
                 trial=body.trial,
                 confirm_legacy_termination=True,  # the preview of a migration shows its quote
-                dry_run=True,
             )
         case PreviewAction.CHANGE:
-            outcome = use_cases.change(
+            plan = plan_change(
+                scope,
                 _required(body.plan, "plan"),
                 _required(body.cycle, "cycle"),
                 _required(body.camera_ids, "camera_ids"),
-                dry_run=True,
             )
         case PreviewAction.ADD_CAMERA:
-            outcome = use_cases.add_camera(_required(body.camera_id, "camera_id"), dry_run=True)
+            plan = plan_add_camera(scope, _required(body.camera_id, "camera_id"))
         case PreviewAction.REMOVE_CAMERA:
-            outcome = use_cases.remove_camera(_required(body.camera_id, "camera_id"), dry_run=True)
+            plan = plan_remove_camera(scope, _required(body.camera_id, "camera_id"))
         case PreviewAction.CANCEL:
-            outcome = use_cases.cancel(dry_run=True)
+            plan = plan_cancel(scope)
         case PreviewAction.CANCEL_LEGACY:
-            outcome = use_cases.cancel_legacy(dry_run=True)
+            plan = plan_cancel_legacy(scope)
     session.rollback()
-    return QuoteRead.of(outcome.quote)
+    return QuoteRead.of(plan.quote)
 
 
 def _required(value: T | None, field: str) -> T:

@@ -1,10 +1,11 @@
 """The quote of a change (C5): what the owner will be charged, refunded and credited, the
-balance left, the next invoice, and which history of which camera will be erased. The real
-call and its preview build it with the same code."""
+balance left, the next invoice, and which history of which camera will be erased. A use
+case's plan builds it once (`subscriptions.use_cases`); the preview shows it, the real call
+applies the plan it belongs to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from kasacare.entitlements.erasure import Erasure
@@ -17,7 +18,7 @@ class NextInvoice:
     amount: Money
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Quote:
     charge_now: Money
     refund_now: Money
@@ -25,12 +26,18 @@ class Quote:
     credit_used: Money
     balance_after: Money
     next_invoice: NextInvoice | None = None
-    erased: list[Erasure] = field(default_factory=list)
+    erased: tuple[Erasure, ...] = ()
 
     @classmethod
-    def nothing(cls, balance: Money) -> Quote:
+    def nothing(
+        cls,
+        balance: Money,
+        next_invoice: NextInvoice | None = None,
+        erased: tuple[Erasure, ...] = (),
+    ) -> Quote:
+        """No money moves: the balance stays as it is."""
         zero = Money.zero(balance.currency)
-        return cls(zero, zero, zero, zero, balance)
+        return cls(zero, zero, zero, zero, balance, next_invoice, erased)
 
 
 def quote_json(quote: Quote) -> dict[str, object]:

@@ -32,6 +32,12 @@ class SeatState:
         return self.plan.name
 
 
+def net_of_credit(state: SeatState, balance: Money) -> Money:
+    """A state's full-period value less what the credit balance pays of it (P5)."""
+    value = state.period_value
+    return value - value.min(balance) if balance.amount > 0 else value
+
+
 def unused_line(state: SeatState, start: datetime, end: datetime, at: datetime) -> LineDraft:
     """The unused part of a state, as credited (positive): value x M6 fraction, rounded."""
     return LineDraft(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account, Role
-from kasacare.billing.charging import Planning, run_charged
+from kasacare.billing.charging import run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.rules import available
@@ -24,7 +24,17 @@ from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.legacy import service as legacy
 from kasacare.notifications.service import for_account
-from kasacare.subscriptions.service import Outcome, Subscriptions
+from kasacare.subscriptions.quote import Quote
+from kasacare.subscriptions.service import Subscriptions
+from kasacare.subscriptions.use_cases.cancel import plan_cancel, plan_cancel_legacy
+from kasacare.subscriptions.use_cases.change import (
+    plan_add_camera,
+    plan_change,
+    plan_remove_camera,
+)
+from kasacare.subscriptions.use_cases.plan import BillingPlan
+from kasacare.subscriptions.use_cases.scope import Scope
+from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
 from kasacare.web.guard import signed_in_as
 from kasacare.web.messages import friendly
 from kasacare.web.render import page
@@ -183,8 +193,9 @@ def care_page(request: Request, context: Context, session: DbSession, now: Now) 
     return _care_page(request, context, session, now, _owner(request, session, now))
 
 
-def _run(use_cases: Subscriptions, form: FormData, *, dry_run: bool) -> Outcome:
-    """The form's action on the same use cases as the API (preview or for real)."""
+def _plan(scope: Scope, form: FormData, *, confirmed: bool) -> BillingPlan:
+    """The form's action planned by the same use cases as the API. `confirmed`: a migration
+    goes ahead (the review shows its quote; applying it needs the owner's confirmation)."""
     action = str(form.get("action", ""))
     camera_ids = [uuid.UUID(str(v)) for v in form.getlist("camera_ids")]
     camera_id = uuid.UUID(str(form["camera_id"])) if form.get("camera_id") else None
@@ -193,24 +204,24 @@ def _run(use_cases: Subscriptions, form: FormData, *, dry_run: bool) -> Outcome:
         raise ValidationFailed("Choose monthly or annual billing.")
     match action:
         case "create":
-            return use_cases.subscribe(
+            return plan_subscribe(
+                scope,
                 plan,
                 Cycle(cycle),
                 camera_ids,
                 trial=form.get("trial") == "1",
-                confirm_legacy_termination=dry_run or form.get("confirm_legacy_termination") == "1",
-                dry_run=dry_run,
+                confirm_legacy_termination=confirmed,
             )
         case "change":
-            return use_cases.change(plan, Cycle(cycle), camera_ids, dry_run=dry_run)
+            return plan_change(scope, plan, Cycle(cycle), camera_ids)
         case "add_camera" if camera_id:
-            return use_cases.add_camera(camera_id, dry_run=dry_run)
+            return plan_add_camera(scope, camera_id)
         case "remove_camera" if camera_id:
-            return use_cases.remove_camera(camera_id, dry_run=dry_run)
+            return plan_remove_camera(scope, camera_id)
         case "cancel":
-            return use_cases.cancel(dry_run=dry_run)
+            return plan_cancel(scope)
         case "cancel_legacy":
-            return use_cases.cancel_legacy(dry_run=dry_run)
+            return plan_cancel_legacy(scope)
     raise ValidationFailed("Choose what to change.")
 
 
@@ -221,10 +232,10 @@ async def review(request: Request, context: Context, session: DbSession, now: No
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
-        use_cases = Subscriptions(session, context.catalog, Planning(), now, account)
+        scope = Scope.locked(session, context.catalog, now, account)
         migrating = form.get("action") == "create" and bool(legacy.live_for(session, account))
-        outcome = _run(use_cases, form, dry_run=True)
-        erased = _erased_with_downloads(context, session, now, account, outcome)
+        quote = _plan(scope, form, confirmed=True).quote
+        erased = _erased_with_downloads(context, session, now, account, quote)
         session.rollback()
     except (KasaCareError, ValueError) as error:
         session.rollback()
@@ -237,7 +248,7 @@ async def review(request: Request, context: Context, session: DbSession, now: No
         session,
         "review.html",
         account=account,
-        quote=outcome.quote,
+        quote=quote,
         title=ACTIONS.get(str(form.get("action")), "Review"),
         fields=fields,
         erased=erased,
@@ -246,7 +257,7 @@ async def review(request: Request, context: Context, session: DbSession, now: No
 
 
 def _erased_with_downloads(
-    context: AppContext, session: Session, now: datetime, account: Account, outcome: Outcome
+    context: AppContext, session: Session, now: datetime, account: Account, quote: Quote
 ) -> list[dict[str, Any]]:
     """Each camera whose history shrinks, and (where the plan grants download) links to the
     clips that will go, so the owner can keep them before confirming."""
@@ -254,7 +265,7 @@ def _erased_with_downloads(
     entitlements = camera_entitlements(session, context.catalog, list(owned.values()), now)
     secret = clips.url_secret(session)
     result = []
-    for erasure in outcome.quote.erased:
+    for erasure in quote.erased:
         camera = owned.get(erasure.camera_id)
         if camera is None:
             continue
@@ -285,9 +296,7 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
             session,
             context.gateway,
             now,
-            lambda s, payer: _run(
-                Subscriptions(s, context.catalog, payer, now, account), form, dry_run=False
-            ),
+            lambda s, payer: _apply(Subscriptions(s, context.catalog, payer, now, account), form),
         )
         session.commit()
     except (KasaCareError, ValueError) as error:
@@ -297,6 +306,11 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
         return _care_page(request, context, session, now, account, message, status)
     after_commit(context, now)
     return RedirectResponse("/app/kasa-care?notice=Done", status_code=303)
+
+
+def _apply(use_cases: Subscriptions, form: FormData) -> None:
+    confirmed = form.get("confirm_legacy_termination") == "1"
+    use_cases.apply(_plan(use_cases.scope, form, confirmed=confirmed))
 
 
 # ---- notifications -------------------------------------------------------------------

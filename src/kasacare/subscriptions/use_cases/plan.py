@@ -1,0 +1,130 @@
+"""A use case's billing plan: its quote (C5) and the ordered effects that `apply` carries out.
+
+Every `plan_*` function only reads (under the account's lock) and answers a `BillingPlan`;
+a preview shows its quote and applies nothing. The effects say what the change writes, in
+the order it writes it: documents are numbered in that order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from kasacare.billing.rules import LineDraft
+from kasacare.billing.service import CancelRefund
+from kasacare.cameras.models import Camera
+from kasacare.catalog.schemas import Plan
+from kasacare.entitlements.erasure import Erasure
+from kasacare.kit.calendar import Cycle
+from kasacare.kit.money import Money
+from kasacare.legacy.service import Termination
+from kasacare.renewals.ending import Ending
+from kasacare.subscriptions.models import EndReason, PlanId, Status, Subscription
+from kasacare.subscriptions.quote import Quote
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateLegacy:
+    """L3, L4: every live legacy subscription ends with its refund; legacy closes (L5)."""
+
+    termination: Termination
+
+
+@dataclass(frozen=True, slots=True)
+class StartTrial:
+    """T1: the account's one trial starts now."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSubscription:
+    """A new subscription (its id chosen by the plan, so its invoice can name it)."""
+
+    id: uuid.UUID
+    plan: Plan
+    cycle: Cycle
+    cameras: tuple[Camera, ...]
+    price: Money
+    status: Status
+    start: datetime
+    end: datetime
+    trial_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueInvoice:
+    """A paid invoice of these lines: the balance first, then the card through the payer."""
+
+    subscription_id: uuid.UUID
+    lines: tuple[LineDraft, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCredit:
+    """A credit note of these lines (as credited); `goodwill`: what goodwill had paid."""
+
+    subscription_id: uuid.UUID
+    lines: tuple[LineDraft, ...]
+    goodwill: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """C1, M9: the unused time and (or) the balance back to the card payments."""
+
+    refund: CancelRefund
+
+
+@dataclass(frozen=True, slots=True)
+class EndCoverage:
+    """C1: the subscription's paid coverage ends (`renewals.ending`)."""
+
+    ending: Ending
+
+
+@dataclass(frozen=True, slots=True)
+class EndSubscription:
+    """The subscription becomes history, with no refund of its own (P5: a cycle change)."""
+
+    subscription: Subscription
+    reason: EndReason
+
+
+@dataclass(frozen=True, slots=True)
+class RecordErasure:
+    """C4: the `history_erased` notice of what the change erases."""
+
+    erased: tuple[Erasure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSeats:
+    """C2, C3: the live subscription's new plan, unit price and seats."""
+
+    subscription: Subscription
+    plan: PlanId
+    unit_price: Money
+    removed: tuple[uuid.UUID, ...]
+    added: tuple[uuid.UUID, ...]
+
+
+Effect = (
+    TerminateLegacy
+    | StartTrial
+    | CreateSubscription
+    | IssueInvoice
+    | IssueCredit
+    | Refund
+    | EndCoverage
+    | EndSubscription
+    | RecordErasure
+    | ChangeSeats
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPlan:
+    """What a use case would do now: its quote, and its effects in the order they apply."""
+
+    quote: Quote
+    effects: tuple[Effect, ...]
