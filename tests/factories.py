@@ -139,3 +139,17 @@ def import_legacy(
     assert response.status_code == expect, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def goodwill(
+    client: TestClient, admin: dict[str, str], account_id: str, amount: int, currency: str = "USD"
+) -> dict[str, Any]:
+    """A support agent's goodwill credit (a credit note) on the account; its body."""
+    response = client.post(
+        f"/v1/support/accounts/{account_id}/goodwill-credits",
+        json={"amount": {"amount": amount, "currency": currency}, "note": "test goodwill"},
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

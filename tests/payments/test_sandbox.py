@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
@@ -24,7 +24,7 @@ from kasacare.payments.errors import (
     IdempotencyKeyReused,
     RefundExceedsCharge,
 )
-from kasacare.payments.gateway import CardDetails, PaymentGateway
+from kasacare.payments.gateway import CardDetails, Charge, ChargeRequest, PaymentGateway
 from kasacare.payments.models import SandboxCharge, SandboxRefund, SandboxToken
 from kasacare.payments.sandbox import SandboxGateway, sandbox_database_url
 from tests.payments.helpers import (
@@ -349,3 +349,165 @@ def test_m4_charge_survives_a_rollback_of_the_services_transaction(
 )
 def test_m4_sandbox_database(service_url: str, sandbox_url: str) -> None:
     assert sandbox_database_url(service_url) == sandbox_url
+
+
+# Batches of charges (`charge_many`, the `BatchCharging` of the renewal batch)
+
+
+def _request(token: str, key: str, amount: int = 399, currency: str = "USD") -> ChargeRequest:
+    return ChargeRequest(token, Money(amount, currency), key)
+
+
+def _charges(answers: list[Charge | CardDeclined]) -> list[Charge]:
+    return [answer for answer in answers if isinstance(answer, Charge)]
+
+
+def test_m4_charge_many_answers_in_order_a_decline_in_its_place_storing_nothing_for_it(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    good, declines, poor = (_token(gateway, clock, n) for n in (VISA, DECLINES, INSUFFICIENT_FUNDS))
+    answers = gateway.charge_many(
+        [
+            _request(good, "k1"),
+            _request(declines, "k2"),
+            _request(good, "k3", 798),
+            _request(poor, "k4", 100),
+        ],
+        now=clock.now(),
+    )
+
+    first, declined, third, poorly = answers
+    assert isinstance(first, Charge) and isinstance(third, Charge)
+    assert [(c.idempotency_key, c.amount, c.token) for c in (first, third)] == [
+        ("k1", USD_399, good),
+        ("k3", Money(798, "USD"), good),
+    ]
+    assert isinstance(declined, CardDeclined) and declined.decline_code == "generic_decline"
+    assert isinstance(poorly, CardDeclined) and poorly.decline_code == "insufficient_funds"
+    # Each charge answered as it stands in the gateway's books; the declines stored nothing.
+    assert [gateway.get_charge(c.id) for c in (first, third)] == [first, third]
+    assert first.amount_refunded == Money(0, "USD")
+    assert _count(gateway, SandboxCharge) == 2
+    assert (gateway.find_charge("k2"), gateway.find_charge("k4")) == (None, None)
+    # So a declined key stays free: the same key with a good card charges.
+    retried = gateway.charge(token=good, amount=USD_399, idempotency_key="k2", now=clock.now())
+    assert (retried.idempotency_key, retried.amount) == ("k2", USD_399)
+    assert _count(gateway, SandboxCharge) == 3
+
+
+def test_m4_charge_many_again_answers_the_first_charges_and_charges_nothing_more(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    single = gateway.charge(token=token, amount=USD_399, idempotency_key="k0", now=clock.now())
+    first = _charges(
+        gateway.charge_many([_request(token, "k1"), _request(token, "k2", 798)], now=clock.now())
+    )
+    # 100 of the first is refunded meanwhile: a repeat answers the charge as it stands.
+    gateway.refund(
+        charge_id=first[0].id, amount=Money(100, "USD"), idempotency_key="r", now=clock.now()
+    )
+    clock.set(datetime(2026, 3, 2, tzinfo=UTC))
+
+    again = gateway.charge_many(
+        [_request(token, "k1"), _request(token, "k2", 798), _request(token, "k0")],
+        now=clock.now(),
+    )
+
+    assert again == [gateway.get_charge(first[0].id), first[1], single]
+    assert isinstance(again[0], Charge)
+    assert (again[0].amount_refunded, again[0].refundable) == (Money(100, "USD"), Money(299, "USD"))
+    assert _count(gateway, SandboxCharge) == 3
+
+
+@pytest.mark.parametrize("amount", [Money(400, "USD"), Money(399, "EUR")])
+def test_m4_charge_many_with_a_key_reused_for_another_amount_charges_nothing_of_it(
+    gateway: SandboxGateway, clock: FixedClock, amount: Money
+) -> None:
+    token = _token(gateway, clock)
+    gateway.charge(token=token, amount=USD_399, idempotency_key="k1", now=clock.now())
+    reused = ChargeRequest(token, amount, "k1")
+    with pytest.raises(IdempotencyKeyReused) as raised:
+        gateway.charge_many([_request(token, "k2"), reused, _request(token, "k3")], now=clock.now())
+    assert (raised.value.code, raised.value.status) == ("idempotency_key_reused", 422)
+    # The whole call is refused: nothing of it charged, its other keys still free.
+    assert _count(gateway, SandboxCharge) == 1
+    assert (gateway.find_charge("k2"), gateway.find_charge("k3")) == (None, None)
+
+
+def test_m4_charge_many_with_one_key_twice_charges_it_once(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    """The batch's insert of the second falls foul of the key's unique index: the call falls
+    back to one charge at a time, the second answering the first."""
+    token = _token(gateway, clock)
+    one, two, again = gateway.charge_many(
+        [_request(token, "k1"), _request(token, "k2"), _request(token, "k1")], now=clock.now()
+    )
+    assert isinstance(one, Charge) and isinstance(two, Charge)
+    assert again == one and two.idempotency_key == "k2"
+    assert _count(gateway, SandboxCharge) == 2
+
+
+def test_m4_charge_many_with_one_key_twice_for_another_amount_charges_nothing_of_it(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    """`BatchCharging`: an error other than a decline raises for the whole call and charges
+    nothing of it, here too."""
+    token = _token(gateway, clock)
+    with pytest.raises(IdempotencyKeyReused):
+        gateway.charge_many(
+            [_request(token, "k1"), _request(token, "k2"), _request(token, "k1", 400)],
+            now=clock.now(),
+        )
+    assert _count(gateway, SandboxCharge) == 0
+    assert (gateway.find_charge("k1"), gateway.find_charge("k2")) == (None, None)
+
+
+def test_m4_concurrent_charge_many_calls_with_the_same_keys_charge_each_once(
+    gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    token = _token(gateway, clock)
+    now = clock.now()
+    keys = [f"k{n}" for n in range(5)]
+
+    def batch(_: int) -> list[str]:
+        answers = gateway.charge_many([_request(token, key) for key in keys], now=now)
+        return [charge.id for charge in _charges(answers)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answered = list(pool.map(batch, range(4)))
+    assert all(ids == answered[0] for ids in answered) and len(set(answered[0])) == 5
+    assert _count(gateway, SandboxCharge) == 5
+
+
+def test_m4_charge_many_with_a_key_charged_concurrently_falls_back_and_charges_once(
+    context: AppContext, gateway: SandboxGateway, clock: FixedClock
+) -> None:
+    """Deterministically: another call charges k2 and commits between the batch's read of
+    the keys and its insert (PostgreSQL: a second writer can commit meanwhile)."""
+    if gateway.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no charge can commit meanwhile")
+    token = _token(gateway, clock)
+    armed = [True]
+    concurrent: list[Charge] = []
+
+    def before_flush(session: Session, _context: object, _instances: object) -> None:
+        if session.get_bind() is gateway.engine and armed:
+            armed.clear()  # once: not again for the nested charge's own flush
+            concurrent.append(
+                gateway.charge(token=token, amount=USD_399, idempotency_key="k2", now=clock.now())
+            )
+
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        answers = gateway.charge_many(
+            [_request(token, "k1"), _request(token, "k2")], now=clock.now()
+        )
+    finally:
+        event.remove(Session, "before_flush", before_flush)
+
+    one, two = answers
+    assert isinstance(one, Charge) and one.idempotency_key == "k1"
+    assert two == concurrent[0]
+    assert _count(gateway, SandboxCharge) == 2
