@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kasacare.billing import service as billing
-from kasacare.billing.charging import Payer, Pays
+from kasacare.billing.charging import Payer
 from kasacare.clips.retention import reconcile_account
 from kasacare.entitlements.erasure import record_erasure
 from kasacare.legacy import service as legacy
@@ -57,7 +57,7 @@ def apply(scope: Scope, payer: Payer, plan: BillingPlan) -> Outcome:
                 account.trial_started_at = now
             case CreateSubscription():
                 subscription = _create(scope, effect)
-            case IssueInvoice(subscription_id, lines):
+            case IssueInvoice(subscription_id, lines, pays):
                 billing.issue_invoice(
                     session,
                     payer,
@@ -65,7 +65,7 @@ def apply(scope: Scope, payer: Payer, plan: BillingPlan) -> Outcome:
                     account,
                     subscription_id=subscription_id,
                     lines=lines,
-                    pays=Pays.purchase(subscription_id),
+                    pays=pays,
                 )
             case IssueCredit(subscription_id, lines, goodwill):
                 billing.issue_credit(

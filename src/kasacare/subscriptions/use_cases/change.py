@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from kasacare.billing.charging import Pays
 from kasacare.billing.rules import LineDraft, settle, total
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import NotFound
@@ -90,7 +91,7 @@ def _plan_change_to(
     )
     effects: list[Effect] = []
     if lines and net.amount >= 0:
-        effects.append(IssueInvoice(live.id, tuple(lines)))
+        effects.append(IssueInvoice(live.id, tuple(lines), Pays.purchase(live.id)))
     elif lines:
         credited = tuple(
             LineDraft(line.description, -line.amount, line.period_start, line.period_end)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 
 from kasacare.billing import service as billing
+from kasacare.billing.charging import Pays
 from kasacare.billing.rules import LineDraft, settle, total
 from kasacare.catalog.schemas import Plan
 from kasacare.kit.calendar import Cycle, period_start
@@ -87,4 +88,6 @@ def plan_cycle_change(
         erased=erased,
     )
     paid = CreateSubscription(new_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end)
-    return BillingPlan(quote, (Refund(cancelled), *ended, paid, IssueInvoice(new_id, lines)))
+    return BillingPlan(
+        quote, (Refund(cancelled), *ended, paid, IssueInvoice(new_id, lines, Pays.purchase(new_id)))
+    )

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from kasacare.billing.charging import Pays
 from kasacare.billing.rules import LineDraft
 from kasacare.billing.service import CancelRefund
 from kasacare.cameras.models import Camera
@@ -53,10 +54,12 @@ class CreateSubscription:
 
 @dataclass(frozen=True, slots=True)
 class IssueInvoice:
-    """A paid invoice of these lines: the balance first, then the card through the payer."""
+    """A paid invoice of these lines: the balance first, then the card through the payer
+    for what it `pays` (the payment attempt's purpose)."""
 
     subscription_id: uuid.UUID
     lines: tuple[LineDraft, ...]
+    pays: Pays
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from kasacare.billing import service as billing
+from kasacare.billing.charging import Pays
 from kasacare.billing.rules import LineDraft, settle, total
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Plan
@@ -73,7 +74,8 @@ def plan_subscribe(
     if not migrating:
         scope.check_uncovered(cameras, None)
         return _new(scope, plan, cycle, cameras, price, trial)
-    # The legacy plans that cover the cameras end first, in the same transaction.
+    # L3: every legacy plan ends first, in the same transaction; the cameras they cover
+    # are the new plan's then (P4 holds: no new plan is live, as checked above).
     source = EntitlementSource.TRIAL if trial else EntitlementSource(plan.id)
     taken_over = {c.id: PaidCoverage(source, plan.history_days * 24) for c in cameras}
     termination = legacy.plan_termination(
@@ -122,7 +124,9 @@ def _new(
     create = CreateSubscription(
         subscription_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end
     )
-    return BillingPlan(quote, (create, IssueInvoice(subscription_id, lines)))
+    return BillingPlan(
+        quote, (create, IssueInvoice(subscription_id, lines, Pays.purchase(subscription_id)))
+    )
 
 
 def _trial(
