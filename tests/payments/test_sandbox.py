@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from kasacare.accounts.models import Account, Role
 from kasacare.catalog.schemas import CardBrand
@@ -492,20 +492,21 @@ def test_m4_charge_many_with_a_key_charged_concurrently_falls_back_and_charges_o
     armed = [True]
     concurrent: list[Charge] = []
 
-    def before_flush(session: Session, _context: object, _instances: object) -> None:
-        if session.get_bind() is gateway.engine and armed:
-            armed.clear()  # once: not again for the nested charge's own flush
+    def before_insert(execution: ORMExecuteState) -> None:
+        table = getattr(execution.statement, "table", None)
+        if execution.is_insert and table is SandboxCharge.__table__ and armed:
+            armed.clear()  # once: not again when the batch reads again
             concurrent.append(
                 gateway.charge(token=token, amount=USD_399, idempotency_key="k2", now=clock.now())
             )
 
-    event.listen(Session, "before_flush", before_flush)
+    event.listen(Session, "do_orm_execute", before_insert)
     try:
         answers = gateway.charge_many(
             [_request(token, "k1"), _request(token, "k2")], now=clock.now()
         )
     finally:
-        event.remove(Session, "before_flush", before_flush)
+        event.remove(Session, "do_orm_execute", before_insert)
 
     one, two = answers
     assert isinstance(one, Charge) and one.idempotency_key == "k1"

@@ -121,8 +121,7 @@ def commit_fails_once_with_an_invoice(context: AppContext, *, times: int = 1) ->
             session.info["wrote_invoice"] = True
 
     def on_execute(execution: ORMExecuteState) -> None:
-        mapper = execution.bind_mapper
-        if execution.is_insert and mapper is not None and mapper.class_ is Invoice:
+        if execution.is_insert and getattr(execution.statement, "table", None) is Invoice.__table__:
             execution.session.info["wrote_invoice"] = True
 
     def before_commit(session: Session) -> None:

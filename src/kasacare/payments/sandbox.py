@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,7 +46,6 @@ from kasacare.payments.gateway import (
     Charge,
     ChargeRequest,
     Refund,
-    charge_or_decline,
 )
 from kasacare.payments.models import SandboxCardCredit, SandboxCharge, SandboxRefund, SandboxToken
 
@@ -180,15 +179,23 @@ class SandboxGateway:
     def charge_many(
         self, requests: Sequence[ChargeRequest], *, now: datetime
     ) -> list[Charge | CardDeclined]:
-        """`BatchCharging`: the whole batch in one transaction of the gateway."""
+        """`BatchCharging`: the whole batch in one transaction of the gateway. A key twice in
+        the batch is charged once (both answered with that charge); twice with two amounts,
+        the whole call is refused before anything is charged."""
+        amounts: dict[str, Money] = {}
         for request in requests:
             _require_positive(request.amount)
+            if amounts.setdefault(request.idempotency_key, request.amount) != request.amount:
+                raise IdempotencyKeyReused(
+                    f"Idempotency key {request.idempotency_key!r} is in the batch twice, "
+                    "for two amounts"
+                )
         try:
             return self._charge_batch(requests, now)
         except IntegrityError:
-            # A key taken concurrently (or twice in the batch): one at a time, each
-            # answering as a repeat where its key is taken.
-            return [charge_or_decline(self, request, now=now) for request in requests]
+            # A key committed concurrently between our read and our write: read again, it
+            # answers as a repeat (or refuses the whole call). Nothing of this try stayed.
+            return self._charge_batch(requests, now)
 
     def _charge_batch(
         self, requests: Sequence[ChargeRequest], now: datetime
@@ -207,6 +214,7 @@ class SandboxGateway:
                 for row in session.scalars(select(SandboxToken).where(SandboxToken.id.in_(tokens)))
             }
             answers: list[SandboxCharge | CardDeclined] = []
+            made: set[str] = set()  # new charges: nothing refunded yet, no need to ask
             for request in requests:
                 try:
                     row, new = _decide(
@@ -220,11 +228,29 @@ class SandboxGateway:
                     answers.append(declined)
                     continue
                 if new:
-                    session.add(row)
+                    made.add(row.id)
+                    existing[request.idempotency_key] = row  # the key again: this charge
                 answers.append(row)
-            session.flush()
+            fresh = [row for row in existing.values() if row.id in made]
+            if fresh:  # one multi-row INSERT: the batch's point
+                session.execute(
+                    insert(Base.metadata.tables["sandbox_charges"]),
+                    [
+                        {
+                            "id": row.id,
+                            "token_id": row.token_id,
+                            "amount": row.amount,
+                            "currency": row.currency,
+                            "idempotency_key": row.idempotency_key,
+                            "created_at": row.created_at,
+                        }
+                        for row in fresh
+                    ],
+                )
             return [
-                answer if isinstance(answer, CardDeclined) else _charge_value(session, answer)
+                answer
+                if isinstance(answer, CardDeclined)
+                else _charge_value(session, answer, fresh=answer.id in made)
                 for answer in answers
             ]
 
@@ -384,14 +410,16 @@ def _refunded(session: Session, charge_id: str) -> int:
     return int(total or 0)
 
 
-def _charge_value(session: Session, row: SandboxCharge) -> Charge:
+def _charge_value(session: Session, row: SandboxCharge, *, fresh: bool = False) -> Charge:
+    """The charge as it stands; a `fresh` one (made in this transaction) has no refunds."""
+    refunded = 0 if fresh else _refunded(session, row.id)
     return Charge(
         id=row.id,
         token=row.token_id,
         amount=Money(row.amount, row.currency),
         idempotency_key=row.idempotency_key,
         created_at=row.created_at,
-        amount_refunded=Money(_refunded(session, row.id), row.currency),
+        amount_refunded=Money(refunded, row.currency),
     )
 
 

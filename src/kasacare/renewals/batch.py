@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kasacare.billing.charging import reverse
@@ -51,6 +51,7 @@ from kasacare.billing.rules import LineDraft
 from kasacare.billing.service import INVOICE_SEQUENCE
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
+from kasacare.kit.db import Base
 from kasacare.kit.failpoints import failpoint
 from kasacare.notifications.reminders import reminder_instants
 from kasacare.payments.errors import CardDeclined
@@ -91,6 +92,8 @@ class Renewal:
     unit_price: int
     trial_end: datetime | None
     cycle: Cycle
+    #: What the renewal was planned from (`_basis`): the same basis plans the same renewal.
+    basis: tuple[Any, ...]
 
     @property
     def key(self) -> str:
@@ -153,8 +156,13 @@ def renew_batch(
             return outcome
     failpoint("commit.after")
     for attempt_id, charge in to_reverse:
-        with sessions() as session:
-            reverse(session, gateway, due, attempt_id, charge)
+        try:
+            with sessions() as session:
+                reverse(session, gateway, due, attempt_id, charge)
+        except Exception:
+            # The attempt is committed `reversing`: the reconciler finishes the refund. The
+            # page's other rows keep their outcome.
+            log.exception("payment attempt %s: reversal failed; the reconciler retries", attempt_id)
     return outcome
 
 
@@ -180,7 +188,11 @@ def _claim(
     outcome.one_by_one += [(row_id, None) for row_id in mine if row_id not in due_ids]
     if not rows:
         return []
-    seats, balances, tokens = _facts(session, rows)
+    seats, balances, tokens = (
+        _seats(session, due_ids),
+        _balances(session, rows),
+        _tokens(session, rows),
+    )
     lock_documents(session)
     earlier = _attempts(session, rows)
     renewals: list[Renewal] = []
@@ -197,7 +209,7 @@ def _claim(
         renewals.append(renewal)
     if renewals:
         session.execute(
-            insert(PaymentAttempt),
+            insert(_ATTEMPTS),
             [
                 {
                     "id": renewal.attempt_id,
@@ -230,7 +242,7 @@ def _apply(
     ids = [renewal.subscription_id for renewal in renewals]
     lock_accounts(session, {renewal.account_id for renewal in renewals})  # we hold charges
     rows = {row.id: row for row in _lock_due(session, ids, due)}
-    seats, balances, tokens = _facts(session, list(rows.values()))
+    seats, balances = _seats(session, rows), _balances(session, rows.values())
     lock_documents(session)
     pending = set(
         session.scalars(
@@ -257,8 +269,7 @@ def _apply(
                 to_reverse.append((renewal.attempt_id, answer))
             outcome.held.append(renewal.subscription_id)
             continue
-        now_planned = _plan(catalog, row, seats, balances, tokens, renewal.attempt_id)
-        if now_planned is None or now_planned.line != renewal.line:
+        if _basis(row, seats) != renewal.basis or balances.get(row.account_id, 0) != 0:
             outcome.one_by_one.append((renewal.subscription_id, None))  # changed: on its own
         elif isinstance(answer, CardDeclined):
             declined.append((renewal, answer))
@@ -266,8 +277,9 @@ def _apply(
             paid.append((renewal, answer))
     _record_paid(session, due, paid)
     if declined:
-        session.execute(
-            update(PaymentAttempt),
+        _update_by_id(
+            session,
+            _ATTEMPTS,
             [
                 {
                     "id": renewal.attempt_id,
@@ -358,11 +370,38 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "job_retry_at": None,
             }
         )
-    session.execute(insert(Invoice), invoices)
-    session.execute(insert(InvoiceLine), lines)
-    session.execute(insert(CardPayment), payments)
-    session.execute(update(PaymentAttempt), attempts)
-    session.execute(update(Subscription), subscriptions)
+    session.execute(insert(_table(Invoice)), invoices)
+    session.execute(insert(_table(InvoiceLine)), lines)
+    session.execute(insert(_table(CardPayment)), payments)
+    _update_by_id(session, _ATTEMPTS, attempts)
+    _update_by_id(session, _table(Subscription), subscriptions)
+
+
+def _table(model: type[Base]) -> Table:
+    """The Core table of a model: the batch writes rows as values, not ORM objects (much
+    less work per row, and one multi-row INSERT per table)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_ATTEMPTS = _table(PaymentAttempt)
+
+
+def _update_by_id(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """UPDATE each row of `table` by its id to the values given (one executemany)."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in names})
+    )
+    session.execute(
+        statement,
+        [{"row_id": row["id"], **{f"new_{name}": row[name] for name in names}} for row in rows],
+    )
 
 
 def _lock_due(session: Session, ids: Sequence[uuid.UUID], due: datetime) -> list[Row[Any]]:
@@ -385,37 +424,40 @@ def _lock_due(session: Session, ids: Sequence[uuid.UUID], due: datetime) -> list
     )
 
 
-def _facts(
-    session: Session, rows: list[Row[Any]]
-) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, int], dict[uuid.UUID, str]]:
-    """Per subscription its seats; per account its balance and its card's token."""
-    ids = [row.id for row in rows]
-    accounts = list({row.account_id for row in rows})
-    seats = dict(
+def _seats(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Per subscription, its cameras."""
+    return dict(
         session.execute(
             select(SubscriptionCamera.subscription_id, func.count())
             .where(
-                SubscriptionCamera.subscription_id.in_(ids),
+                SubscriptionCamera.subscription_id.in_(list(ids)),
                 SubscriptionCamera.removed_at.is_(None),
             )
             .group_by(SubscriptionCamera.subscription_id)
         ).all()
     )
-    balances = dict(
+
+
+def _balances(session: Session, rows: Iterable[Row[Any]]) -> dict[uuid.UUID, int]:
+    """Per account of `rows`, its credit balance (absent: none)."""
+    return dict(
         session.execute(
             select(BalanceEntry.account_id, func.sum(BalanceEntry.amount))
-            .where(BalanceEntry.account_id.in_(accounts))
+            .where(BalanceEntry.account_id.in_({row.account_id for row in rows}))
             .group_by(BalanceEntry.account_id)
         ).all()
     )
-    tokens = dict(
+
+
+def _tokens(session: Session, rows: Iterable[Row[Any]]) -> dict[uuid.UUID, str]:
+    """Per account of `rows`, its card's gateway token (absent: no card on file)."""
+    return dict(
         session.execute(
             select(PaymentMethod.account_id, PaymentMethod.gateway_token).where(
-                PaymentMethod.account_id.in_(accounts)
+                PaymentMethod.account_id.in_({row.account_id for row in rows})
             )
         ).all()
     )
-    return seats, balances, tokens
 
 
 def _attempts(
@@ -445,7 +487,6 @@ def _plan(
     seats: dict[uuid.UUID, int],
     balances: dict[uuid.UUID, int],
     tokens: dict[uuid.UUID, str],
-    attempt_id: uuid.UUID | None = None,
 ) -> Renewal | None:
     """The renewal of `row` if the batch can make it: a charge of the whole period to the
     card on file (no balance to spend first: that is the one-at-a-time path's)."""
@@ -462,12 +503,25 @@ def _plan(
     return Renewal(
         subscription_id=row.id,
         account_id=row.account_id,
-        attempt_id=attempt_id or uuid.uuid4(),
+        attempt_id=uuid.uuid4(),
         token=token,
         line=line,
         unit_price=price.amount,
         trial_end=row.trial_end,
         cycle=row.cycle,
+        basis=_basis(row, seats),
+    )
+
+
+def _basis(row: Row[Any], seats: dict[uuid.UUID, int]) -> tuple[Any, ...]:
+    """Everything a renewal's plan is computed from, but the balance and the card."""
+    return (
+        row.plan,
+        row.cycle,
+        row.currency,
+        row.anchor,
+        row.current_period_end,
+        seats.get(row.id, 0),
     )
 
 
