@@ -28,6 +28,7 @@ from benchmarks import cpu
 from benchmarks.load import LoadResult, multipart_request, run_load
 from benchmarks.server import running_server
 from kasacare.bench_routes import BARE_CLIPS_PATH
+from kasacare.clips.mp4 import mp4_like
 
 UPLOAD_PATH = "/v1/device/clips"
 #: Concurrent uploads (one keep-alive connection per camera): the goal's, then a low one.
@@ -75,7 +76,7 @@ def run(
     with running_server(settings, directory / "ingest-server.log", WORKERS) as (port, pid):
         tokens = _fleet(port, max(connections))
         os.sync()
-        payload = b"\x00\x00\x00\x18ftypmp42" + os.urandom(PAYLOAD_BYTES - 12)
+        payload = mp4_like(PAYLOAD_BYTES, os.urandom)
         # Distinct `started_at` per camera and request (a repeat would be a replay, answered
         # 200 without a write), all inside KC120's 48 h free window.
         base = datetime.now(UTC) - timedelta(minutes=10)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Table, insert
 
 from kasacare.app import build_context, create_app
 from kasacare.clips.models import Clip
+from kasacare.clips.mp4 import mp4_like
 from kasacare.config import Settings
 from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
@@ -29,7 +30,7 @@ PASSWORD = "bench owner password"  # noqa: S105 (a throwaway account in a throwa
 CHUNK = 5000
 #: The bytes of one seeded clip file: one filesystem block. Both sides of every comparison
 #: unlink the same files, so their size shifts both alike.
-FILE_BYTES = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * (4096 - 12)
+FILE_BYTES = mp4_like(4096)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from kasacare.clips.mp4 import mp4_like
+
 PASSWORD = "correct horse battery"
 _serials = itertools.count(1)
+#: A clip body that passes the upload's MP4 check: an `ftyp` box, then bytes for video.
+VIDEO = mp4_like(280)
 
 
 def sign_up(

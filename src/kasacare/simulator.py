@@ -41,6 +41,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kasacare.clips.mp4 import mp4_like
 from kasacare.kit.errors import KasaCareError
 
 MAX_CAMERAS = 1000
@@ -65,7 +66,6 @@ FLEET: tuple[tuple[str, bool], ...] = (
     ("KC110", False),
     ("EC70", False),
 )
-MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
 class SimulationError(KasaCareError):
@@ -264,11 +264,6 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
     )
 
 
-def payload(size: int) -> bytes:
-    """An mp4-like body of `size` bytes: an `ftyp` box, then random bytes that stand for video."""
-    return MP4_HEADER + secrets.token_bytes(max(0, size - len(MP4_HEADER)))
-
-
 def _motion(
     rng: random.Random, config: SimulationConfig, cameras: int, start: datetime
 ) -> list[Clip]:
@@ -316,7 +311,7 @@ def _upload(
     client: httpx.Client, camera: SimCamera, clip: Clip
 ) -> tuple[Clip, list[tuple[int, str]]]:
     """One upload, sent twice when the clip plays a camera that lost the first answer."""
-    body = payload(clip.size)
+    body = mp4_like(clip.size, secrets.token_bytes)  # an ftyp box, then random bytes
     results = []
     first_id = None
     for attempt in range(2 if clip.retry else 1):

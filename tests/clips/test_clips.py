@@ -17,10 +17,17 @@ from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
 from kasacare.support.models import AuditEntry
-from tests.factories import card_on_file, new_serial, owner, register_camera, subscribe, token_for
+from tests.factories import (
+    VIDEO,
+    card_on_file,
+    new_serial,
+    owner,
+    register_camera,
+    subscribe,
+    token_for,
+)
 
 NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"kasa" * 64
 
 
 def iso(moment: datetime) -> str:
@@ -367,3 +374,27 @@ def test_v7_support_agents_see_clip_entries_never_video(
     assert (
         client.get(f"/v1/support/cameras/{camera['id']}/clips", headers=headers).status_code == 403
     )
+
+
+def test_v1_issue_11_an_upload_that_is_not_mp4_is_refused_and_nothing_stored(
+    client: TestClient, context: AppContext, at_now: FixedClock
+) -> None:
+    _, headers = owner(client)
+    token = register_camera(client, headers, "KC120")["device_token"]
+    for data in (b"GIF89a" + bytes(100), b"\x00\x00\x00\x18moov" + bytes(100), b"ftyp"):
+        response = upload(client, token, NOW - timedelta(minutes=1), data=data)
+        assert response.status_code == 415, data
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "not_mp4"
+    assert _rows(context) == []
+    assert _blobs(context) == 0
+    # The device token is checked first: an unknown camera learns nothing of its bytes.
+    forged = client.post(
+        "/v1/device/clips",
+        data={"started_at": iso(NOW), "duration_s": "20"},
+        files={"video": ("c.mp4", b"not a video", "video/mp4")},
+        headers={"Authorization": "Device kc_dev_forged"},
+    )
+    assert forged.status_code == 401
+    # The smallest MP4 start passes.
+    assert upload(client, token, NOW, data=VIDEO[:24]).status_code == 201

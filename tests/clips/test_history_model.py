@@ -67,7 +67,7 @@ from kasacare.jobs import run_due
 from kasacare.kit.clock import FixedClock
 from tests.conftest import ADMIN_TOKEN, START
 from tests.databases import empty_sandbox, empty_storage, empty_tables
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, VIDEO
 
 # ---- the model's own table (SPEC section 1, as in tests/catalog.toml) -----------------------
 
@@ -90,7 +90,6 @@ MAX_CLIPS = 18
 EMAIL = "history@example.com"
 CARD = "4242424242424242"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-VIDEO = b"\x00\x00\x00\x18ftypmp42"
 ENTRY_FIELDS = {"id", "started_at", "duration_s", "kind", "expires_at", "available"}
 
 #: How often each interesting situation came up (printed at the end: run with -s to see it).

@@ -20,12 +20,11 @@ from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import Unauthorized, ValidationFailed
 from kasacare.kit.security import token_digest
-from tests.factories import card_on_file, owner, register_camera, subscribe
+from tests.factories import VIDEO, card_on_file, owner, register_camera, subscribe
 
 NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
 #: The test catalog's history windows (tests/catalog.toml).
 HISTORY_DAYS = {"plus": 30, "premium": 30, "legacy-plus": 14}
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(500)
 
 
 @pytest.fixture

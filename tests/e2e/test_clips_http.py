@@ -1,9 +1,9 @@
-"""Clip upload over HTTP under concurrency (V1): a real `kasacare serve --workers 2`, whose
-processes each store the uploads that reach them together in groups (`clips.ingest`)."""
+"""Clips over HTTP against a real `kasacare serve`: uploads under concurrency (V1) on
+`--workers 2`, whose processes each store the uploads that reach them together in groups
+(`clips.ingest`); playback with Range (V7, issue 11) on the shared live server."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kasacare.clips.mp4 import mp4_like
 from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
 from tests.e2e.test_foundation_http import _now, _owner, _register
+from tests.factories import VIDEO
 
 CAMERAS = 8
 CLIPS_PER_CAMERA = 4
@@ -56,7 +58,7 @@ def test_v1_concurrent_uploads_and_their_retries_store_each_clip_once(
             response = client.post(
                 "/v1/device/clips",
                 data={"started_at": started.isoformat(), "duration_s": "20", "kind": "motion"},
-                files={"video": ("clip.mp4", uuid.uuid4().bytes * 64, "video/mp4")},
+                files={"video": ("clip.mp4", VIDEO, "video/mp4")},
                 headers={"Authorization": f"Device {camera['device_token']}"},
             )
         assert response.status_code in (200, 201), response.text
@@ -76,3 +78,37 @@ def test_v1_concurrent_uploads_and_their_retries_store_each_clip_once(
         for camera in cameras:
             listed = http.get(f"/v1/cameras/{camera['id']}/clips", headers=headers).json()
             assert len(listed["items"]) == CLIPS_PER_CAMERA
+
+
+def test_v7_range_playback_over_http(http: httpx.Client, admin: dict[str, str]) -> None:
+    """Issue 11: a real server streams one range (206), refuses one past the end (416),
+    answers several ranges with the whole clip (200) and HEAD without a body."""
+    data = mp4_like(4096, lambda n: bytes(i % 251 for i in range(n)))
+    headers = _owner(http)
+    camera = _register(http, headers, "KC120")
+    started = _now(http, admin) - timedelta(minutes=1)
+    uploaded = http.post(
+        "/v1/device/clips",
+        data={"started_at": started.isoformat(), "duration_s": "20", "kind": "motion"},
+        files={"video": ("clip.mp4", data, "video/mp4")},
+        headers={"Authorization": f"Device {camera['device_token']}"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    url = http.get(f"/v1/clips/{uploaded.json()['id']}", headers=headers).json()["playback_url"]
+    part = http.get(url, headers={"Range": "bytes=1000-1999"})
+    assert (part.status_code, part.content) == (206, data[1000:2000])
+    assert part.headers["content-range"] == "bytes 1000-1999/4096"
+    assert (part.headers["accept-ranges"], part.headers["x-content-type-options"]) == (
+        "bytes",
+        "nosniff",
+    )
+    past = http.get(url, headers={"Range": "bytes=4096-"})
+    assert (past.status_code, past.headers["content-range"]) == (416, "bytes */4096")
+    several = http.get(url, headers={"Range": "bytes=0-9,100-199"})
+    assert (several.status_code, several.content) == (200, data)
+    head = http.head(url, headers={"Range": "bytes=-96"})
+    assert (head.status_code, head.content) == (206, b"")
+    assert (head.headers["content-range"], head.headers["content-length"]) == (
+        "bytes 4000-4095/4096",
+        "96",
+    )

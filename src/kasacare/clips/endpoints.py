@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -13,9 +14,11 @@ from kasacare.accounts.dependencies import Owner
 from kasacare.cameras.dependencies import DeviceTokenDigest
 from kasacare.cameras.service import get_owned
 from kasacare.clips import service
-from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, UnsupportedClipType
+from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, NotMp4, UnsupportedClipType
 from kasacare.clips.ingest import GATHER_SECONDS, MAX_GROUP, Stored, Submission, ingest
+from kasacare.clips.media import ClipFileResponse
 from kasacare.clips.models import ClipKind
+from kasacare.clips.mp4 import looks_like_mp4
 from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
 from kasacare.context import AppContext, Context, DbSession, Now, get_context
@@ -65,7 +68,8 @@ async def upload_clip(
     kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
 ) -> Response:
     """V1: a camera with cloud recording uploads a clip; the same camera and `started_at`
-    again answers 200 with the same clip and stores nothing more.
+    again answers 200 with the same clip and stores nothing more. A video that does not start
+    with an MP4 `ftyp` box is refused (415 `not_mp4`) before anything is stored.
 
     A coroutine that does no blocking work itself: the upload joins the group of uploads
     this process stores together (`clips.ingest`), in the thread pool."""
@@ -89,6 +93,8 @@ async def upload_clip(
         refusal = ClipTooLarge(f"A clip is at most {limit} bytes")
     elif not data:
         refusal = ValidationFailed("video is empty", field="video")
+    elif not looks_like_mp4(data):
+        refusal = NotMp4("video must start with an ISO BMFF ftyp box")
     stored = await clip_ingest(request.app).submit(
         Submission(token, upload, b"" if refusal else data, refusal)
     )
@@ -164,12 +170,18 @@ def get_clip(
     responses={
         **problem_responses(403, 410),
         200: {"content": {"video/mp4": {}}, "description": "The clip's bytes"},
+        206: {"content": {"video/mp4": {}}, "description": "The bytes of the one range asked"},
+        416: {"description": "The range starts past the end (`Content-Range: bytes */size`)"},
     },
 )
+@router.head(MEDIA_PATH, response_class=Response, include_in_schema=False)
 def clip_media(
     token: str, context: Context, session: DbSession, now: Now, download: bool = False
 ) -> Response:
-    """The target of a signed URL: checks the signature, its expiry and erasure (V7)."""
+    """The target of a signed URL: checks the signature, its expiry and erasure (V7), then
+    streams the clip from its file with `Range` support (`clips.media`: one range is 206, a
+    range past the end 416, several ranges 200 with the whole clip; HEAD the same headers).
+    A backend without local files (S3) sends the whole clip."""
     secret = service.url_secret(session)
     key = verify(token, secret, now, purpose="download" if download else "play")
     clip = service.clip_by_key(session, key)
@@ -177,10 +189,17 @@ def clip_media(
         raise ClipNoLongerAvailable("No longer available")
     service.playable(clip, now)
     session.commit()
-    headers = {"Cache-Control": "private, max-age=0, no-store"}
+    headers = {"Cache-Control": "private, max-age=0, no-store", "X-Content-Type-Options": "nosniff"}
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{clip.id}.mp4"'
-    return Response(context.storage.get(key), media_type=clip.content_type, headers=headers)
+    path = context.storage.local_file(key)
+    if path is None:
+        return Response(context.storage.get(key), media_type=clip.content_type, headers=headers)
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:  # erased since the check above, its bytes deleted after commit
+        raise ClipNoLongerAvailable("No longer available") from None
+    return ClipFileResponse(path, media_type=clip.content_type, headers=headers, stat_result=stat)
 
 
 @router.post(

@@ -36,3 +36,11 @@ class UploadTooSlow(KasaCareError):
     code = "upload_too_slow"
     status = 503
     title = "The upload took too long to store; send it again"
+
+
+class NotMp4(KasaCareError):
+    """An upload whose first bytes are not an ISO BMFF `ftyp` box (`clips.mp4`)."""
+
+    code = "not_mp4"
+    status = 415
+    title = "The clip is not an MP4 file"

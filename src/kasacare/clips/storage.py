@@ -1,6 +1,6 @@
 """Where clip bytes live: the `ClipStorage` contract, the local disk, and `storage_from_url`.
 
-    ClipStorage (Protocol)      put / put_many / get / exists / delete_many, by key
+    ClipStorage (Protocol)      put / put_many / get / exists / local_file / delete_many, by key
      ├── LocalDiskStorage       files under one root (the embedded default, `file://`)
      └── S3Storage              any S3-compatible object store (`s3://`, storage_s3.py)
 
@@ -150,6 +150,12 @@ class ClipStorage(Protocol):
         """True if bytes are stored under `key`."""
         ...
 
+    def local_file(self, key: str) -> Path | None:
+        """The file on this machine that holds `key`, which the app streams (Range requests,
+        a chunk at a time, never the whole clip in memory); None where the backend keeps no
+        local file (S3, read with `get`). The file may not exist: no I/O is done here."""
+        ...
+
     def delete_many(self, keys: Sequence[str]) -> int:
         """Delete every key; when it returns, none of them is stored.
 
@@ -239,6 +245,9 @@ class LocalDiskStorage:
 
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
+
+    def local_file(self, key: str) -> Path:
+        return self.path_for(key)
 
     def delete_many(self, keys: Sequence[str]) -> int:
         # Plain strings, not `path_for`: every key is validated first (so none can leave the

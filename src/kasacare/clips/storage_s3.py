@@ -155,6 +155,10 @@ class S3Storage:
             raise ClipStorageError(f"cannot look up {key!r}: {error}") from error
         return True
 
+    def local_file(self, key: str) -> None:
+        validate_key(key)
+        return None  # no file on this machine: the bytes are read with `get`
+
     def delete_many(self, keys: Sequence[str]) -> int:
         wanted = unique_keys(keys)
         if not wanted:
