@@ -1,19 +1,26 @@
 """Playback of a clip from the local disk over HTTP, with Range (SPEC V7; issue 11, item 1):
 206 for one range, 416 past the end, 200 with the whole clip for several ranges, HEAD with
-the same headers and no body; erasure still answers 410 whatever the Range."""
+the same headers and no body; erasure still answers 410 whatever the Range. On S3 (moto's
+server), `GET /v1/clips/{id}` hands out presigned S3 URLs and S3 answers the Range."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from kasacare.app import create_app
 from kasacare.clips.mp4 import mp4_like
+from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
+from tests.clips.conftest import s3_storage
 from tests.clips.test_clips import NOW, upload
-from tests.factories import card_on_file, owner, register_camera, subscribe
+from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 
 #: 1,000 bytes, each position recognisable: the header, then 0, 1, ..., 250, 0, 1, ...
 DATA = mp4_like(1000, lambda n: bytes(i % 251 for i in range(n)))
@@ -26,10 +33,12 @@ def at_now(clock: FixedClock) -> FixedClock:
     return clock
 
 
-def _clip(client: TestClient, *, paid: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+def _clip(
+    client: TestClient, *, paid: bool = False, email: str = "owner@example.com"
+) -> tuple[dict[str, Any], dict[str, str]]:
     """A clip of DATA on a KC120 (free plan, or Premium with `paid`): its `GET /v1/clips/{id}`
     answer and the owner's headers."""
-    _, headers = owner(client)
+    _, headers = owner(client, email)
     camera = register_camera(client, headers, "KC120")
     if paid:
         card_on_file(client, headers)
@@ -157,3 +166,29 @@ def test_v7_range_an_erased_clip_still_answers_410_and_an_expired_link_403(
     at_now.advance(timedelta(seconds=300))
     expired = client.get(clip["playback_url"], headers={"Range": "bytes=0-99"})
     assert (expired.status_code, expired.json()["code"]) == (403, "forbidden")
+
+
+def test_v7_range_on_s3_clip_urls_are_presigned_s3_urls_for_300_seconds(
+    context: AppContext, at_now: FixedClock, s3_endpoint: str
+) -> None:
+    """Issue 11: S3 serves the bytes and the Range itself; whether the clip is still held is
+    checked when the URLs are issued; the download URL makes S3 send the attachment header."""
+    on_s3 = dataclasses.replace(context, storage=s3_storage(s3_endpoint))
+    with TestClient(create_app(on_s3)) as client:
+        clip, _ = _clip(client, paid=True)
+        for url in (clip["playback_url"], clip["download_url"]):
+            assert url.startswith(f"{s3_endpoint}/"), url
+            assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["300"]
+        part = httpx.get(clip["playback_url"], headers={"Range": "bytes=-100"})
+        assert (part.status_code, part.content) == (206, DATA[900:])
+        assert part.headers["content-range"] == f"bytes 900-999/{SIZE}"
+        downloaded = httpx.get(clip["download_url"], headers={"Range": "bytes=0-99"})
+        assert (downloaded.status_code, downloaded.content) == (206, DATA[:100])
+        assert downloaded.headers["content-disposition"] == (
+            f'attachment; filename="{clip["id"]}.mp4"'
+        )
+        free, headers = _clip(client, email="free@example.com")
+        at_now.advance(timedelta(hours=48))  # its 48 h window has passed
+        headers = token_for(client, "free@example.com")  # a fresh sign-in
+        erased = client.get(f"/v1/clips/{free['id']}", headers=headers)
+        assert (erased.status_code, erased.json()["code"]) == (410, "clip_no_longer_available")

@@ -1,21 +1,17 @@
 """Clip storage: one contract suite run on the local disk and on a real S3 endpoint.
 
-The S3 endpoint is moto's standalone server, started here as a subprocess on a free loopback
-port (no internet, dummy credentials): our `S3Storage` talks to it over HTTP through boto3,
-exactly as it would talk to MinIO or AWS. Signed URLs and URL parsing are pure and tested
-without I/O.
+The S3 endpoint is moto's standalone server, started (tests/clips/conftest.py) as a subprocess
+on a free loopback port (no internet, dummy credentials): our `S3Storage` talks to it over HTTP
+through boto3, exactly as it would talk to MinIO or AWS. Signed URLs and URL parsing are pure
+and tested without I/O.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +42,7 @@ from kasacare.clips.storage import (
 from kasacare.clips.storage_s3 import DELETE_BATCH, S3Storage
 from kasacare.config import Settings
 from kasacare.kit.errors import Forbidden
+from tests.clips.conftest import new_bucket, s3_storage
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "clip-url-secret-0123456789abcdef"
@@ -72,85 +69,6 @@ BAD_KEYS = [
 ]
 
 
-# --- the S3 endpoint -----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-@pytest.fixture(scope="module")
-def aws_env() -> Iterator[None]:
-    """Dummy credentials, and nothing from the host's AWS configuration or metadata."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_SESSION_TOKEN", "testing")
-        patch.setenv("AWS_CONFIG_FILE", os.devnull)
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        patch.delenv("AWS_PROFILE", raising=False)
-        patch.delenv("AWS_REGION", raising=False)
-        patch.delenv("AWS_DEFAULT_REGION", raising=False)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        patch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server as a real process on 127.0.0.1; another port if one is taken."""
-    log_path = tmp_path_factory.mktemp("moto") / "server.log"
-    with log_path.open("wb") as log:
-        for _attempt in range(3):
-            port = _free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            try:
-                if _wait_listening(process, port, time.monotonic() + 30):
-                    yield f"http://127.0.0.1:{port}"
-                    return
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-    pytest.fail(f"moto server did not start: {log_path.read_text(errors='replace')[-2000:]}")
-
-
-def _new_bucket() -> str:
-    return f"clips-{uuid.uuid4().hex[:20]}"
-
-
-def _s3_storage(endpoint: str, bucket: str | None = None, *, create: bool = True) -> S3Storage:
-    flag = "&create_bucket=1" if create else ""
-    storage = storage_from_url(
-        f"s3://{bucket or _new_bucket()}?endpoint={endpoint}&region=us-east-1{flag}"
-    )
-    assert isinstance(storage, S3Storage)
-    return storage
-
-
 # --- the contract, on both backends --------------------------------------------------------
 
 
@@ -159,7 +77,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> ClipStorage:
     if request.param == "local":
         return LocalDiskStorage(tmp_path / "clips")
     endpoint: str = request.getfixturevalue("s3_endpoint")
-    return _s3_storage(endpoint)
+    return s3_storage(endpoint)
 
 
 def test_put_then_get_returns_the_same_bytes(storage: ClipStorage) -> None:
@@ -373,7 +291,7 @@ def _count_delete_objects(storage: S3Storage) -> list[int]:
 
 
 def test_v2_deletes_in_batches_of_at_most_1000(s3_endpoint: str) -> None:
-    storage = _s3_storage(s3_endpoint)
+    storage = s3_storage(s3_endpoint)
     keys = [f"cam/clip-{n:05d}.mp4" for n in range(2500)]
     for key in (keys[0], keys[1500], keys[-1]):
         storage.put(key, b"x", MP4)
@@ -386,21 +304,21 @@ def test_v2_deletes_in_batches_of_at_most_1000(s3_endpoint: str) -> None:
 
 
 def test_s3_delete_of_nothing_sends_no_request(s3_endpoint: str) -> None:
-    storage = _s3_storage(s3_endpoint)
+    storage = s3_storage(s3_endpoint)
     sizes = _count_delete_objects(storage)
     assert storage.delete_many([]) == 0
     assert sizes == []
 
 
 def test_s3_keeps_the_content_type(s3_endpoint: str) -> None:
-    storage = _s3_storage(s3_endpoint)
+    storage = s3_storage(s3_endpoint)
     storage.put(KEY, b"x", MP4)
     head = storage.client.head_object(Bucket=storage.bucket, Key=KEY)
     assert head["ContentType"] == MP4
 
 
 def test_s3_without_create_bucket_a_missing_bucket_is_an_error(s3_endpoint: str) -> None:
-    storage = _s3_storage(s3_endpoint, create=False)
+    storage = s3_storage(s3_endpoint, create=False)
     with pytest.raises(ClipStorageError):
         storage.put(KEY, b"x", MP4)
     with pytest.raises(ClipStorageError):
@@ -408,17 +326,17 @@ def test_s3_without_create_bucket_a_missing_bucket_is_an_error(s3_endpoint: str)
 
 
 def test_s3_create_bucket_tolerates_an_existing_bucket(s3_endpoint: str) -> None:
-    bucket = _new_bucket()
-    first = _s3_storage(s3_endpoint, bucket)
+    bucket = new_bucket()
+    first = s3_storage(s3_endpoint, bucket)
     first.put(KEY, b"kept", MP4)
-    second = _s3_storage(s3_endpoint, bucket)
+    second = s3_storage(s3_endpoint, bucket)
     assert second.get(KEY) == b"kept"
-    plain = _s3_storage(s3_endpoint, bucket, create=False)
+    plain = s3_storage(s3_endpoint, bucket, create=False)
     assert plain.exists(KEY)
 
 
 def test_s3_create_bucket_outside_us_east_1(s3_endpoint: str) -> None:
-    bucket = _new_bucket()
+    bucket = new_bucket()
     storage = storage_from_url(
         f"s3://{bucket}?endpoint={s3_endpoint}&region=eu-west-1&create_bucket=1"
     )

@@ -142,24 +142,35 @@ def list_clips(
 def get_clip(
     clip_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> ClipRead:
-    """V4, V7: signed playback (and, where the plan grants it, download) URLs for 300 s."""
+    """V4, V7: signed playback (and, where the plan grants it, download) URLs for 300 s.
+
+    On the local disk they point at our media route, which checks erasure again on each
+    play. On S3 they are presigned S3 GET URLs (S3 serves Range itself, no byte passes
+    through the API): erasure is checked here, when they are issued, and an erased clip's
+    bytes are deleted once its erasure commits, so its URL then answers 404 from S3."""
     clip = service.playable(service.owned_clip(session, owner.id, clip_id), now)
     camera = get_owned(session, owner, clip.camera_id)
     entitlement = camera_entitlement(session, context.catalog, camera, now)
     secret = service.url_secret(session)
     session.commit()
     expires = now + PLAYBACK_URL_TTL
-    play = sign(clip.storage_key, expires, secret, purpose="play")
-    download = (
-        sign(clip.storage_key, expires, secret, purpose="download")
-        if entitlement.clip_download
-        else None
+    seconds = int(PLAYBACK_URL_TTL.total_seconds())
+    key, storage = clip.storage_key, context.storage
+    play = storage.presigned_get(key, seconds) or MEDIA_PATH.format(
+        token=sign(key, expires, secret, purpose="play")
     )
+    download = None
+    if entitlement.clip_download:
+        download = (
+            storage.presigned_get(key, seconds, attachment=f"{clip.id}.mp4")
+            or f"{MEDIA_PATH.format(token=sign(key, expires, secret, purpose='download'))}"
+            "?download=1"
+        )
     return ClipRead(
         **ClipEntry.of(clip, now).model_dump(),
         camera_id=clip.camera_id,
-        playback_url=MEDIA_PATH.format(token=play),
-        download_url=f"{MEDIA_PATH.format(token=download)}?download=1" if download else None,
+        playback_url=play,
+        download_url=download,
         url_expires_at=expires,
     )
 

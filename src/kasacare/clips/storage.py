@@ -6,9 +6,10 @@
 
 Keys look like `<camera_id>/<clip_id>.mp4`: segments of `[A-Za-z0-9._-]` joined by `/`; see
 `validate_key` for what is refused. The database says which clips exist and who may see them;
-storage only holds bytes and knows nothing of cameras, plans or time. Playback URLs are not a
-storage feature: our own app serves the bytes behind an HMAC token (`kasacare.clips.signing`),
-so every backend plays the same way and every play re-checks erasure (V7).
+storage only holds bytes and knows nothing of cameras, plans or time. Playback on the local
+disk: our own app serves the file behind an HMAC token (`kasacare.clips.signing`), and every
+play re-checks erasure (V7). On S3, `GET /v1/clips/{id}` checks erasure and hands out
+presigned GET URLs (`presigned_get`, 300 s): S3 serves the bytes and their ranges itself.
 
 `KASACARE_STORAGE_URL` forms (`storage_from_url`):
 
@@ -156,6 +157,14 @@ class ClipStorage(Protocol):
         local file (S3, read with `get`). The file may not exist: no I/O is done here."""
         ...
 
+    def presigned_get(self, key: str, seconds: int, attachment: str | None = None) -> str | None:
+        """A URL that fetches `key` straight from the backend for `seconds` (Range included),
+        the API process passing no byte; with `attachment`, the answer carries
+        `Content-Disposition: attachment; filename="<attachment>"`. None where the backend
+        has no such URLs (the local disk: the app serves the file behind its own token).
+        The caller checks first that the holder may see the clip (erasure, V7)."""
+        ...
+
     def delete_many(self, keys: Sequence[str]) -> int:
         """Delete every key; when it returns, none of them is stored.
 
@@ -248,6 +257,10 @@ class LocalDiskStorage:
 
     def local_file(self, key: str) -> Path:
         return self.path_for(key)
+
+    def presigned_get(self, key: str, seconds: int, attachment: str | None = None) -> None:
+        validate_key(key)
+        return None  # the app serves local files itself (`clips.media`)
 
     def delete_many(self, keys: Sequence[str]) -> int:
         # Plain strings, not `path_for`: every key is validated first (so none can leave the
