@@ -291,15 +291,16 @@ async def _claim(
                 f"This {HEADER} was first used for another request (method, path or body); "
                 "use a new key for a new request"
             )
+        if outcome is Held.GONE:
+            # Nobody holds the key: reserve it whatever the time, the wait bounds only RUNNING.
+            outcome = await run_in_threadpool(store.reserve, request, now)
+            continue
         if time.monotonic() >= deadline:
             return IdempotencyKeyInUse(
                 f"A request with this {HEADER} is still running; retry later"
             )
-        if outcome is Held.GONE:
-            outcome = await run_in_threadpool(store.reserve, request, now)
-        else:
-            await anyio.sleep(POLL_SECONDS)
-            outcome = await run_in_threadpool(store.look_up, request, now)
+        await anyio.sleep(POLL_SECONDS)
+        outcome = await run_in_threadpool(store.look_up, request, now)
 
 
 def _fingerprint(scope: Scope, headers: Headers, key: str, body: bytes) -> Fingerprint:
