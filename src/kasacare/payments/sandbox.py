@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from kasacare.kit.db import Base, create_db_engine
+from kasacare.kit.db import Base, create_db_engine, table_of
 from kasacare.kit.money import Money
 from kasacare.payments.cards import inspect_card, is_expired
 from kasacare.payments.errors import (
@@ -234,7 +234,7 @@ class SandboxGateway:
             fresh = [row for row in existing.values() if row.id in made]
             if fresh:  # one multi-row INSERT: the batch's point
                 session.execute(
-                    insert(Base.metadata.tables["sandbox_charges"]),
+                    insert(table_of(SandboxCharge)),
                     [
                         {
                             "id": row.id,

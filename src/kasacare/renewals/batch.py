@@ -51,7 +51,7 @@ from kasacare.billing.rules import LineDraft
 from kasacare.billing.service import INVOICE_SEQUENCE
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
-from kasacare.kit.db import Base
+from kasacare.kit.db import table_of
 from kasacare.kit.failpoints import failpoint
 from kasacare.notifications.reminders import reminder_instants
 from kasacare.payments.errors import CardDeclined
@@ -370,22 +370,14 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "job_retry_at": None,
             }
         )
-    session.execute(insert(_table(Invoice)), invoices)
-    session.execute(insert(_table(InvoiceLine)), lines)
-    session.execute(insert(_table(CardPayment)), payments)
+    session.execute(insert(table_of(Invoice)), invoices)
+    session.execute(insert(table_of(InvoiceLine)), lines)
+    session.execute(insert(table_of(CardPayment)), payments)
     _update_by_id(session, _ATTEMPTS, attempts)
-    _update_by_id(session, _table(Subscription), subscriptions)
+    _update_by_id(session, table_of(Subscription), subscriptions)
 
 
-def _table(model: type[Base]) -> Table:
-    """The Core table of a model: the batch writes rows as values, not ORM objects (much
-    less work per row, and one multi-row INSERT per table)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-_ATTEMPTS = _table(PaymentAttempt)
+_ATTEMPTS = table_of(PaymentAttempt)
 
 
 def _update_by_id(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
