@@ -32,6 +32,8 @@ class Account(Base):
     trial_started_at: Mapped[datetime | None]
     # L5: set when legacy is cancelled or migrated; no legacy subscription after it.
     legacy_locked_at: Mapped[datetime | None]
+    # IANA zone for the owner's dates (activity center, mail); defaults from the browser.
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC", default="UTC")
 
     @property
     def trial_eligible(self) -> bool:

@@ -47,6 +47,13 @@ class Clip(Base):
             sqlite_where=text("deleted_at IS NULL AND erased_at IS NOT NULL"),
             postgresql_where=text("deleted_at IS NULL AND erased_at IS NOT NULL"),
         ),
+        # The media job walks clips not probed yet, oldest first.
+        Index(
+            "ix_clips_media_pending",
+            "created_at",
+            sqlite_where=text("media_probed_at IS NULL AND erased_at IS NULL"),
+            postgresql_where=text("media_probed_at IS NULL AND erased_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -61,6 +68,47 @@ class Clip(Base):
     erased_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The poster frame (JPEG) beside the clip's bytes: sent by the camera or extracted by the
+    # media job; erased and expired with the clip.
+    thumbnail_key: Mapped[str | None] = mapped_column(String(200))
+    # What the media job read from the file itself; `media_probed_at` is null until it ran.
+    media_probed_at: Mapped[datetime | None]
+    media_duration_ms: Mapped[int | None]
+    video_codec: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    media_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class ClipUpload(Base):
+    """A direct upload to object storage: the camera PUTs the bytes to `storage_key` with a
+    presigned URL, then completes; the clip row is made only then. Never completed: the
+    sweeper deletes the object an hour after `created_at`."""
+
+    __tablename__ = "clip_uploads"
+    __table_args__ = (
+        Index(
+            "ix_clip_uploads_pending",
+            "created_at",
+            sqlite_where=text("completed_at IS NULL AND abandoned_at IS NULL"),
+            postgresql_where=text("completed_at IS NULL AND abandoned_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"), index=True)
+    started_at: Mapped[datetime]
+    duration_s: Mapped[int]
+    kind: Mapped[ClipKind] = mapped_column(str_enum(ClipKind))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    clip_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clips.id"))
+    # Set when the upload was refused or left unfinished and its object deleted.
+    abandoned_at: Mapped[datetime | None]
 
 
 class ManualRecording(Base):
