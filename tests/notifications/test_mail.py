@@ -51,10 +51,12 @@ OWNER = "owner@example.com"
 
 class Inbox:
     """An aiosmtpd handler: records every message offered (accepted or not) and accepts it
-    unless `refuse` holds an SMTP reply such as "451 4.3.0 Try again later"."""
+    unless `refuse` holds an SMTP reply such as "451 4.3.0 Try again later", or its subject
+    starts with `refuse_subject` (refused with "554 5.7.1 Message refused")."""
 
     def __init__(self) -> None:
         self.refuse: str | None = None
+        self.refuse_subject: str | None = None
         self.offered: list[EmailMessage] = []
         self.received: list[tuple[list[str], EmailMessage]] = []
 
@@ -64,6 +66,8 @@ class Inbox:
         self.offered.append(message)
         if self.refuse is not None:
             return self.refuse
+        if self.refuse_subject and str(message["Subject"]).startswith(self.refuse_subject):
+            return "554 5.7.1 Message refused"
         self.received.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 
@@ -230,6 +234,25 @@ def test_a_refused_mail_stays_pending_and_a_later_run_delivers_it_once(
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(hours=1)) == 0
     assert smtp.subjects() == EXPECTED_SUBJECTS
     assert smtp.message_ids() == _ids(context)  # once each, no duplicates
+
+
+def test_m5_a_mail_that_is_always_refused_does_not_stop_the_others(
+    client: TestClient, clock: FixedClock, context: AppContext, smtp: SmtpServer
+) -> None:
+    """Issue 10 item 3: each mail row is its own job; one the server always refuses is
+    counted and retried with back-off while every other mail is delivered in the same runs."""
+    _trial_then_cancel(client, clock, context)
+    smtp.inbox.refuse_subject = "Your Kasa Care refund"
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 3
+    refund = "Your Kasa Care refund of $2.83"
+    assert smtp.subjects() == sorted(s for s in EXPECTED_SUBJECTS if s != refund)
+    now = MAY_10
+    for attempt in range(1, 4):
+        now += retry_delay(attempt)
+        assert deliver_pending(context.sessions, smtp.sender, now) == 0
+    pending = [n for n, _ in _outbox(context) if n.delivered_at is None]
+    assert [(n.kind, n.delivery_attempts) for n in pending] == [(Kind.REFUND_ISSUED, 4)]
+    assert len(smtp.inbox.received) == 3  # nothing delivered twice meanwhile
 
 
 def test_the_message_id_is_stable_across_retries(
