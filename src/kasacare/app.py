@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,19 +12,21 @@ from fastapi.staticfiles import StaticFiles
 from kasacare import __version__
 from kasacare.accounts.endpoints import router as accounts_router
 from kasacare.admin.endpoints import router as admin_router
+from kasacare.bench_routes import BARE_CLIPS_PATH
 from kasacare.bench_routes import router as bench_router
 from kasacare.billing.endpoints import router as billing_router
 from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
-from kasacare.clips.endpoints import ingest_batcher
+from kasacare.clips.endpoints import UPLOAD_FORM_ALLOWANCE, UPLOAD_PATH, ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
 from kasacare.clips.service import URL_SECRET
 from kasacare.clips.storage import ClipStorage, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
 from kasacare.jobs import job_timer
+from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory, session_scope
 from kasacare.kit.http import install_error_handlers, install_problem_openapi
@@ -72,6 +74,13 @@ def build_context(
     )
 
 
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """Each path's body limit: a clip upload's video plus its form, 1 MiB for the rest."""
+    upload = settings.clip_max_bytes + UPLOAD_FORM_ALLOWANCE
+    uploads = frozenset({UPLOAD_PATH, BARE_CLIPS_PATH})
+    return lambda path: upload if path in uploads else DEFAULT_LIMIT
+
+
 def create_app(context: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +109,8 @@ def create_app(context: AppContext) -> FastAPI:
     install_error_handlers(app)
     install_problem_openapi(app)
     app.add_middleware(IdempotencyMiddleware)
+    # Added last, so it runs first: no middleware or route reads a body over its limit.
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(context.settings))
     for router in (
         accounts_router,
         catalog_router,

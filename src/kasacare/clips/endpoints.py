@@ -31,6 +31,10 @@ router = APIRouter(tags=["clips"])
 
 ACCEPTED_TYPES = {"video/mp4"}
 MEDIA_PATH = "/v1/clip-media/{token}"
+UPLOAD_PATH = "/v1/device/clips"
+#: What an upload's body may carry beside its video (`kit.body_limit`): the form fields, the
+#: multipart boundaries and a thumbnail of up to 256 KiB.
+UPLOAD_FORM_ALLOWANCE = 320 * 1024
 
 
 def ingest_batcher(context: AppContext) -> Batcher[Submission, Stored]:
@@ -50,7 +54,7 @@ def clip_ingest(app: FastAPI) -> Batcher[Submission, Stored]:
 
 
 @router.post(
-    "/v1/device/clips",
+    UPLOAD_PATH,
     status_code=status.HTTP_201_CREATED,
     response_model=ClipUploaded,
     responses={
