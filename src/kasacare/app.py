@@ -15,6 +15,7 @@ from kasacare.admin.endpoints import router as admin_router
 from kasacare.bench_routes import BARE_CLIPS_PATH
 from kasacare.bench_routes import router as bench_router
 from kasacare.billing.endpoints import router as billing_router
+from kasacare.callers import known_caller
 from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
@@ -34,6 +35,7 @@ from kasacare.kit.idempotency import IdempotencyMiddleware
 from kasacare.kit.secrets import shared_secret
 from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
+from kasacare.payments.endpoints import TOKENIZER_PATH
 from kasacare.payments.endpoints import router as payments_router
 from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
@@ -108,7 +110,10 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.clip_ingest = ingest_batcher(context)
     install_error_handlers(app)
     install_problem_openapi(app)
-    app.add_middleware(IdempotencyMiddleware)
+    # Keys only for callers the service knows; never for the tokenizer (card numbers).
+    app.add_middleware(
+        IdempotencyMiddleware, exempt={TOKENIZER_PATH}, authenticate=known_caller(context)
+    )
     # Added last, so it runs first: no middleware or route reads a body over its limit.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(context.settings))
     for router in (

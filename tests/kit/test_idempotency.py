@@ -24,7 +24,7 @@ from kasacare.kit import idempotency
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.idempotency_models import IdempotencyKey
-from tests.conftest import START
+from tests.conftest import ADMIN_TOKEN, START
 from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
 from tests.factories import PASSWORD, new_serial, owner
@@ -239,7 +239,7 @@ def test_m4_idempotency_expired_keys_are_cleaned_up_opportunistically(
 def test_m4_idempotency_5xx_or_crash_releases_the_key(context: AppContext) -> None:
     app = _app_with_flaky_route(context)
     with TestClient(app, raise_server_exceptions=False) as client:
-        call = {"Authorization": "Bearer any-caller", "Idempotency-Key": "flaky-1"}
+        call = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Idempotency-Key": "flaky-1"}
         crashed = client.post("/v1/test-flaky", json={}, headers=call)
         failed = client.post("/v1/test-flaky", json={}, headers=call)
         succeeded = client.post("/v1/test-flaky", json={}, headers=call)
@@ -354,6 +354,60 @@ def test_m4_idempotency_20_parallel_requests_with_one_key_have_one_effect(
     with httpx.Client(base_url=server_url, timeout=30) as http:
         cameras: list[dict[str, Any]] = http.get("/v1/cameras", headers=headers).json()["items"]
     assert [camera["serial"] for camera in cameras] == [body["serial"]]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer made-up", "Device made-up", "Basic bWFkZTp1cA==", "Bearer "],
+    ids=["bearer", "device", "other-scheme", "empty"],
+)
+def test_m4_an_unknown_credential_reserves_no_key_and_gets_the_routes_401(
+    client: TestClient, context: AppContext, authorization: str
+) -> None:
+    """Issue 13: keys are reserved only for callers the service knows, so made-up
+    credentials cannot fill (or probe) the key store."""
+    for _ in range(3):
+        response = _post_camera(client, {"Authorization": authorization}, _camera_body(), "k-1")
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
+        assert REPLAYED not in response.headers
+    assert _key_rows(context) == 0
+
+
+def test_m4_an_expired_access_token_reserves_no_key(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    _, headers = owner(client)
+    clock.advance(timedelta(days=400))  # long past any access token's life
+    response = _post_camera(client, headers, _camera_body(), "k-expired")
+    assert response.status_code == 401
+    assert _key_rows(context) == 0
+
+
+def test_m4_a_device_token_is_a_known_caller(client: TestClient, context: AppContext) -> None:
+    _, headers = owner(client)
+    camera = _post_camera(client, headers, _camera_body(), None).json()
+    device = {"Authorization": f"Device {camera['device_token']}", "Idempotency-Key": "m-1"}
+    first = client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=device)
+    again = client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=device)
+    # The route is the owner's, so the camera's token is refused there; but it was known, so
+    # its answer was stored under the key and replayed.
+    assert first.status_code == again.status_code
+    assert again.headers.get(REPLAYED) == "true"
+    assert _key_rows(context) == 1
+
+
+def test_m4_the_card_tokenizer_is_exempt_so_no_card_number_is_hashed_into_a_key(
+    client: TestClient, context: AppContext
+) -> None:
+    _, headers = owner(client)
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    keyed = {**headers, "Idempotency-Key": "card-1"}
+    first = client.post("/v1/sandbox/tokens", json=card, headers=keyed)
+    second = client.post("/v1/sandbox/tokens", json=card, headers=keyed)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["token"] != second.json()["token"]
+    assert _key_rows(context) == 0
 
 
 def test_m4_idempotency_sign_in_ignores_the_header_and_stores_no_token(

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kasacare.accounts.models import Account, Role
 from kasacare.accounts.service import authenticate
+from kasacare.config import Settings
 from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import Forbidden, Unauthorized
 from kasacare.kit.security import constant_time_equal
@@ -44,9 +45,13 @@ def current_owner(account: Annotated[Account, Depends(current_account)]) -> Acco
     return account
 
 
-def _is_operator(context: Context, token: str) -> bool:
-    admin = context.settings.admin_token
+def is_operator_token(settings: Settings, token: str) -> bool:
+    admin = settings.admin_token
     return admin is not None and constant_time_equal(token, admin.get_secret_value())
+
+
+def _is_operator(context: Context, token: str) -> bool:
+    return is_operator_token(context.settings, token)
 
 
 def operator(context: Context, credentials: Credentials) -> Staff:

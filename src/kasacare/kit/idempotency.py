@@ -4,8 +4,10 @@ Contract, for POST, PUT, PATCH and DELETE under `/v1/` that carry credentials (e
 call passes untouched, and so does a path in `exempt`):
 
 - Without an `Idempotency-Key` header a request runs exactly as if this component were absent.
-  So does a request without an `Authorization` header (sign-up, sign-in, the card tokenizer):
-  there is no caller to scope the key to, nor a secret to seal its answer with.
+  So does a request without an `Authorization` header (sign-up, sign-in): there is no caller to
+  scope the key to, nor a secret to seal its answer with; and so does one whose credential
+  `authenticate` does not know (it runs, and its route answers 401): a made-up credential
+  reserves nothing. The card tokenizer is exempt (its body holds a card number).
 - A key has 1 to 255 characters (else 422 `validation_error`). Keys are scoped by caller, the
   SHA-256 of the `Authorization` header (the credential itself is never stored): two callers
   may use the same key independently.
@@ -39,7 +41,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -207,9 +209,16 @@ class KeyStore:
 class IdempotencyMiddleware:
     """Pure ASGI middleware implementing the module's contract; add it once in `create_app`."""
 
-    def __init__(self, app: ASGIApp, exempt: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        exempt: Collection[str] = (),
+        authenticate: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`authenticate(authorization)` (blocking) tells a known caller; None trusts all."""
         self.app = app
         self.exempt = frozenset(exempt)
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._applies(scope):
@@ -217,12 +226,16 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         key = headers.get(HEADER)
-        if key is None or not headers.get("authorization"):
+        authorization = headers.get("authorization")
+        if key is None or not authorization:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             detail = f"{HEADER}: must have 1 to {MAX_KEY_LENGTH} characters"
             await _problem(ValidationFailed(detail))(scope, receive, send)
+            return
+        if self.authenticate and not await run_in_threadpool(self.authenticate, authorization):
+            await self.app(scope, receive, send)  # the route refuses the unknown credential
             return
         body = await _read_body(receive)
         if body is None:

@@ -20,9 +20,11 @@ from kasacare.payments.schemas import (
 
 router = APIRouter(tags=["payments"])
 
+TOKENIZER_PATH = "/v1/sandbox/tokens"
+
 
 @router.post(
-    "/v1/sandbox/tokens",
+    TOKENIZER_PATH,
     status_code=status.HTTP_201_CREATED,
     response_model=CardTokenRead,
     responses=problem_responses(422),
