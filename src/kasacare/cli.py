@@ -65,7 +65,9 @@ def serve(
     engine.dispose()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if workers == 1:
-        uvicorn.run(app_factory(), host=host, port=port, log_level="info")
+        # proxy_headers off: the app alone reads X-Forwarded-For, and only from the proxies
+        # in KASACARE_TRUSTED_PROXIES (`kit.clients`); uvicorn would trust any local peer.
+        uvicorn.run(app_factory(), host=host, port=port, log_level="info", proxy_headers=False)
     else:
         config = uvicorn.Config(
             "kasacare.cli:app_factory",
@@ -74,6 +76,7 @@ def serve(
             port=port,
             workers=workers,
             log_level="info",
+            proxy_headers=False,
             # A worker answers the supervisor's health check only once its imports are done;
             # on a loaded machine that took longer than uvicorn's default 5 s, and the
             # supervisor then killed and respawned every worker, forever.

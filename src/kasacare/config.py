@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
+from kasacare.kit.clients import Network, parse_networks
 from kasacare.kit.errors import KasaCareError
 from kasacare.notifications.mail import DEFAULT_MAIL_FROM, InvalidSmtpUrl, parse_smtp_url
 
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     #: notifications stay in the app.
     smtp_url: SecretStr | None = None
     mail_from: str = DEFAULT_MAIL_FROM
+    #: Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks, comma
+    #: separated); empty: the peer address is the client (`kit.clients`).
+    trusted_proxies: str = ""
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("database_url")
     @classmethod
@@ -95,6 +103,12 @@ class Settings(BaseSettings):
         address = parseaddr(value)[1]
         if "@" not in address or any(c in value for c in "\r\n"):
             raise ValueError("expected an address such as Kasa Care <no-reply@example.com>")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)
         return value
 
     @field_validator("admin_token")

@@ -1,6 +1,6 @@
 """Every table of the service, imported in one place for migrations and metadata."""
 
-from kasacare.accounts.models import AccessToken, Account, SignInFailure
+from kasacare.accounts.models import AccessToken, Account, SignInThrottle
 from kasacare.billing.models import (
     BalanceEntry,
     CardPayment,
@@ -54,7 +54,7 @@ __all__ = [
     "SandboxRefund",
     "SandboxToken",
     "ServiceSecret",
-    "SignInFailure",
+    "SignInThrottle",
     "Subscription",
     "SubscriptionCamera",
     "SweepProgress",

@@ -57,7 +57,7 @@ def issue_token(
         now,
         email=body.email,
         password=body.password,
-        client=client_address(request),
+        client=client_address(request, context.settings.trusted_networks),
         ttl=timedelta(seconds=context.settings.access_token_ttl_seconds),
     )
     session.commit()  # a failure is counted even though the call fails

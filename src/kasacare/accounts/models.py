@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kasacare.kit.db import Base, new_id, str_enum
@@ -57,16 +57,12 @@ class AccessToken(Base):
     expires_at: Mapped[datetime]
 
 
-class SignInFailure(Base):
-    """A failed sign-in, counted per email and per client address (SPEC section 4)."""
+class SignInThrottle(Base):
+    """Failed sign-ins of one email or one client (`accounts.throttle`), one row per key,
+    locked while a sign-in is checked so parallel guesses are counted one after another."""
 
-    __tablename__ = "sign_in_failures"
-    __table_args__ = (
-        Index("ix_sign_in_failures_email_at", "email", "at"),
-        Index("ix_sign_in_failures_client_at", "client", "at"),
-    )
+    __tablename__ = "sign_in_throttles"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    email: Mapped[str] = mapped_column(String(320))
-    client: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime]
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int]
+    last_failure_at: Mapped[datetime | None]

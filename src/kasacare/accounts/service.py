@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from kasacare.accounts.models import AccessToken, Account, Role, SignInFailure
+from kasacare.accounts import throttle
+from kasacare.accounts.models import AccessToken, Account, Role, SignInThrottle
 from kasacare.accounts.repository import AccountRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import (
@@ -18,10 +20,6 @@ from kasacare.kit.errors import (
     ValidationFailed,
 )
 from kasacare.kit.security import hash_password, new_token, token_digest, verify_password
-
-RATE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_CLIENT = 20
 
 
 class EmailTaken(KasaCareError):
@@ -94,24 +92,38 @@ def _create(
 def sign_in(
     session: Session, now: datetime, *, email: str, password: str, client: str, ttl: timedelta
 ) -> IssuedToken | None:
-    """A new bearer token, or None for a wrong email or password (the failure is recorded).
+    """A new bearer token, or None for a wrong email or password (the failure is counted).
 
     The caller commits in both cases, so failures count across processes, and answers a
-    wrong password and an unknown email the same way. Over the limits: TooManyAttempts.
+    wrong password and an unknown email the same way. The email's and the client's throttle
+    rows stay locked from the check to the commit, so parallel guesses are checked one after
+    another against the count the previous ones left (`accounts.throttle`); a try before the
+    delay of past failures is over raises TooManyAttempts without checking the password.
     """
     accounts = AccountRepository(session)
     email = normalize_email(email)
-    since = now - RATE_WINDOW
-    if (
-        accounts.failures_since(email=email, since=since) >= MAX_FAILURES_PER_EMAIL
-        or accounts.failures_since(client=client, since=since) >= MAX_FAILURES_PER_CLIENT
-    ):
-        raise TooManyAttempts("Too many failed sign-ins; try again in 15 minutes")
+    keys = {throttle.email_key(email): throttle.FREE_PER_EMAIL}
+    keys[throttle.client_key(client)] = throttle.FREE_PER_CLIENT
+    rows = accounts.lock_throttles(keys)
+    waits = [
+        at
+        for key, free in keys.items()
+        if (at := throttle.next_try_at(_count(rows[key]), free, now)) is not None
+    ]
+    if waits:
+        seconds = math.ceil((max(waits) - now).total_seconds())
+        raise TooManyAttempts(
+            f"Too many failed sign-ins; try again in {seconds} seconds",
+            retry_after_seconds=seconds,
+        )
     account = accounts.by_email(email)
     if not verify_password(account.password_hash if account else None, password) or not account:
-        accounts.forget_failures_before(now - RATE_WINDOW)
-        accounts.record_failure(SignInFailure(email=email, client=client, at=now))
+        for row in rows.values():
+            row.failures, row.last_failure_at = astuple(throttle.after_failure(_count(row), now))
+        session.flush()
+        accounts.forget_throttles(now - throttle.FORGET_AFTER)
         return None
+    accounts.forget_throttles(now - throttle.FORGET_AFTER, [throttle.email_key(email)])
     token = new_token("kc_at")
     expires_at = now + ttl
     accounts.add_token(
@@ -120,6 +132,10 @@ def sign_in(
         )
     )
     return IssuedToken(access_token=token, expires_at=expires_at, account=account)
+
+
+def _count(row: SignInThrottle) -> throttle.Count:
+    return throttle.Count(row.failures, row.last_failure_at)
 
 
 def authenticate(session: Session, now: datetime, token: str) -> Account | None:

@@ -7,6 +7,7 @@ domain: the application context and the request dependencies are in `kasacare.co
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kasacare.kit.clients import Network, client_key
 from kasacare.kit.errors import KasaCareError
 
 log = logging.getLogger("kasacare.http")
@@ -52,7 +54,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, error: KasaCareError) -> JSONResponse:
         if error.status >= 500:
             log.error("internal error: %s", error.detail)
-        return problem(error.status, error.code, error.title, error.detail, **error.extra)
+        response = problem(error.status, error.code, error.title, error.detail, **error.extra)
+        if (seconds := error.extra.get("retry_after_seconds")) is not None:
+            response.headers["Retry-After"] = str(seconds)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -114,5 +119,7 @@ def install_problem_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    """The request's client as failures are counted (`kit.clients`)."""
+    peer = request.client.host if request.client else None
+    return client_key(peer, request.headers.get("x-forwarded-for"), trusted_proxies)

@@ -42,7 +42,12 @@ async def signin(request: Request, context: Context, session: DbSession, now: No
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
         ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
         issued = accounts.sign_in(
-            session, now, email=email, password=password, client=client_address(request), ttl=ttl
+            session,
+            now,
+            email=email,
+            password=password,
+            client=client_address(request, context.settings.trusted_networks),
+            ttl=ttl,
         )
         session.commit()
         if issued is None:
@@ -89,7 +94,12 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
         )
         ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
         issued = accounts.sign_in(
-            session, now, email=email, password=password, client=client_address(request), ttl=ttl
+            session,
+            now,
+            email=email,
+            password=password,
+            client=client_address(request, context.settings.trusted_networks),
+            ttl=ttl,
         )
         assert issued is not None
         session.commit()
