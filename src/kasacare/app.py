@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -23,7 +24,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.endpoints import UPLOAD_FORM_ALLOWANCE, UPLOAD_PATH, ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
 from kasacare.clips.service import URL_SECRET
-from kasacare.clips.storage import ClipStorage, storage_from_url
+from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
 from kasacare.jobs import job_timer
@@ -33,6 +34,7 @@ from kasacare.kit.db import create_db_engine, session_factory, session_scope
 from kasacare.kit.http import install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
 from kasacare.kit.secrets import shared_secret
+from kasacare.kit.security_headers import SecurityHeadersMiddleware
 from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
 from kasacare.payments.endpoints import TOKENIZER_PATH
@@ -83,6 +85,18 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
     return lambda path: upload if path in uploads else DEFAULT_LIMIT
 
 
+def media_origins(settings: Settings) -> tuple[str, ...]:
+    """Where the web pages' players and thumbnails load from besides us: the S3 endpoint
+    whose presigned URLs `GET /v1/clips/{id}` hands out (none on the local disk)."""
+    location = parse_storage_url(settings.storage_url)
+    if not isinstance(location, S3Location):
+        return ()
+    if location.endpoint_url is None:
+        return ("https://*.amazonaws.com",)
+    endpoint = urlsplit(location.endpoint_url)
+    return (f"{endpoint.scheme}://{endpoint.netloc}",)
+
+
 def create_app(context: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -116,6 +130,11 @@ def create_app(context: AppContext) -> FastAPI:
     )
     # Added last, so it runs first: no middleware or route reads a body over its limit.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(context.settings))
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        media_origins=media_origins(context.settings),
+        trusted_proxies=context.settings.trusted_networks,
+    )
     for router in (
         accounts_router,
         catalog_router,

@@ -42,6 +42,12 @@ def _trusted(address: IPv4Address | IPv6Address, proxies: Sequence[Network]) -> 
     return any(address in network for network in proxies)
 
 
+def is_trusted_proxy(peer: str | None, proxies: Sequence[Network]) -> bool:
+    """Whether the request's peer is one of the trusted proxies (its forwarded headers hold)."""
+    address = _address(peer) if peer else None
+    return address is not None and _trusted(address, proxies)
+
+
 def client_key(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
     """The client's address as counted: an IPv4 address, or an IPv6 /64 network."""
     address = _address(peer) if peer else None
