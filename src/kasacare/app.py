@@ -45,6 +45,7 @@ from kasacare.subscriptions.endpoints import router as subscriptions_router
 from kasacare.support.endpoints import router as support_router
 from kasacare.web.auth_pages import router as auth_pages
 from kasacare.web.billing_pages import router as billing_pages
+from kasacare.web.errors import error_page
 from kasacare.web.guard import Redirect, redirect_response
 from kasacare.web.owner_pages import router as owner_pages
 from kasacare.web.session import CSRF_SECRET
@@ -122,7 +123,7 @@ def create_app(context: AppContext) -> FastAPI:
     )
     app.state.context = context
     app.state.clip_ingest = ingest_batcher(context)
-    install_error_handlers(app)
+    install_error_handlers(app, error_page)
     install_problem_openapi(app)
     # Keys only for callers the service knows; never for the tokenizer (card numbers).
     app.add_middleware(

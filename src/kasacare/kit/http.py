@@ -7,10 +7,10 @@ domain: the application context and the request dependencies are in `kasacare.co
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -49,36 +49,59 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+#: A web page for an error: (request, status, what went wrong, said to a person).
+ErrorPage = Callable[[Request, int, str], Response]
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a script fetching JSON)."""
+    return not request.url.path.startswith("/v1/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def install_error_handlers(app: FastAPI, error_page: ErrorPage | None = None) -> None:
+    """problem+json for every error; with `error_page`, HTML for browsers asking for pages."""
+
+    def answer(
+        request: Request, status: int, code: str, title: str, detail: str, **extra: Any
+    ) -> Response:
+        if error_page is not None and _wants_page(request):
+            return error_page(request, status, detail)
+        return problem(status, code, title, detail, **extra)
+
     @app.exception_handler(KasaCareError)
-    async def _domain(_: Request, error: KasaCareError) -> JSONResponse:
+    async def _domain(request: Request, error: KasaCareError) -> Response:
         if error.status >= 500:
             log.error("internal error: %s", error.detail)
-        response = problem(error.status, error.code, error.title, error.detail, **error.extra)
+        response = answer(
+            request, error.status, error.code, error.title, error.detail, **error.extra
+        )
         if (seconds := error.extra.get("retry_after_seconds")) is not None:
             response.headers["Retry-After"] = str(seconds)
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         errors = [
             {"loc": [str(part) for part in item["loc"]], "msg": str(item["msg"])}
             for item in error.errors()
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         detail = f"{'.'.join(first['loc'][1:]) or 'body'}: {first['msg']}"
-        return problem(422, "validation_error", "Invalid request", detail, errors=errors)
+        return answer(request, 422, "validation_error", "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         code = codes.get(error.status_code, "http_error")
-        return problem(error.status_code, code, str(error.detail), str(error.detail))
+        return answer(request, error.status_code, code, str(error.detail), str(error.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> Response:
         log.exception("unhandled error", exc_info=error)
-        return problem(500, "internal_error", "Internal error", "Something went wrong on our side")
+        detail = "Something went wrong on our side"
+        return answer(request, 500, "internal_error", "Internal error", detail)
 
 
 IDEMPOTENCY_PARAMETER = {
