@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 
 export UV_LINK_MODE := copy
 
-.PHONY: install browser run test lint format bench clean
+.PHONY: install browser wrk run test lint format bench clean
 
 # uv comes from PyPI into a private tools venv, so a machine with only Python and pip works.
 $(UV):
@@ -55,8 +55,22 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-# Speed lives here and in docs/benchmarks.md, never in tests (about 10 minutes on 2 cores).
-bench: install
+# The ingest benchmark drives the server with Debian's wrk (a C load generator, so the client
+# takes little CPU from the server it measures); install it where it is missing, as root.
+wrk:
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "bench: installing Debian's wrk"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update && apt-get install -y wrk; \
+	  else \
+	    echo "bench: wrk is missing; as root run: apt-get install -y wrk"; exit 1; \
+	  fi; \
+	fi
+
+# Speed lives here and in docs/benchmarks.md, never in tests (about 12 minutes on 2 cores;
+# the ingest part alone, `python -m benchmarks --only ingest`, about 6).
+bench: install wrk
 	$(VENV)/bin/python -m benchmarks
 
 clean:

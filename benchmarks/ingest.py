@@ -1,53 +1,131 @@
-"""Benchmark 1: clip ingest over HTTP. The service runs as `kasacare serve --workers 2` with
-the bare endpoint wired (`KASACARE_BENCH_BARE_ENDPOINT=1`); the same multipart bodies go to
-`POST /v1/device/clips` (device token, entitlement, window check, durable write to the clip
-storage, clip row) and to `POST /v1/bench/bare-clips` (parse the same body, read the video,
-answer 201), alternately, and the throughputs are compared.
+"""Benchmark 1: clip ingest over HTTP, driven by wrk (`benchmarks.loadgen`, a C load generator
+with the Lua script benchmarks/wrk/ingest.lua). The service runs as `kasacare serve --workers
+2` with the bare endpoint wired (`KASACARE_BENCH_BARE_ENDPOINT=1`); the same multipart bodies
+go to `POST /v1/device/clips` (device token, entitlement, window check, durable write to the
+clip storage, clip row) and to `POST /v1/bench/bare-clips` (the same multipart parsing, the
+video read, 201), alternately, round after round, and the throughputs of the same run are
+compared.
 
-It runs at several concurrencies (keep-alive connections, one camera each): the goal is
-measured at `CONNECTIONS[0]`, a node's load, where many cameras upload at once; the lower
-one shows what group commit shares when few do (each worker's group then holds only the
-few uploads that came together). The setup's own writes (database, migrations, cameras) are
-flushed to disk before the first round, so that no round pays for them, and each level's
-first round warms up for `FIRST_WARMUP` seconds instead of `WARMUP`: on a fresh SQLite
-database the first seconds of uploads cost about a third more CPU a clip than every later
-round (measured over 4 rounds), a start-up effect, not the steady state measured here."""
+Every request has its own `started_at` (a repeat would be a retry, answered 200 with nothing
+written) and the device token of the next of `CAMERAS` cameras, seeded first through the API.
+Three points (`Point`): 64 KiB clips at a node's load (64 connections: many cameras upload at
+once, goal 50% of bare) and at a low one (8: each worker's group holds only the few uploads
+that came together, goal 30%), and 2 MiB clips (MB/s, goal 50%), where the bytes' cost
+(multipart parsing, the durable write) outweighs the rows'. The setup's own writes are flushed
+to disk first, and each point starts with a warm-up of each endpoint (not counted): the first
+seconds on a fresh database cost more a clip than the steady state measured here."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from benchmarks import cpu
-from benchmarks.load import LoadResult, multipart_request, run_load
+from benchmarks.loadgen import THREADS, WrkResult, run_wrk
 from benchmarks.server import running_server
 from kasacare.bench_routes import BARE_CLIPS_PATH
 from kasacare.clips.mp4 import mp4_like
 
 UPLOAD_PATH = "/v1/device/clips"
-#: Concurrent uploads (one keep-alive connection per camera): the goal's, then a low one.
-CONNECTIONS = (64, 16)
+#: Connections of the 64 KiB points: a node's load (the goal's), then a low one.
+CONNECTIONS = (64, 8)
 PAYLOAD_BYTES = 64 * 1024
-WARMUP, FIRST_WARMUP = 1.0, 5.0
+LARGE_BYTES = 2 * 1024 * 1024
+LARGE_CONNECTIONS = 16
+CAMERAS = 128
 WORKERS = 2
+WARMUP, FIRST_WARMUP = 2.0, 5.0
+#: How far apart the `started_at` ranges of two wrk runs lie (far more than a run's requests
+#: take at 1 ms each), all of them inside KC120's 48 h free window.
+SLOT = timedelta(minutes=20)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    connections: int
+    payload_bytes: int
+    #: Upload throughput as a share of the bare endpoint's, same run.
+    goal: float
+
+
+def points(connections: Sequence[int], large_connections: int) -> list[Point]:
+    chosen = [
+        Point(count, PAYLOAD_BYTES, 0.5 if i == 0 else 0.3) for i, count in enumerate(connections)
+    ]
+    if large_connections:
+        chosen.append(Point(large_connections, LARGE_BYTES, 0.5))
+    return chosen
+
+
+@dataclass(slots=True)
+class Measured:
+    """The rounds of one endpoint at one point, summed."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    body_bytes: int = 0
+    cpu_seconds: float = 0.0
+    p50s: list[float] = field(default_factory=list)
+    p99s: list[float] = field(default_factory=list)
+
+    def add(self, result: WrkResult) -> None:
+        self.requests += result.requests
+        self.seconds += result.seconds
+        self.body_bytes += result.body_bytes
+        self.cpu_seconds += result.cpu_seconds
+        self.p50s.append(result.p50)
+        self.p99s.append(result.p99)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def megabytes_per_second(self) -> float:
+        return self.body_bytes / self.seconds / 1e6 if self.seconds else 0.0
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu_seconds / self.requests if self.requests else 0.0
+
+    @property
+    def p50(self) -> float:
+        return sum(self.p50s) / len(self.p50s) if self.p50s else 0.0
+
+    @property
+    def p99(self) -> float:
+        return max(self.p99s, default=0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestFigures:
-    service: LoadResult
-    bare: LoadResult
-    payload_bytes: int
-    connections: int
+    service: Measured
+    bare: Measured
+    point: Point
+
+    @property
+    def connections(self) -> int:
+        return self.point.connections
+
+    @property
+    def payload_bytes(self) -> int:
+        return self.point.payload_bytes
 
     @property
     def ratio(self) -> float:
+        """Uploads (or, the same, their MB/s) as a share of the bare endpoint's."""
         return self.service.rate / self.bare.rate if self.bare.rate else 0.0
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.point.goal
 
     @property
     def cpu_ratio(self) -> float:
@@ -64,80 +142,66 @@ def run(
     *,
     seconds: float,
     rounds: int,
-    connections: Sequence[int] = CONNECTIONS,
+    chosen: Sequence[Point],
 ) -> list[IngestFigures]:
-    """One `IngestFigures` per entry of `connections`, in that order, on one server."""
+    """One `IngestFigures` per point, in that order, on one server."""
     settings = {
         "KASACARE_DATABASE_URL": database_url,
         "KASACARE_STORAGE_URL": f"file://{clips_root}",
         "KASACARE_BENCH_BARE_ENDPOINT": "1",
         "KASACARE_JOBS_INTERVAL_SECONDS": "0",  # nothing else runs beside the uploads
+        "KASACARE_MEDIA_INTERVAL_SECONDS": "0",  # (the fake clips are not video)
     }
-    with running_server(settings, directory / "ingest-server.log", WORKERS) as (port, pid):
-        tokens = _fleet(port, max(connections))
+    with (
+        running_server(settings, directory / "ingest-server.log", WORKERS) as (port, pid),
+        tempfile.TemporaryDirectory(prefix="kasacare-bench-wrk-") as scratch,
+    ):
+        tokens = "\n".join(_fleet(port, CAMERAS)) + "\n"
         os.sync()
-        payload = mp4_like(PAYLOAD_BYTES, os.urandom)
-        # Distinct `started_at` per camera and request (a repeat would be a replay, answered
-        # 200 without a write), all inside KC120's 48 h free window.
-        base = datetime.now(UTC) - timedelta(minutes=10)
-        counters = [0] * len(tokens)
+        newest = datetime.now(UTC) - timedelta(minutes=10)
+        runs = 0
 
-        def build(path: str) -> Callable[[int, int], bytes]:
-            def request(connection: int, _: int) -> bytes:
-                counters[connection] += 1
-                started = base - timedelta(milliseconds=counters[connection])
-                return multipart_request(
-                    "127.0.0.1",
-                    port,
-                    path,
-                    {
-                        "started_at": started.isoformat().replace("+00:00", "Z"),
-                        "duration_s": "20",
-                        "kind": "motion",
-                    },
-                    "video",
-                    payload,
-                    {"Authorization": f"Device {tokens[connection]}"},
-                )
-
-            return request
+        def measure(path: str, point: Point, inputs: Path, length: float) -> WrkResult:
+            nonlocal runs
+            base = newest - SLOT * runs
+            runs += 1
+            return run_wrk(
+                f"http://127.0.0.1:{port}{path}",
+                "ingest.lua",
+                [str(inputs), str(int(base.timestamp() * 1000)), "201", str(THREADS)],
+                connections=point.connections,
+                seconds=length,
+                body_bytes=point.payload_bytes,
+                cpu=lambda: cpu.snapshot(pid, database_url),
+            )
 
         figures = []
-        for count in connections:
-            service, bare = LoadResult(), LoadResult()
+        for index, point in enumerate(chosen):
+            inputs = Path(scratch) / f"point-{index}"
+            inputs.mkdir()
+            (inputs / "tokens").write_text(tokens)
+            (inputs / "payload").write_bytes(mp4_like(point.payload_bytes, os.urandom))
+            endpoints = (("bare endpoint", BARE_CLIPS_PATH), ("device upload", UPLOAD_PATH))
+            for _, path in endpoints:
+                measure(path, point, inputs, FIRST_WARMUP if index == 0 else WARMUP)
+            service, bare = Measured(), Measured()
             for round_ in range(rounds):
-                for name, path, total in (
-                    ("bare endpoint", BARE_CLIPS_PATH, bare),
-                    ("device upload", UPLOAD_PATH, service),
-                ):
-                    result = run_load(
-                        "127.0.0.1",
-                        port,
-                        build(path),
-                        connections=count,
-                        seconds=seconds,
-                        warmup=FIRST_WARMUP if round_ == 0 else WARMUP,
-                        expect=201,
-                        on_measure=lambda: cpu.snapshot(pid, database_url),
-                    )
-                    if result.failed:
-                        raise RuntimeError(f"{name}: unexpected answers {dict(result.failed)}")
+                for (name, path), total in zip(endpoints, (bare, service), strict=True):
+                    result = measure(path, point, inputs, seconds)
+                    total.add(result)
                     log(
-                        f"{count} connections, round {round_ + 1}: {name} "
-                        f"{result.rate:,.0f} clips/s, server CPU "
+                        f"{point.connections} connections, {point.payload_bytes // 1024} KiB, "
+                        f"round {round_ + 1}: {name} {result.rate:,.0f}/s "
+                        f"({result.megabytes_per_second:,.0f} MB/s), server CPU "
                         f"{result.cpu_per_request * 1000:.2f} ms a request"
                     )
-                    total.seconds += result.seconds
-                    total.ok += result.ok
-                    total.latencies.extend(result.latencies)
-                    total.cpu_seconds += result.cpu_seconds
-                    total.counted += result.counted
-            figures.append(IngestFigures(service, bare, PAYLOAD_BYTES, count))
+            figures.append(IngestFigures(service, bare, point))
     return figures
 
 
 def _fleet(port: int, cameras: int) -> list[str]:
-    """An owner with `cameras` KC120 cameras (free plan: cloud recording, 48 h)."""
+    """The device tokens of an owner's `cameras` KC120 cameras (free plan: cloud recording,
+    48 h)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         email, password = f"ingest-{uuid.uuid4().hex[:8]}@bench.example.com", uuid.uuid4().hex
         account = {"email": email, "password": password, "country": "US"}

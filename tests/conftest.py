@@ -62,6 +62,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         jobs_interval_seconds=0,
         sweep_interval_seconds=0,
         mail_interval_seconds=0,
+        media_interval_seconds=0,
     )
 
 

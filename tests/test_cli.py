@@ -116,6 +116,7 @@ def _subscribed_a_month_ago(tmp_path: Path) -> tuple[str, dict[str, str]]:
         jobs_interval_seconds=0,
         sweep_interval_seconds=0,
         mail_interval_seconds=0,
+        media_interval_seconds=0,
     )
     engine = create_db_engine(url)
     upgrade(engine)

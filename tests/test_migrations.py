@@ -138,3 +138,48 @@ def test_0011_schedules_the_reminders_of_existing_rows(tmp_path: Path) -> None:
         ended: (None, None),
     }
     assert expiry == datetime(2030, 12, 2, tzinfo=UTC)
+
+
+def test_0014_gives_each_signed_in_session_an_id_and_leaves_accounts_unverified(
+    tmp_path: Path,
+) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0013")
+    tables = MetaData()
+    tables.reflect(engine)
+    account = uuid.uuid4()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            tables.tables["accounts"].insert(),
+            {
+                "id": account.hex,
+                "email": "old@example.com",
+                "password_hash": "x",
+                "role": "owner",
+                "country": "US",
+                "currency": "USD",
+                "created_at": at,
+            },
+        )
+        connection.execute(
+            tables.tables["access_tokens"].insert(),
+            [
+                {"digest": digest, "account_id": account.hex, "created_at": at, "expires_at": at}
+                for digest in ("a" * 64, "b" * 64)
+            ],
+        )
+    upgrade(engine)
+    migrated = MetaData()
+    migrated.reflect(engine)
+    with engine.connect() as connection:
+        ids = connection.scalars(select(migrated.tables["access_tokens"].c.id)).all()
+        verified, language = connection.execute(
+            select(
+                migrated.tables["accounts"].c.email_verified_at,
+                migrated.tables["accounts"].c.language,
+            )
+        ).one()
+    engine.dispose()
+    assert len(set(ids)) == 2 and None not in ids
+    assert (verified, language) == (None, "en")

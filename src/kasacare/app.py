@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kasacare import __version__
 from kasacare.accounts.endpoints import router as accounts_router
+from kasacare.accounts.self_service_endpoints import router as self_service_router
 from kasacare.admin.endpoints import router as admin_router
 from kasacare.bench_routes import BARE_CLIPS_PATH
 from kasacare.bench_routes import router as bench_router
@@ -43,12 +44,16 @@ from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
 from kasacare.subscriptions.endpoints import router as subscriptions_router
 from kasacare.support.endpoints import router as support_router
+from kasacare.web.account_pages import router as account_pages
+from kasacare.web.activity_pages import router as activity_pages
 from kasacare.web.auth_pages import router as auth_pages
 from kasacare.web.billing_pages import router as billing_pages
+from kasacare.web.camera_pages import router as camera_pages
 from kasacare.web.errors import error_page
 from kasacare.web.guard import Redirect, redirect_response
 from kasacare.web.owner_pages import router as owner_pages
 from kasacare.web.session import CSRF_SECRET
+from kasacare.web.settings_pages import router as settings_pages
 from kasacare.web.support_pages import router as support_pages
 
 STATIC = Path(__file__).with_name("web") / "static"
@@ -138,6 +143,7 @@ def create_app(context: AppContext) -> FastAPI:
     )
     for router in (
         accounts_router,
+        self_service_router,
         catalog_router,
         cameras_router,
         payments_router,
@@ -153,7 +159,16 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(admin_router)
     if context.settings.bench_bare_endpoint:  # `make bench` only (bench_routes.py)
         app.include_router(bench_router)
-    for router in (auth_pages, owner_pages, billing_pages, support_pages):
+    for router in (
+        auth_pages,
+        camera_pages,
+        owner_pages,
+        activity_pages,
+        billing_pages,
+        settings_pages,
+        account_pages,
+        support_pages,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

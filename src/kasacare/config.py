@@ -8,6 +8,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     #: How often notification mail is sent (when `KASACARE_SMTP_URL` is set); 0: never in
     #: this process.
     mail_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 30
+    #: How often the media job reads new clips (duration, codec, size, a poster frame when
+    #: the camera sent none); 0: never in this process.
+    media_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 30
     #: Goodwill credit an agent may give an account over any rolling year, in years of the
     #: account's plan at its annual price (non-refundable: it pays invoices only).
     goodwill_cap_years: Annotated[float, Field(ge=0, le=10)] = 1.0
@@ -56,6 +60,9 @@ class Settings(BaseSettings):
     #: notifications stay in the app.
     smtp_url: SecretStr | None = None
     mail_from: str = DEFAULT_MAIL_FROM
+    #: The address people reach the web app at: the links in mail (verify an address,
+    #: reset a password) start with it.
+    public_url: str = "http://localhost:8000"
     #: Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks, comma
     #: separated); empty: the peer address is the client (`kit.clients`).
     trusted_proxies: str = ""
@@ -104,6 +111,14 @@ class Settings(BaseSettings):
         if "@" not in address or any(c in value for c in "\r\n"):
             raise ValueError("expected an address such as Kasa Care <no-reply@example.com>")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("expected the web app's base URL, such as https://care.example.com")
+        return value.rstrip("/")
 
     @field_validator("trusted_proxies")
     @classmethod

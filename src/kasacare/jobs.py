@@ -5,7 +5,7 @@ then the refund outbox and the payment reconciler. Every job row runs in its own
 transaction: a failure is caught, logged with the row's id and counted, and the row waits for
 its back-off (`job_retry_at`) while the others go on. The test clock's advance calls it; the
 in-process `JobTimer` (embedded default) and `kasacare worker` call it with the system time,
-and run the sweeper and mail on timers of their own.
+and run the sweeper, the media job and mail on timers of their own.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from typing import Protocol, cast
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from kasacare.accounts.mails import deliver_account_mails, log_account_mails
 from kasacare.billing.charging import Declined, Payer, Planning, run_charged
 from kasacare.billing.outbox import carry_out_refunds
 from kasacare.billing.reconciler import reconcile_payments
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.direct_upload import sweep_uploads
+from kasacare.clips.media_job import MediaResult, probe_new_clips
 from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
 from kasacare.kit.backoff import backoff
@@ -213,21 +216,40 @@ def _count_failure(
 
 
 def sweep_clips(context: AppContext, now: datetime) -> None:
-    """The sweeper's run (V2): delete the bytes of clips that expired or were erased."""
-    sweep(context.sessions, context.storage, context.catalog, now)
+    """The sweeper's run (V2): delete the bytes of clips that expired or were erased, then
+    the objects of direct uploads never completed (`clips.direct_upload`)."""
+    try:
+        sweep(context.sessions, context.storage, context.catalog, now)
+    finally:  # one failing does not keep the other from running
+        sweep_uploads(context.sessions, context.storage, now)
+
+
+def probe_media(context: AppContext, now: datetime) -> MediaResult:
+    """The media job's run (issue 11): new clips' duration, codec, size and poster frame
+    (`clips.media_job`). It reads the clock itself at each record (`now` starts the run)."""
+    del now  # each clip's record is checked at its own instant (`clips.media_job`)
+    return probe_new_clips(context.sessions, context.storage, context.clock.now)
 
 
 def deliver_mail(context: AppContext, now: datetime) -> int:
-    """Deliver the notification outbox by SMTP when `KASACARE_SMTP_URL` is set; without it
-    nothing (the embedded default: notifications stay in the app). Returns how many went."""
-    sender = smtp_sender(context.settings)
+    """Deliver the account mail (links, security notices: `accounts.mails`) and the
+    notification outbox by SMTP when `KASACARE_SMTP_URL` is set. Without it notifications
+    stay in the app and account mail waits, except with the test clock, where account mail
+    is written to the log. Returns how many went."""
+    settings = context.settings
+    sender = smtp_sender(settings)
     if sender is None:
+        if settings.test_clock:
+            return log_account_mails(context.sessions, now, public_url=settings.public_url)
         return 0
-    return deliver_pending(
+    sent = deliver_account_mails(
+        context.sessions, sender, now, public_url=settings.public_url, mail_from=settings.mail_from
+    )
+    return sent + deliver_pending(
         context.sessions,
         sender,
         now,
-        mail_from=context.settings.mail_from,
+        mail_from=settings.mail_from,
         catalog=context.catalog,
     )
 
@@ -284,8 +306,9 @@ def _legacy_retry(
 
 class JobTimer:
     """The jobs of one process on timers of their own, each in a daemon thread: `run_due`
-    every `interval` seconds, the sweeper every `sweep_interval`, mail every `mail_interval`
-    (0 turns one off). A failing run is logged and the next tick tries again."""
+    every `interval` seconds, the sweeper every `sweep_interval`, the media job every
+    `media_interval`, mail every `mail_interval` (0 turns one off). A failing run is logged
+    and the next tick tries again."""
 
     def __init__(
         self,
@@ -293,6 +316,7 @@ class JobTimer:
         interval: float,
         sweep_interval: float = 300,
         mail_interval: float = 30,
+        media_interval: float = 30,
     ) -> None:
         self._context = context
         self._stop = threading.Event()
@@ -300,6 +324,7 @@ class JobTimer:
             ("due", interval, run_due),
             ("sweep", sweep_interval, sweep_clips),
             ("mail", mail_interval, deliver_mail),
+            ("media", media_interval, probe_media),
         ]
         self._threads = [
             threading.Thread(
@@ -328,13 +353,15 @@ class JobTimer:
 
 def job_timer(context: AppContext) -> JobTimer:
     """The timers the configuration asks for (`KASACARE_JOBS_INTERVAL_SECONDS`,
-    `KASACARE_SWEEP_INTERVAL_SECONDS`, `KASACARE_MAIL_INTERVAL_SECONDS`)."""
+    `KASACARE_SWEEP_INTERVAL_SECONDS`, `KASACARE_MAIL_INTERVAL_SECONDS`,
+    `KASACARE_MEDIA_INTERVAL_SECONDS`)."""
     settings = context.settings
     return JobTimer(
         context,
         settings.jobs_interval_seconds,
         sweep_interval=settings.sweep_interval_seconds,
         mail_interval=settings.mail_interval_seconds,
+        media_interval=settings.media_interval_seconds,
     )
 
 
@@ -343,6 +370,7 @@ __all__ = [
     "after_commit",
     "deliver_mail",
     "job_timer",
+    "probe_media",
     "retry_on_card_change",
     "run_due",
     "sweep_clips",

@@ -1,6 +1,12 @@
 """Every table of the service, imported in one place for migrations and metadata."""
 
-from kasacare.accounts.models import AccessToken, Account, SignInThrottle
+from kasacare.accounts.models import (
+    AccessToken,
+    Account,
+    AccountMail,
+    AccountToken,
+    SignInThrottle,
+)
 from kasacare.billing.models import (
     BalanceEntry,
     CardPayment,
@@ -31,6 +37,8 @@ from kasacare.support.models import AuditEntry
 __all__ = [
     "AccessToken",
     "Account",
+    "AccountMail",
+    "AccountToken",
     "AuditEntry",
     "BalanceEntry",
     "Camera",

@@ -8,10 +8,12 @@ clock (`KASACARE_TEST_CLOCK=1`), as an owner, their cameras and the operator wou
    Plus with a sandbox test card (so microSD models record to the cloud too);
 2. for each simulated hour, in ticks of `TICK` (the sweeper's default interval), moves the test
    clock (`POST /v1/admin/clock/advance`, which runs due jobs and the sweeper) and uploads the
-   motion clips that ended during the tick (`POST /v1/device/clips` with each camera's device
-   token). Motion events are a Poisson process (`rate` clips an hour per camera, exponential
-   gaps), each clip 10-60 s with a small mp4-like payload; now and then an upload is sent twice
-   (a camera that lost the answer), which must answer 200 with the same clip;
+   motion clips that ended during the tick with each camera's device token: straight to object
+   storage where the service offers it (`POST /v1/device/clip-uploads`, a PUT to the URL it
+   answers, then the completion), else `POST /v1/device/clips`. Motion events are a Poisson
+   process (`rate` clips an hour per camera, exponential gaps), each clip 10-60 s with a small
+   mp4-like payload; now and then an upload is sent twice (a camera that lost the answer),
+   which must answer 200 with the same clip;
 3. half-way (or at `cancel_at_hour`) the owner cancels Plus: the history outside the cameras'
    new windows is erased at once (SPEC C4), and microSD cameras are refused from then on;
 4. reads every camera's entitlement and activity center and reports what was stored (201),
@@ -146,6 +148,14 @@ class SimCamera:
     unavailable: int = 0
 
 
+@dataclass(slots=True)
+class _Route:
+    """How the cameras send clips: straight to object storage until the service answers
+    that it has none (409 `direct_upload_unavailable`), then posted to the service."""
+
+    direct: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class Clip:
     camera: int
@@ -168,6 +178,8 @@ class SimulationReport:
     cancelled_at: datetime | None
     cameras: list[SimCamera]
     seconds: float
+    #: Whether the clips went straight to object storage (the service stores them on S3).
+    direct: bool = False
 
     @property
     def stored(self) -> int:
@@ -212,6 +224,7 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
             camera.source_start = _camera(client, owner, camera.id)["entitlement"]["source"]
         clips = _motion(rng, config, len(cameras), clock_start)
         cancelled_at = None
+        route = _Route()
         per_hour = int(timedelta(hours=1) / TICK)
         ticks = config.hours * per_hour
         progress = Progress(
@@ -235,7 +248,7 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
                     due.append(queued)
                     queued = next(pending, None)
                 for clip, results in pool.map(
-                    lambda clip: _upload(client, cameras[clip.camera], clip), due
+                    lambda clip: _upload(client, cameras[clip.camera], clip, route), due
                 ):
                     _tally(cameras[clip.camera], results)
                 hour, rest = divmod(tick, per_hour)
@@ -261,6 +274,7 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
         cancelled_at=cancelled_at,
         cameras=cameras,
         seconds=time.monotonic() - started,
+        direct=route.direct,
     )
 
 
@@ -308,23 +322,14 @@ def _tally(camera: SimCamera, results: list[tuple[int, str]]) -> None:
 
 
 def _upload(
-    client: httpx.Client, camera: SimCamera, clip: Clip
+    client: httpx.Client, camera: SimCamera, clip: Clip, route: _Route
 ) -> tuple[Clip, list[tuple[int, str]]]:
     """One upload, sent twice when the clip plays a camera that lost the first answer."""
     body = mp4_like(clip.size, secrets.token_bytes)  # an ftyp box, then random bytes
     results = []
     first_id = None
     for attempt in range(2 if clip.retry else 1):
-        response = client.post(
-            "/v1/device/clips",
-            data={
-                "started_at": _iso(clip.started_at),
-                "duration_s": str(clip.duration_s),
-                "kind": "motion",
-            },
-            files={"video": ("clip.mp4", body, "video/mp4")},
-            headers={"Authorization": f"Device {camera.device_token}"},
-        )
+        response = _send(client, camera, clip, body, route)
         if response.status_code in (200, 201):
             clip_id = response.json()["id"]
             if attempt and clip_id != first_id:
@@ -336,6 +341,49 @@ def _upload(
         else:
             results.append((response.status_code, _code(response)))
     return clip, results
+
+
+def _send(
+    client: httpx.Client, camera: SimCamera, clip: Clip, body: bytes, route: _Route
+) -> httpx.Response:
+    """The clip's upload: its completion's answer, or the multipart upload's."""
+    device = {"Authorization": f"Device {camera.device_token}"}
+    if route.direct:
+        begun = client.post(
+            "/v1/device/clip-uploads",
+            json={
+                "started_at": _iso(clip.started_at),
+                "duration_s": clip.duration_s,
+                "kind": "motion",
+                "size": len(body),
+                "content_type": "video/mp4",
+            },
+            headers=device,
+        )
+        if begun.status_code == 201:
+            ticket = begun.json()
+            require_loopback(ticket["url"])  # the object store is a local one too
+            # httpx sends the body's own length; the other headers are the signed ones.
+            headers = {k: v for k, v in ticket["headers"].items() if k != "Content-Length"}
+            put = httpx.request(ticket["method"], ticket["url"], content=body, headers=headers)
+            if put.status_code != 200:
+                raise SimulationError(f"the PUT to object storage answered {put.status_code}")
+            return client.post(
+                f"/v1/device/clip-uploads/{ticket['upload_id']}/complete", headers=device
+            )
+        if _code(begun) != "409 direct_upload_unavailable":
+            return begun  # the upload's own refusal, as the multipart upload answers it
+        route.direct = False
+    return client.post(
+        "/v1/device/clips",
+        data={
+            "started_at": _iso(clip.started_at),
+            "duration_s": str(clip.duration_s),
+            "kind": "motion",
+        },
+        files={"video": ("clip.mp4", body, "video/mp4")},
+        headers=device,
+    )
 
 
 def _code(response: httpx.Response) -> str:
@@ -527,7 +575,8 @@ def print_summary(report: SimulationReport, console: Console) -> None:
         console.print(table)
     cancelled = f"; Plus cancelled at {_iso(report.cancelled_at)}" if report.cancelled_at else ""
     uploads = report.stored + report.replayed + sum(report.refused.values())
+    how = "straight to object storage" if report.direct else "posted to the service"
     console.print(
         f"test clock {_iso(report.clock_start)} → {_iso(report.clock_end)}{cancelled}; "
-        f"{uploads} uploads in {report.seconds:.1f} s"
+        f"{uploads} uploads ({how}) in {report.seconds:.1f} s"
     )

@@ -323,7 +323,7 @@ def test_c6_unbind_first_then_adding_the_camera_waits(
         return lock_account(session, uuid.UUID(account_id))  # what `unbind` takes first
 
     def finish(session: Session, account: Account) -> None:
-        cameras.unbind(session, APRIL_11, account, uuid.UUID(second))
+        cameras.unbind(session, APRIL_11, account, uuid.UUID(second), confirmed=True)
 
     def owner_adds() -> None:
         with session_scope(context.sessions) as session:
@@ -356,7 +356,13 @@ def test_c6_adding_the_camera_first_then_unbind_waits(
 
     def owner_unbinds() -> None:
         with session_scope(context.sessions) as session:
-            cameras.unbind(session, APRIL_11, _account(session, account_id), uuid.UUID(second))
+            cameras.unbind(
+                session,
+                APRIL_11,
+                _account(session, account_id),
+                uuid.UUID(second),
+                confirmed=True,
+            )
 
     error = _one_then_other(context, engine, hold, finish, owner_unbinds)
     assert isinstance(error, CameraSubscribed)  # C6: covered now, remove it from the plan first

@@ -160,7 +160,11 @@ def test_v2_v3a_v4_an_aged_out_clip_stays_listed_unavailable_then_goes(
     assert gone.json()["detail"] == "No longer available"
     (entry,) = client.get(f"/v1/cameras/{camera['id']}/clips", headers=headers).json()["items"]
     assert (entry["id"], entry["available"]) == (clip["id"], False)
-    assert set(entry) == {"id", "started_at", "duration_s", "kind", "expires_at", "available"}
+    assert set(entry) == {
+        *("id", "started_at", "duration_s", "kind", "expires_at", "available"),
+        "thumbnail_url",
+    }
+    assert entry["thumbnail_url"] is None  # no video, no poster either
     assert sweep(context.sessions, context.storage, context.catalog, at_now.now()).deleted == 1
     assert _blobs(context) == 0
     at_now.set(NOW - timedelta(hours=1) + timedelta(days=30))  # V3a: 30 days after it started
@@ -239,7 +243,9 @@ def test_v7_the_media_link_rechecks_erasure(client: TestClient, at_now: FixedClo
     camera = register_camera(client, headers, "KC120")
     clip = upload(client, camera["device_token"], NOW - timedelta(minutes=10)).json()
     link = client.get(f"/v1/clips/{clip['id']}", headers=headers).json()["playback_url"]
-    client.delete(f"/v1/cameras/{camera['id']}", headers=headers)  # C6 erases its clips
+    client.delete(
+        f"/v1/cameras/{camera['id']}?confirm=true", headers=headers
+    )  # C6 erases its clips
     media = client.get(link)
     assert (media.status_code, media.json()["code"]) == (410, "clip_no_longer_available")
 
@@ -308,7 +314,8 @@ def test_c6_unbinding_erases_every_clip_so_a_new_owner_sees_none(
     serial = new_serial()
     camera = register_camera(client, seller, "KC120", serial)
     clip = upload(client, camera["device_token"], NOW - timedelta(minutes=5)).json()
-    client.delete(f"/v1/cameras/{camera['id']}", headers=seller)
+    removed = client.delete(f"/v1/cameras/{camera['id']}?confirm=true", headers=seller)
+    assert removed.status_code == 204  # held clips: removal needs the owner's confirmation
     sweep(context.sessions, context.storage, context.catalog, NOW)
     assert _blobs(context) == 0
     rebound = register_camera(client, buyer, "KC120", serial)
@@ -368,7 +375,11 @@ def test_v7_support_agents_see_clip_entries_never_video(
     entries = client.get(f"/v1/support/cameras/{camera['id']}/clips", headers=agent)
     assert entries.status_code == 200
     (entry,) = entries.json()["items"]
-    assert set(entry) == {"id", "started_at", "duration_s", "kind", "expires_at", "available"}
+    assert set(entry) == {
+        *("id", "started_at", "duration_s", "kind", "expires_at", "available"),
+        "thumbnail_url",
+    }
+    assert entry["thumbnail_url"] is None  # no video, no poster either
     # No playback for an agent: the owner's clip route is not theirs.
     assert client.get(f"/v1/clips/{entry['id']}", headers=agent).status_code == 403
     assert (

@@ -9,10 +9,13 @@ import time
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from kasacare.clips.coverage_lock import NAMESPACE, lock_cameras
+from kasacare.clips.coverage_lock import NAMESPACE, lock_cameras, lock_tokens
 from kasacare.context import AppContext
+from kasacare.kit.security import token_digest
+from tests.factories import owner, register_camera
 
 WAITING = text(
     "SELECT count(*) FROM pg_locks "
@@ -81,3 +84,29 @@ def test_v3_a_group_waits_for_a_change_holding_one_of_its_cameras(engine: Engine
         assert not grouped.is_set()
     worker.join(30)
     assert grouped.is_set()
+
+
+def test_v3_a_group_locking_by_device_tokens_waits_for_a_change_of_their_camera(
+    engine: Engine, client: TestClient
+) -> None:
+    """An upload group on PostgreSQL locks its cameras by their device tokens before its one
+    read (`lock_tokens`, issue 11 item 6): the same lock as `lock_cameras`, so it waits for a
+    change that holds the camera, then answers the cameras it locked (an unknown token none)."""
+    _, headers = owner(client)
+    camera = register_camera(client, headers, "KC120")
+    camera_id = uuid.UUID(camera["id"])
+    locked: list[set[uuid.UUID]] = []
+
+    def group() -> None:
+        digests = [token_digest(camera["device_token"]), token_digest("not-a-device-token")]
+        with engine.begin() as connection:
+            locked.append(lock_tokens(connection, digests))
+
+    with engine.connect() as change, change.begin():
+        lock_cameras(change, [camera_id], shared=False)
+        worker = threading.Thread(target=group)
+        worker.start()
+        assert _until_one_waits(engine) == 1
+        assert not locked
+    worker.join(30)
+    assert locked == [{camera_id}]

@@ -90,7 +90,15 @@ MAX_CLIPS = 18
 EMAIL = "history@example.com"
 CARD = "4242424242424242"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-ENTRY_FIELDS = {"id", "started_at", "duration_s", "kind", "expires_at", "available"}
+ENTRY_FIELDS = {
+    "id",
+    "started_at",
+    "duration_s",
+    "kind",
+    "expires_at",
+    "available",
+    "thumbnail_url",
+}
 
 #: How often each interesting situation came up (printed at the end: run with -s to see it).
 SEEN: Counter[str] = Counter()
@@ -358,7 +366,7 @@ class HistoryMachine(RuleBasedStateMachine):
         """C6: a subscribed camera cannot be unbound; unbinding erases every clip."""
         bound = self.bound()
         camera = bound[pick % len(bound)]
-        response = self.call("DELETE", f"/v1/cameras/{camera.id}")
+        response = self.call("DELETE", f"/v1/cameras/{camera.id}?confirm=true")
         if self.sub is not None and camera.id in self.sub.seats:
             self.expect(response, 409, "camera_subscribed")
             return
@@ -714,8 +722,11 @@ class HistoryMachine(RuleBasedStateMachine):
             for clip in expected:
                 entry = listed[clip.id]
                 assert entry["available"] is self.in_window(clip), (entry, clip)
-                # V3a: an entry has its time and kind, and never a video, thumbnail or URL
+                # V3a: an entry has its time and kind, and never a video or URL; one no
+                # longer available no thumbnail either
                 assert set(entry) == ENTRY_FIELDS, entry
+                if not self.in_window(clip):
+                    assert entry["thumbnail_url"] is None, entry
                 assert (parse(entry["started_at"]), entry["kind"]) == (clip.started_at, clip.kind)
                 if self.in_window(clip):
                     assert parse(entry["expires_at"]) == clip.deadline, (entry, clip)

@@ -3,6 +3,7 @@ for each upload exactly the answer it would get alone."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from kasacare.clips.ingest import Stored, Submission, ingest
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.service import Upload
 from kasacare.clips.storage import Blob, ClipStorage, LocalDiskStorage
+from kasacare.clips.sweeper import sweep
 from kasacare.clips.watermark import SAFETY_LAG
 from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
@@ -202,21 +204,46 @@ def test_v2_a_group_that_took_longer_than_the_sweepers_lag_keeps_nothing(
 
 
 class ChangeDuringWrite(LocalDiskStorage):
-    """The local disk, where a plan change commits while a group's bytes are being written:
-    after the group's first read of its cameras' coverage, before its rows are inserted."""
+    """The local disk, where a plan change is made while a group's bytes are being written:
+    after the group's read of its cameras' coverage, before its rows are inserted.
 
-    def __init__(self, storage: ClipStorage, change: Callable[[], None]) -> None:
+    On SQLite the change commits then (the group reads the coverage again before its rows).
+    On PostgreSQL the group holds its cameras' coverage locks from before its one read
+    (`clips.ingest`): the change, in a thread of its own, waits for the group's commit and
+    then decides the new clips' window itself; `finish` waits for it."""
+
+    def __init__(self, storage: ClipStorage, change: Callable[[], None], backend: str) -> None:
         assert isinstance(storage, LocalDiskStorage)
         super().__init__(storage.root)
         self.change = change
+        self.waits = backend == "postgresql"
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
 
     def put_many(self, items: Sequence[Blob]) -> None:
         super().put_many(items)
-        self.change()
+        if self.waits:
+            self.thread = threading.Thread(target=self._change)
+            self.thread.start()
+        else:
+            self.change()
+
+    def _change(self) -> None:
+        try:
+            self.change()
+        except BaseException as error:
+            self.failure = error
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout=60)
+            assert not self.thread.is_alive()
+        if self.failure is not None:
+            raise self.failure
 
 
 def test_v3_a_cancel_committed_while_a_group_writes_decides_its_clips(
-    client: TestClient, context: AppContext, at_now: FixedClock
+    client: TestClient, context: AppContext, at_now: FixedClock, backend: str
 ) -> None:
     """Plus covers a KC105 (no cloud recording of its own) and a KC120 (free plan 48 h) when
     the group reads them; the owner cancels before the rows go in. The clips get what the
@@ -232,36 +259,52 @@ def test_v3_a_cancel_committed_while_a_group_writes_decides_its_clips(
         assert client.delete("/v1/subscription", headers=headers).status_code == 200
 
     started = NOW - timedelta(minutes=1)
+    storage = ChangeDuringWrite(context.storage, cancel, backend)
     no_cloud, free = ingest(
         context.engine,
         context.catalog,
-        ChangeDuringWrite(context.storage, cancel),
+        storage,
         context.clock.now,
         [submission(kc105["device_token"], started), submission(kc120["device_token"], started)],
     )
-    assert isinstance(no_cloud, NoCloudRecording)
-    assert isinstance(free, Stored) and free.expires_at == started + timedelta(hours=48)
+    storage.finish()
     with context.sessions() as session:
-        assert session.scalar(select(Clip.expires_at)) == started + timedelta(hours=48)
-    assert stored_clips(context) == (1, 1)
+        kept = session.execute(select(Clip.expires_at).where(Clip.erased_at.is_(None))).all()
+    assert kept == [(started + timedelta(hours=48),)]
+    if backend == "postgresql":  # stored with Plus's window, then erased and re-dated
+        assert isinstance(no_cloud, Stored) and isinstance(free, Stored)
+        assert stored_clips(context) == (2, 1)  # the KC105's row stays listed, erased
+    else:
+        assert isinstance(no_cloud, NoCloudRecording)
+        assert isinstance(free, Stored) and free.expires_at == started + timedelta(hours=48)
+        assert stored_clips(context) == (1, 1)
 
 
 def test_c6_a_camera_unbound_while_a_group_writes_keeps_no_clip(
-    client: TestClient, context: AppContext, at_now: FixedClock
+    client: TestClient, context: AppContext, at_now: FixedClock, backend: str
 ) -> None:
     _, headers = owner(client)
     camera = register_camera(client, headers, "KC120")
 
     def unbind() -> None:
-        response = client.delete(f"/v1/cameras/{camera['id']}", headers=headers)
+        response = client.delete(f"/v1/cameras/{camera['id']}?confirm=true", headers=headers)
         assert response.status_code == 204
 
+    storage = ChangeDuringWrite(context.storage, unbind, backend)
     (refused,) = ingest(
         context.engine,
         context.catalog,
-        ChangeDuringWrite(context.storage, unbind),
+        storage,
         context.clock.now,
         [submission(camera["device_token"], NOW - timedelta(minutes=1))],
     )
-    assert isinstance(refused, Unauthorized)
-    assert stored_clips(context) == (0, 0)
+    storage.finish()
+    if backend == "postgresql":  # stored, then erased by the unbinding; the sweeper's next
+        assert isinstance(refused, Stored)  # run deletes its bytes
+        with context.sessions() as session:
+            assert session.scalar(select(Clip.erased_at)) is not None
+        sweep(context.sessions, context.storage, context.catalog, context.clock.now())
+        assert stored_clips(context) == (1, 0)
+    else:
+        assert isinstance(refused, Unauthorized)
+        assert stored_clips(context) == (0, 0)

@@ -156,7 +156,9 @@ def test_v7_range_an_erased_clip_still_answers_410_and_an_expired_link_403(
     client: TestClient, at_now: FixedClock
 ) -> None:
     clip, headers = _clip(client)
-    client.delete(f"/v1/cameras/{clip['camera']['id']}", headers=headers)  # C6 erases its clips
+    client.delete(
+        f"/v1/cameras/{clip['camera']['id']}?confirm=true", headers=headers
+    )  # C6 erases its clips
     for method in ("GET", "HEAD"):
         erased = client.request(method, clip["playback_url"], headers={"Range": "bytes=0-99"})
         assert erased.status_code == 410, method

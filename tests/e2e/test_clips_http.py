@@ -19,6 +19,7 @@ from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
 from tests.e2e.test_foundation_http import _now, _owner, _register
 from tests.factories import VIDEO
+from tests.media import make_mp4
 
 CAMERAS = 8
 CLIPS_PER_CAMERA = 4
@@ -112,3 +113,28 @@ def test_v7_range_playback_over_http(http: httpx.Client, admin: dict[str, str]) 
         "bytes 4000-4095/4096",
         "96",
     )
+
+
+def test_issue_11_item_3_a_real_mp4_gets_its_media_and_a_poster_over_http(
+    http: httpx.Client, admin: dict[str, str]
+) -> None:
+    """The media job runs in the server on the clock's advance: a real H.264 MP4 (made by
+    PyAV here) gets its duration, codec and size, and a JPEG poster served as image/jpeg."""
+    headers = _owner(http)
+    camera = _register(http, headers, "KC120")
+    started = _now(http, admin) - timedelta(minutes=1)
+    uploaded = http.post(
+        "/v1/device/clips",
+        data={"started_at": started.isoformat(), "duration_s": "2", "kind": "motion"},
+        files={"video": ("clip.mp4", make_mp4(seconds=2, width=96, height=64), "video/mp4")},
+        headers={"Authorization": f"Device {camera['device_token']}"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    clip_url = f"/v1/clips/{uploaded.json()['id']}"
+    assert http.get(clip_url, headers=headers).json()["thumbnail_url"] is None
+    http.post("/v1/admin/clock/advance", json={"seconds": 1}, headers=admin)
+    clip = http.get(clip_url, headers=headers).json()
+    assert clip["media"] == {"duration_ms": 2000, "codec": "h264", "width": 96, "height": 64}
+    poster = http.get(clip["thumbnail_url"])
+    assert poster.status_code == 200
+    assert (poster.headers["content-type"], poster.content[:3]) == ("image/jpeg", b"\xff\xd8\xff")

@@ -153,7 +153,14 @@ def test_openapi_has_no_5xx_and_no_response_outside_its_schema(
     """Schemathesis as an owner (every path), the operator (admin paths) and a camera."""
     owner = _owner(http)
     camera = _register(http, owner, "KC120")
-    report = _schemathesis(live_url, owner["Authorization"], tmp_path)
+    # Signing out everywhere would end the owner's token half way through the run: the
+    # session routes get an owner of their own.
+    report = _schemathesis(
+        live_url, owner["Authorization"], tmp_path, "--exclude-path-regex", "^/v1/me/sessions"
+    )
+    _schemathesis(
+        live_url, _owner(http)["Authorization"], tmp_path, "--include-path-regex", "^/v1/me/"
+    )
     # The stateful phase chained calls through links it inferred from the schema (create a
     # camera, then read, update, delete it ...), with real ids from real answers.
     links = re.search(r"API Links:\s+(\d+) covered", report)

@@ -40,6 +40,7 @@ from kasacare.notifications.mail import (
 )
 from kasacare.notifications.models import Kind, Notification
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
+from tests.mailbox import verify
 
 APRIL_1 = datetime(2026, 4, 1, tzinfo=UTC)
 MAY_10 = datetime(2026, 5, 10, tzinfo=UTC)
@@ -120,6 +121,7 @@ def _trial_then_cancel(client: TestClient, clock: FixedClock, context: AppContex
     refund_issued, subscription_ended and history_erased."""
     clock.set(APRIL_1)
     _, headers = owner(client, OWNER)
+    verify(client, context, OWNER)  # issue 13: mail goes only to a verified address
     card_on_file(client, headers)
     subscribe(client, headers, [register_camera(client, headers, "KC120")["id"]], trial=True)
     run_due(context, MAY_10)
@@ -301,6 +303,7 @@ def test_after_8_failed_attempts_delivery_gives_up_and_logs_an_error(
 ) -> None:
     clock.set(APRIL_1)
     _, headers = owner(client, OWNER)
+    verify(client, context, OWNER)
     card_on_file(client, headers)
     subscribe(client, headers, [register_camera(client, headers)["id"]], trial=True)
     run_due(context, datetime(2026, 4, 29, tzinfo=UTC))  # trial_ending only
@@ -331,14 +334,17 @@ def test_every_kind_the_app_produces_is_mailed_to_its_owner(
     clock.set(APRIL_1)
     # Annual plan on a card valid through May 2026: annual_renewal, card_expiring.
     _, a = owner(client, "annual@example.com")
+    verify(client, context, "annual@example.com")
     card_on_file(client, a, exp_month=5, exp_year=2026)
     subscribe(client, a, [register_camera(client, a)["id"]], cycle="annual")
     # A trial on a card that declines: trial_ending, payment_failed, subscription_ended.
     _, b = owner(client, "declined@example.com")
+    verify(client, context, "declined@example.com")
     card_on_file(client, b, "4000000000000002")
     subscribe(client, b, [register_camera(client, b, "KC105")["id"]], trial=True)
     # Plus for two cameras, one removed, then cancelled: credit_added, refund_issued, ...
     _, c = owner(client, "plus@example.com")
+    verify(client, context, "plus@example.com")
     card_on_file(client, c)
     cameras = [register_camera(client, c)["id"] for _ in range(2)]
     subscribe(client, c, cameras)

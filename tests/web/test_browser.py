@@ -26,15 +26,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, Request, expect, sync_playwright
+from sqlalchemy import Engine
 
+from kasacare.kit.db import create_db_engine
 from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
 from tests.factories import PASSWORD
+from tests.media import make_mp4
+from tests.web.seeding import seed_clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
@@ -74,13 +79,27 @@ def require_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The server's base URL and its database's URL."""
     require_browser()
     directory = tmp_path_factory.mktemp("browser-server")
     with fresh_database("sqlite", directory) as database_url:
         env = server_env(database_url, directory)
         with running_server(env, directory / "server.log") as base:
-            yield base
+            yield base, database_url
+
+
+@pytest.fixture(scope="module")
+def base_url(server: tuple[str, str]) -> str:
+    return server[0]
+
+
+@pytest.fixture(scope="module")
+def server_database(server: tuple[str, str]) -> Iterator[Engine]:
+    """The server's own database, for seeding many clips at once (`tests.web.seeding`)."""
+    engine = create_db_engine(server[1])
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +181,7 @@ def add_camera(page: Page, serial: str, name: str, model: str = "KC120") -> None
         page.goto("/app/cameras")
     page.get_by_label("Model").select_option(model)
     page.get_by_label("Serial number").fill(serial)
-    page.get_by_label("Name").fill(name)
+    page.get_by_label("Name", exact=True).fill(name)
     page.get_by_role("button", name="Add camera").click()
     expect(page.get_by_role("status")).to_have_text("Camera added")
 
@@ -245,12 +264,14 @@ def owner_api(api: httpx.Client, page: Page, method: str, path: str, body: Any =
     return response.json()
 
 
-def upload_clip(api: httpx.Client, device_token: str, started_at: datetime) -> None:
+def upload_clip(
+    api: httpx.Client, device_token: str, started_at: datetime, video: bytes = VIDEO
+) -> None:
     response = api.post(
         "/v1/device/clips",
         headers={"Authorization": f"Device {device_token}"},
         data={"started_at": started_at.isoformat(), "duration_s": "20", "kind": "motion"},
-        files={"video": ("clip.mp4", VIDEO, "video/mp4")},
+        files={"video": ("clip.mp4", video, "video/mp4")},
     )
     assert response.status_code == 201, response.text
 
@@ -553,3 +574,179 @@ def test_the_kasa_care_page_fits_a_360_pixel_phone(page: Page) -> None:
     for path in ("/app/kasa-care", "/app/cameras", "/app/billing", "/app/activity"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+
+
+# ---- the activity center (issue 11, item 4) and removing a camera (item 5) ------------------
+
+
+def clip_times(page: Page) -> list[str]:
+    """The instants (RFC 3339, UTC) of the clips on the page, top to bottom."""
+    return [
+        t or ""
+        for t in page.locator("li.clip time").evaluate_all(
+            "times => times.map(t => t.getAttribute('datetime'))"
+        )
+    ]
+
+
+def test_issue_11_item_4_activity_pages_through_500_clips_older_then_newer(
+    page: Page, api: httpx.Client, server_database: Engine
+) -> None:
+    sign_up(page, new_email("paging"))
+    camera = owner_api(
+        api, page, "POST", "/v1/cameras", {"model": "KC120", "serial": "BRW0000701", "name": "Yard"}
+    )
+    now = server_now(api)
+    # 500 clips, one every 5 minutes: 41 h 40 min, inside the free plan's 48 hours.
+    seed_clips(server_database, camera["id"], [now - timedelta(minutes=5 * n) for n in range(500)])
+
+    page.goto("/app/activity")
+    expect(page.get_by_text("Times in UTC")).to_be_visible()
+    expect(page.get_by_role("link", name="Newer clips")).to_have_count(0)
+    pages = [clip_times(page)]
+    screenshot(page, "activity-grid", docs="activity-center.png")
+    while page.get_by_role("link", name="Older clips").count():
+        page.get_by_role("link", name="Older clips").click()
+        expect(page.get_by_role("link", name="Newer clips")).to_be_visible()
+        pages.append(clip_times(page))
+    assert [len(times) for times in pages] == [50] * 10
+    seen = [at for times in pages for at in times]
+    assert seen == sorted(seen, reverse=True) and len(set(seen)) == 500  # each once, in order
+
+    for expected in reversed(pages[:-1]):
+        page.get_by_role("link", name="Newer clips").click()
+        expect(page.locator("li.clip")).to_have_count(50)
+        assert clip_times(page) == expected
+    expect(page.get_by_role("link", name="Newer clips")).to_have_count(0)
+
+    # The date picker: the day before today starts at its last clip, before midnight UTC.
+    yesterday = (now - timedelta(days=1)).date()
+    page.get_by_label("Go to day").fill(yesterday.isoformat())
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(f"day={yesterday.isoformat()}"))
+    expect(page.locator("section.day h2").first).to_have_text(yesterday.strftime("%A %-d %B %Y"))
+    first = datetime.fromisoformat(clip_times(page)[0])
+    assert first.date() == yesterday and first > datetime.combine(
+        yesterday, datetime.max.time(), tzinfo=first.tzinfo
+    ) - timedelta(minutes=5)
+
+
+def test_issue_11_item_4_days_and_times_in_the_zone_the_browser_signed_up_in(
+    driver: Playwright, base_url: str, api: httpx.Client, server_database: Engine
+) -> None:
+    """A browser in Los Angeles: the account takes its zone at sign-up, and a clip at 03:00 UTC
+    is shown the evening before (UTC-8 in winter, UTC-7 in summer)."""
+    zone = "America/Los_Angeles"
+    browser = driver.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        context = browser.new_context(base_url=base_url, timezone_id=zone)
+        context.set_default_timeout(15_000)
+        tab = context.new_page()
+        sign_up(tab, new_email("zone"))
+        assert owner_api(api, tab, "GET", "/v1/me")["time_zone"] == zone
+        camera = owner_api(
+            api,
+            tab,
+            "POST",
+            "/v1/cameras",
+            {"model": "KC120", "serial": "BRW0000801", "name": "Pool"},
+        )
+        now = server_now(api)
+        day = now.date() if now.hour >= 4 else now.date() - timedelta(days=1)
+        at = datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo) + timedelta(hours=3)
+        seed_clips(server_database, camera["id"], [at])
+        local = at.astimezone(ZoneInfo(zone))
+        assert local.date() == day - timedelta(days=1)
+
+        tab.goto("/app/activity")
+        expect(tab.get_by_text(f"Times in {zone}")).to_be_visible()
+        expect(tab.locator("section.day h2")).to_have_text([local.strftime("%A %-d %B %Y")])
+        expect(tab.locator("li.clip time")).to_have_text(local.strftime("%H:%M:%S"))
+        screenshot(tab, "activity-los-angeles")
+        context.close()
+    finally:
+        browser.close()
+
+
+def test_issue_11_item_4_a_real_mp4_seeks_and_an_expired_url_is_refreshed_on_play(
+    page: Page, api: httpx.Client
+) -> None:
+    sign_up(page, new_email("seek"))
+    camera = owner_api(
+        api, page, "POST", "/v1/cameras", {"model": "KC120", "serial": "BRW0000901", "name": "Door"}
+    )
+    upload_clip(api, camera["device_token"], server_now(api), make_mp4(20, 64, 48))
+    media: list[int] = []
+    page.on(
+        "response",
+        lambda r: media.append(r.status) if "/v1/clip-media/" in r.url else None,
+    )
+    page.goto("/app/activity")
+    video = page.locator("li.clip video")
+    expect(video).to_have_count(1)
+    # The page stays open past the 300 s of its URL: playing asks for a fresh one.
+    advance_clock(api, timedelta(minutes=10))
+    video.evaluate("v => { v.muted = true; return v.play().catch(() => null); }")
+    page.wait_for_function("v => v.readyState >= 1 && v.duration > 19", arg=video.element_handle())
+    assert 403 in media  # the stale URL was refused, then replaced: no grey player
+    expect(page.locator("[data-player-error]")).to_be_hidden()
+
+    video.evaluate("v => { v.pause(); v.currentTime = 15; }")
+    page.wait_for_function(
+        "v => !v.seeking && Math.abs(v.currentTime - 15) < 0.5", arg=video.element_handle()
+    )
+    seekable = video.evaluate(
+        "v => ({ ranges: v.seekable.length, start: v.seekable.start(0), end: v.seekable.end(0),"
+        " now: v.currentTime })"
+    )
+    assert seekable["ranges"] == 1 and seekable["start"] == 0
+    assert seekable["end"] >= 19.9 and abs(seekable["now"] - 15) < 0.5
+    page.wait_for_timeout(300)
+    assert abs(video.evaluate("v => v.currentTime") - 15) < 0.5  # it stuck: no jump back to 0
+    assert 206 in media  # served in ranges by the local-disk media route
+
+
+def test_issue_11_item_4_a_clip_erased_while_the_page_is_open_says_so(
+    page: Page, api: httpx.Client
+) -> None:
+    sign_up(page, new_email("erased"))
+    camera = owner_api(
+        api, page, "POST", "/v1/cameras", {"model": "KC120", "serial": "BRW0001001", "name": "Gate"}
+    )
+    upload_clip(api, camera["device_token"], server_now(api))
+    page.goto("/app/activity")
+    advance_clock(api, timedelta(days=3))  # past the free plan's 48 hours: no longer available
+    page.locator("li.clip video").evaluate("v => v.play().catch(() => null)")
+    expect(page.locator("[data-player-error]")).to_have_text(
+        re.compile("No longer available|You were signed out")
+    )
+    expect(page.locator("li.clip video")).to_be_hidden()
+
+
+def test_issue_11_item_5_removing_a_camera_reviews_its_history_first(
+    page: Page, api: httpx.Client
+) -> None:
+    sign_up(page, new_email("remove"))
+    camera = owner_api(
+        api,
+        page,
+        "POST",
+        "/v1/cameras",
+        {"model": "KC120", "serial": "BRW0001101", "name": "Attic"},
+    )
+    now = server_now(api)
+    for minutes in (30, 20, 10):
+        upload_clip(api, camera["device_token"], now - timedelta(minutes=minutes))
+    page.goto("/app/cameras")
+    page.get_by_role("link", name="Remove Attic from this account").click()
+    expect(page.get_by_role("heading", name="Remove Attic?")).to_be_visible()
+    expect(page.locator("[data-erased-count]")).to_contain_text("3 clips")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download all (3) as a zip").click()
+    assert download.value.suggested_filename == "Attic-clips.zip"
+    screenshot(page, "remove-camera")
+    page.get_by_role("button", name="Confirm: remove the camera and erase its clips").click()
+    expect(page.get_by_role("status")).to_have_text("Camera removed")
+    expect(page.locator(".camera", has_text="Attic")).to_have_count(0)

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
-from kasacare.accounts import service
+from kasacare.accounts import self_service, service
 from kasacare.accounts.dependencies import AnyAccount, Operator
 from kasacare.accounts.models import Account
 from kasacare.accounts.schemas import (
     AccountCreate,
     AccountRead,
     MeRead,
+    MeUpdate,
     SupportAgentCreate,
     TokenRead,
     TokenRequest,
@@ -43,6 +44,7 @@ def create_account(
         email=body.email,
         password=body.password,
         country=body.country,
+        time_zone=body.time_zone,
     )
     session.commit()
     return _read(account)
@@ -68,10 +70,28 @@ def issue_token(
 
 @router.get("/v1/me", response_model=MeRead, responses=problem_responses(401))
 def me(account: AnyAccount) -> MeRead:
+    return _me(account)
+
+
+@router.patch("/v1/me", response_model=MeRead, responses=problem_responses(401, 422))
+def update_me(body: MeUpdate, account: AnyAccount, session: DbSession) -> MeRead:
+    """The account's settings: its time zone (an IANA name, else 422 `invalid_time_zone`)
+    and language (`en` or `en-GB`, else 422 `invalid_language`); only those sent change."""
+    if body.time_zone is not None:
+        service.set_time_zone(account, body.time_zone)
+    if body.language is not None:
+        self_service.set_language(account, body.language)
+    read = _me(account)
+    session.commit()
+    return read
+
+
+def _me(account: Account) -> MeRead:
     return MeRead(
         **_read(account).model_dump(),
         trial_eligible=account.trial_eligible,
         legacy_locked=account.legacy_locked,
+        email_verified=account.email_verified_at is not None,
     )
 
 

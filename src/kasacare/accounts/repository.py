@@ -6,12 +6,19 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from kasacare.accounts.models import AccessToken, Account, SignInThrottle
+from kasacare.accounts.models import (
+    AccessToken,
+    Account,
+    AccountMail,
+    AccountToken,
+    Purpose,
+    SignInThrottle,
+)
 
 
 class AccountRepository:
@@ -74,3 +81,88 @@ class AccountRepository:
         self.session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(stale)))
         if keys:
             self.session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(keys)))
+
+    # --- sessions (access tokens) ------------------------------------------------------
+
+    def sessions(self, account_id: uuid.UUID, now: datetime) -> list[AccessToken]:
+        return list(
+            self.session.scalars(
+                select(AccessToken)
+                .where(AccessToken.account_id == account_id, AccessToken.expires_at > now)
+                .order_by(AccessToken.created_at.desc(), AccessToken.id)
+            )
+        )
+
+    def revoke_session(self, account_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        deleted = self.session.execute(
+            delete(AccessToken).where(
+                AccessToken.account_id == account_id, AccessToken.id == session_id
+            )
+        )
+        return bool(getattr(deleted, "rowcount", 0))
+
+    def revoke_sessions(self, account_id: uuid.UUID, *, keep_digest: str | None = None) -> None:
+        statement = delete(AccessToken).where(AccessToken.account_id == account_id)
+        if keep_digest is not None:
+            statement = statement.where(AccessToken.digest != keep_digest)
+        self.session.execute(statement)
+
+    # --- single-use tokens and the account's mail outbox ----------------------------------
+
+    def add_account_token(self, token: AccountToken) -> AccountToken:
+        self.session.add(token)
+        self.session.flush()
+        return token
+
+    def account_token(self, digest: str, purpose: Purpose) -> AccountToken | None:
+        """The token row, locked until the commit (a link is redeemed once)."""
+        return self.session.scalar(
+            select(AccountToken)
+            .where(AccountToken.digest == digest, AccountToken.purpose == purpose)
+            .with_for_update()
+        )
+
+    def live_account_tokens(
+        self, account_id: uuid.UUID, purpose: Purpose, now: datetime
+    ) -> list[AccountToken]:
+        return list(
+            self.session.scalars(
+                select(AccountToken).where(
+                    AccountToken.account_id == account_id,
+                    AccountToken.purpose == purpose,
+                    AccountToken.used_at.is_(None),
+                    AccountToken.expires_at > now,
+                )
+            )
+        )
+
+    def add_mail(self, mail: AccountMail) -> None:
+        self.session.add(mail)
+
+    def withdraw_mails(self, token_ids: Collection[uuid.UUID], now: datetime) -> None:
+        """Mails still waiting with these tokens' links are not sent: the link is dead."""
+        if not token_ids:
+            return
+        self.session.execute(
+            update(AccountMail)
+            .where(AccountMail.token_id.in_(token_ids), AccountMail.delivered_at.is_(None))
+            .values(link_token=None, send_before=now)
+        )
+
+    def pending_mails(self, now: datetime, limit: int, max_attempts: int) -> list[AccountMail]:
+        """Mails due for (another) try, oldest first, locked (skipped if another worker
+        holds them)."""
+        return list(
+            self.session.scalars(
+                select(AccountMail)
+                .where(
+                    AccountMail.delivered_at.is_(None),
+                    AccountMail.delivery_attempts < max_attempts,
+                    or_(AccountMail.send_before.is_(None), AccountMail.send_before > now),
+                    or_(AccountMail.next_attempt_at.is_(None), AccountMail.next_attempt_at <= now),
+                )
+                .order_by(AccountMail.created_at, AccountMail.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from kasacare.accounts import throttle
-from kasacare.accounts.models import AccessToken, Account, Role, SignInThrottle
+from kasacare.accounts import throttle, tokens
+from kasacare.accounts.emails import checked_email
+from kasacare.accounts.models import AccessToken, Account, Purpose, Role, SignInThrottle
 from kasacare.accounts.repository import AccountRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import (
@@ -20,12 +21,18 @@ from kasacare.kit.errors import (
     ValidationFailed,
 )
 from kasacare.kit.security import hash_password, new_token, token_digest, verify_password
+from kasacare.kit.zones import DEFAULT_ZONE, is_zone
 
 
 class EmailTaken(KasaCareError):
     code = "email_taken"
     status = 409
     title = "An account with this email already exists"
+
+
+class InvalidTimeZone(ValidationFailed):
+    code = "invalid_time_zone"
+    title = "Unknown time zone"
 
 
 class InvalidCredentials(Unauthorized):
@@ -45,8 +52,16 @@ def normalize_email(email: str) -> str:
 
 
 def sign_up(
-    session: Session, catalog: Catalog, now: datetime, *, email: str, password: str, country: str
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    email: str,
+    password: str,
+    country: str,
+    time_zone: str = DEFAULT_ZONE,
 ) -> Account:
+    check_time_zone(time_zone)
     currency = catalog.currency_for(country)
     if currency is None:
         raise ValidationFailed(
@@ -54,7 +69,24 @@ def sign_up(
             field="country",
             countries=sorted(catalog.countries),
         )
-    return _create(session, now, email, password, Role.OWNER, country.strip().upper(), currency)
+    account = _create(session, now, email, password, Role.OWNER, country.strip().upper(), currency)
+    account.time_zone = time_zone
+    # Issue 13: the address is proved by a link; until then notification mail waits.
+    tokens.mail_link(session, account, Purpose.VERIFY_EMAIL, account.email, now)
+    return account
+
+
+def check_time_zone(name: str) -> str:
+    if not is_zone(name):
+        raise InvalidTimeZone(
+            f"{name!r} is not an IANA time zone (like Europe/London)", field="time_zone"
+        )
+    return name
+
+
+def set_time_zone(account: Account, name: str) -> None:
+    """The zone the owner's dates are shown in (activity center, mail)."""
+    account.time_zone = check_time_zone(name)
 
 
 def create_support_agent(session: Session, now: datetime, *, email: str, password: str) -> Account:
@@ -71,7 +103,7 @@ def _create(
     currency: str | None,
 ) -> Account:
     accounts = AccountRepository(session)
-    email = normalize_email(email)
+    email = checked_email(email)
     if accounts.by_email(email) is not None:
         raise EmailTaken(f"An account with the email {email} already exists")
     return accounts.add(
@@ -85,6 +117,7 @@ def _create(
             created_at=now,
             trial_started_at=None,
             legacy_locked_at=None,
+            email_verified_at=None,
         )
     )
 

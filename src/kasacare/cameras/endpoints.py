@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.dependencies import Operator, Owner
@@ -18,6 +19,7 @@ from kasacare.cameras.schemas import (
     CameraImport,
     CameraList,
     CameraRead,
+    CameraUpdate,
     DeviceEntitlementRead,
     EntitlementRead,
 )
@@ -92,14 +94,45 @@ def get_camera(
     return _read(camera, camera_entitlement(session, context.catalog, camera, now))
 
 
+@router.patch(
+    "/v1/cameras/{camera_id}",
+    response_model=CameraRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def rename_camera(
+    camera_id: uuid.UUID,
+    body: CameraUpdate,
+    owner: Owner,
+    context: Context,
+    session: DbSession,
+    now: Now,
+) -> CameraRead:
+    """Rename one of the owner's cameras (404 for any other camera)."""
+    camera = service.rename(session, owner, camera_id, body.name)
+    read = _read(camera, camera_entitlement(session, context.catalog, camera, now))
+    session.commit()
+    return read
+
+
 @router.delete(
     "/v1/cameras/{camera_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(401, 403, 404, 409),
 )
-def unbind_camera(camera_id: uuid.UUID, owner: Owner, session: DbSession, now: Now) -> Response:
-    service.unbind(session, now, owner, camera_id)
+def unbind_camera(
+    camera_id: uuid.UUID,
+    owner: Owner,
+    session: DbSession,
+    now: Now,
+    confirm: Annotated[
+        bool, Query(description="Remove it even though it erases the clips the camera holds")
+    ] = False,
+) -> Response:
+    """C6: unbinding erases every clip of the camera. A camera that still holds clips needs
+    `confirm=true`; without it: 409 `confirmation_required` with `clip_count` and `clips`
+    (newest first, at most 1000: `id`, `started_at`, `kind`), and nothing changes."""
+    service.unbind(session, now, owner, camera_id, confirmed=confirm)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

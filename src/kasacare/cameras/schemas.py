@@ -21,6 +21,10 @@ class CameraCreate(BaseModel):
     name: CameraName = ""
 
 
+class CameraUpdate(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=100, examples=["Front door"])]
+
+
 class CameraImport(CameraCreate):
     account_id: uuid.UUID
     setup_at: AwareDatetime

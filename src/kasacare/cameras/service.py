@@ -16,6 +16,7 @@ from kasacare.cameras.models import Camera, Device
 from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import erase_camera
+from kasacare.clips.service import HeldClip, held_clips
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
 from kasacare.kit.security import new_token, token_digest
 from kasacare.legacy.repository import LegacyRepository
@@ -35,6 +36,16 @@ class CameraAlreadyBound(KasaCareError):
     code = "camera_already_bound"
     status = 409
     title = "This camera is already registered"
+
+
+class ConfirmationRequired(KasaCareError):
+    code = "confirmation_required"
+    status = 409
+    title = "Removing this camera erases its video history"
+
+
+#: How many of the clips a removal erases the 409 lists (newest first); `clip_count` says all.
+LISTED_IN_REFUSAL = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +138,28 @@ def list_owned(session: Session, account: Account) -> list[Camera]:
     return CameraRepository(session).list_owned(account.id)
 
 
-def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UUID) -> None:
-    """Remove the camera from the account; its device keeps its original setup (F2).
-    A camera a subscription covers cannot be unbound (C6): remove it from the plan first.
-    Takes the account's billing lock, so an unbind and a plan change on the same camera run
-    one after the other (`billing.locks`)."""
-    lock_account(session, account.id)
+def rename(session: Session, account: Account, camera_id: uuid.UUID, name: str) -> Camera:
+    """Issue 13: the owner names a camera (1 to 100 characters, no control characters)."""
+    control = any(not c.isprintable() and not c.isspace() for c in name)
+    name = " ".join(name.split())  # tabs and runs of spaces become one space
+    if control or not 1 <= len(name) <= 100:
+        raise ValidationFailed("A camera's name has 1 to 100 printable characters", field="name")
+    camera = get_owned(session, account, camera_id)
+    camera.name = name
+    return camera
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What removing a camera does: the clips it erases (C6), newest first."""
+
+    camera: Camera
+    erased: list[HeldClip]
+
+
+def plan_unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UUID) -> Removal:
+    """The review of a removal; refuses a camera a subscription covers (C6): remove it from
+    the plan first."""
     camera = get_owned(session, account, camera_id)
     if SubscriptionRepository(session).covering([camera.id]) or LegacyRepository(session).covering(
         [camera.id]
@@ -140,8 +167,32 @@ def unbind(session: Session, now: datetime, account: Account, camera_id: uuid.UU
         raise CameraSubscribed(
             "The camera is covered by your subscription: remove it from the plan first"
         )
-    camera.unbound_at = now
-    erase_camera(session, camera.id, now)
+    return Removal(camera, held_clips(session, camera.id, now))
+
+
+def unbind(
+    session: Session, now: datetime, account: Account, camera_id: uuid.UUID, *, confirmed: bool
+) -> Removal:
+    """Remove the camera from the account; its device keeps its original setup (F2), and
+    every clip it holds is erased (C6). Unless `confirmed`, a camera that still holds clips
+    is refused (409 `confirmation_required`, listing them): the owner sees what goes first.
+    Takes the account's billing lock, so an unbind and a plan change on the same camera run
+    one after the other (`billing.locks`)."""
+    lock_account(session, account.id)
+    removal = plan_unbind(session, now, account, camera_id)
+    if removal.erased and not confirmed:
+        raise ConfirmationRequired(
+            f"Removing the camera erases {len(removal.erased)} clips: "
+            "send confirm=true to remove it anyway",
+            clip_count=len(removal.erased),
+            clips=[
+                {"id": str(c.id), "started_at": c.started_at.isoformat(), "kind": c.kind.value}
+                for c in removal.erased[:LISTED_IN_REFUSAL]
+            ],
+        )
+    removal.camera.unbound_at = now
+    erase_camera(session, removal.camera.id, now)
+    return removal
 
 
 def by_device_token(session: Session, token: str) -> Camera:

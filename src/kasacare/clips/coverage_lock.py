@@ -42,3 +42,30 @@ def lock_cameras(connection: Connection, camera_ids: Iterable[uuid.UUID], *, sha
     if not ids or connection.dialect.name != "postgresql":
         return
     connection.execute(_SHARED if shared else _EXCLUSIVE, {"namespace": NAMESPACE, "ids": ids})
+
+
+# The cameras of the tokens, as `_LOCK` takes them (one key a camera, in key order); answers
+# their ids. DISTINCT keeps the subquery (and its order) from being merged into the outer one.
+_SHARED_BY_TOKENS = text(
+    """
+SELECT keys.id, pg_advisory_xact_lock_shared(:namespace, keys.key)
+FROM (
+    SELECT DISTINCT hashtext(CAST(id AS text)) AS key, id
+    FROM cameras
+    WHERE device_token_digest = ANY(CAST(:digests AS text[])) AND unbound_at IS NULL
+    ORDER BY key
+) AS keys
+"""
+)
+
+
+def lock_tokens(connection: Connection, digests: Iterable[str]) -> set[uuid.UUID]:
+    """PostgreSQL: hold the shared coverage lock of the live cameras of these device-token
+    digests until the transaction ends, before their coverage is read (an upload group's
+    first statement); answers the cameras locked. The caller still locks (`lock_cameras`) a
+    camera its next statement finds that is not among them: one bound in between."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return set()
+    rows = connection.execute(_SHARED_BY_TOKENS, {"namespace": NAMESPACE, "digests": wanted})
+    return {uuid.UUID(str(camera_id)) for camera_id, _ in rows}

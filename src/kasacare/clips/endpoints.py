@@ -5,22 +5,40 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from kasacare.accounts.dependencies import Owner
-from kasacare.cameras.dependencies import DeviceTokenDigest
+from kasacare.cameras.dependencies import DeviceCamera, DeviceTokenDigest
 from kasacare.cameras.service import get_owned
-from kasacare.clips import service
-from kasacare.clips.errors import ClipNoLongerAvailable, ClipTooLarge, NotMp4, UnsupportedClipType
+from kasacare.clips import direct_upload, service
+from kasacare.clips.errors import (
+    ClipNoLongerAvailable,
+    ClipTooLarge,
+    NotJpeg,
+    NotMp4,
+    ThumbnailTooLarge,
+    UnsupportedClipType,
+)
 from kasacare.clips.ingest import GATHER_SECONDS, MAX_GROUP, Stored, Submission, ingest
+from kasacare.clips.jpeg import MAX_THUMBNAIL_BYTES, looks_like_jpeg
 from kasacare.clips.media import ClipFileResponse
-from kasacare.clips.models import ClipKind
+from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.mp4 import looks_like_mp4
-from kasacare.clips.schemas import ClipEntry, ClipPage, ClipRead, ClipUploaded, ManualRecordingRead
+from kasacare.clips.schemas import (
+    ClipEntry,
+    ClipMedia,
+    ClipPage,
+    ClipRead,
+    ClipUploaded,
+    ClipUploadStart,
+    ClipUploadTicket,
+    ManualRecordingRead,
+)
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
+from kasacare.clips.thumbnails import THUMBNAIL_PATH, THUMBNAIL_TYPE, thumbnail_url
 from kasacare.context import AppContext, Context, DbSession, Now, get_context
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.batching import Batcher
@@ -70,10 +88,14 @@ async def upload_clip(
     duration_s: Annotated[int, Form(ge=1, le=3600)],
     video: Annotated[UploadFile, File()],
     kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
+    thumbnail: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """V1: a camera with cloud recording uploads a clip; the same camera and `started_at`
     again answers 200 with the same clip and stores nothing more. A video that does not start
     with an MP4 `ftyp` box is refused (415 `not_mp4`) before anything is stored.
+    An optional `thumbnail` part (a JPEG of at most 256 KiB, else 415 `not_jpeg` or 413
+    `thumbnail_too_large`) is stored beside the clip as its poster; without one, the media
+    job extracts a frame.
 
     A coroutine that does no blocking work itself: the upload joins the group of uploads
     this process stores together (`clips.ingest`), in the thread pool."""
@@ -99,8 +121,15 @@ async def upload_clip(
         refusal = ValidationFailed("video is empty", field="video")
     elif not looks_like_mp4(data):
         refusal = NotMp4("video must start with an ISO BMFF ftyp box")
+    poster = None
+    if thumbnail is not None and refusal is None:
+        poster = await thumbnail.read(MAX_THUMBNAIL_BYTES + 1)
+        if len(poster) > MAX_THUMBNAIL_BYTES:
+            refusal = ThumbnailTooLarge(f"A thumbnail is at most {MAX_THUMBNAIL_BYTES} bytes")
+        elif not looks_like_jpeg(poster):
+            refusal = NotJpeg("thumbnail must be a JPEG file")
     stored = await clip_ingest(request.app).submit(
-        Submission(token, upload, b"" if refusal else data, refusal)
+        Submission(token, upload, b"" if refusal else data, refusal, None if refusal else poster)
     )
     body = ClipUploaded(
         id=stored.id,
@@ -122,22 +151,45 @@ async def upload_clip(
 def list_clips(
     camera_id: uuid.UUID,
     owner: Owner,
+    context: Context,
     session: DbSession,
     now: Now,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    kind: ClipKind | None = None,
+    direction: Annotated[
+        Literal["older", "newer"],
+        Query(description="From `cursor`: the older entries after it, or the newer before it"),
+    ] = "older",
 ) -> ClipPage:
-    """V7, V3a: newest first; entries no longer available stay, without video, 30 days."""
+    """V7, V3a: newest first; entries no longer available stay, without video, 30 days.
+    `next_cursor` pages to older entries, `newer_cursor` (with `direction=newer`) back."""
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a timezone (RFC 3339)", field=name)
     camera = get_owned(session, owner, camera_id)
     page = service.list_clips(
-        session, camera, now, start=start, end=end, cursor=cursor, limit=limit
+        session,
+        camera,
+        now,
+        start=start,
+        end=end,
+        cursor=cursor,
+        limit=limit,
+        kind=kind,
+        newer=direction == "newer",
     )
-    return ClipPage(items=[ClipEntry.of(c, now) for c in page.clips], next_cursor=page.next_cursor)
+    secret = service.url_secret(session)
+    return ClipPage(
+        items=[
+            ClipEntry.of(c, now, thumbnail_url=thumbnail_url(context.storage, c, secret, now))
+            for c in page.clips
+        ],
+        next_cursor=page.next_cursor,
+        newer_cursor=page.newer_cursor,
+    )
 
 
 @router.get(
@@ -170,12 +222,14 @@ def get_clip(
             or f"{MEDIA_PATH.format(token=sign(key, expires, secret, purpose='download'))}"
             "?download=1"
         )
+    poster = thumbnail_url(storage, clip, secret, now)
     return ClipRead(
-        **ClipEntry.of(clip, now).model_dump(),
+        **ClipEntry.of(clip, now, thumbnail_url=poster).model_dump(),
         camera_id=clip.camera_id,
         playback_url=play,
         download_url=download,
         url_expires_at=expires,
+        media=ClipMedia.of(clip),
     )
 
 
@@ -217,6 +271,41 @@ def clip_media(
     return ClipFileResponse(path, media_type=clip.content_type, headers=headers, stat_result=stat)
 
 
+@router.get(
+    THUMBNAIL_PATH,
+    response_class=Response,
+    responses={
+        **problem_responses(403, 410),
+        200: {"content": {THUMBNAIL_TYPE: {}}, "description": "The clip's poster frame"},
+    },
+)
+@router.head(THUMBNAIL_PATH, response_class=Response, include_in_schema=False)
+def clip_thumbnail(token: str, context: Context, session: DbSession, now: Now) -> Response:
+    """The target of a `thumbnail_url` on the local disk (`clips.thumbnails`): checks the
+    signature, its expiry and that the clip is still available (410 with its clip, V4), then
+    sends the JPEG."""
+    secret = service.url_secret(session)
+    try:
+        clip_id = uuid.UUID(verify(token, secret, now, purpose="thumbnail"))
+    except ValueError:  # signed by us, so never; still parsed defensively
+        raise ClipNoLongerAvailable("No longer available") from None
+    clip = session.get(Clip, clip_id)
+    if clip is None or clip.thumbnail_key is None:
+        raise ClipNoLongerAvailable("No longer available")
+    service.playable(clip, now)
+    key = clip.thumbnail_key
+    session.commit()
+    headers = {"Cache-Control": "private, max-age=0, no-store", "X-Content-Type-Options": "nosniff"}
+    path = context.storage.local_file(key)
+    if path is None:
+        return Response(context.storage.get(key), media_type=THUMBNAIL_TYPE, headers=headers)
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:  # erased since the check above, deleted after its commit
+        raise ClipNoLongerAvailable("No longer available") from None
+    return FileResponse(path, media_type=THUMBNAIL_TYPE, headers=headers, stat_result=stat)
+
+
 @router.post(
     "/v1/cameras/{camera_id}/manual-recordings",
     status_code=status.HTTP_202_ACCEPTED,
@@ -234,3 +323,76 @@ def manual_recording(
     )
     session.commit()
     return read
+
+
+@router.post(
+    "/v1/device/clip-uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClipUploadTicket,
+    responses=problem_responses(401, 403, 409, 413, 415),
+    tags=["device"],
+)
+def begin_clip_upload(
+    body: ClipUploadStart, camera: DeviceCamera, context: Context, session: DbSession, now: Now
+) -> ClipUploadTicket:
+    """Issue 11: a direct upload to object storage. After the checks of `POST
+    /v1/device/clips`, answers a presigned URL: PUT the bytes there with exactly `headers`
+    before `expires_at`, then complete the upload. 409 `direct_upload_unavailable` where clips
+    are stored on the local disk (post them to `/v1/device/clips`)."""
+    upload = service.Upload(
+        started_at=body.started_at,
+        duration_s=body.duration_s,
+        kind=body.kind,
+        size=body.size,
+        content_type=body.content_type,
+    )
+    ticket = direct_upload.begin(
+        session,
+        context.catalog,
+        context.storage,
+        camera,
+        upload,
+        context.settings.clip_max_bytes,
+        now,
+    )
+    session.commit()
+    return ClipUploadTicket(
+        upload_id=ticket.upload_id,
+        url=ticket.url,
+        headers=ticket.headers,
+        expires_at=ticket.expires_at,
+    )
+
+
+@router.post(
+    "/v1/device/clip-uploads/{upload_id}/complete",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClipUploaded,
+    responses={
+        **problem_responses(401, 403, 404, 409, 410, 415, 422),
+        200: {"model": ClipUploaded, "description": "Completed before: the same clip"},
+    },
+    tags=["device"],
+)
+def complete_clip_upload(
+    upload_id: uuid.UUID, token: DeviceTokenDigest, context: Context
+) -> Response:
+    """Issue 11: the object is checked (its size and type as declared, an MP4 `ftyp` box) and
+    becomes a clip as an upload to `/v1/device/clips` does (201; 200 with the same clip when
+    completed again). 409 `upload_object_missing` before the PUT; 409 `upload_size_mismatch`,
+    415, 410 `upload_expired` (after `expires_at`) and the upload's own refusals (403
+    `no_cloud_recording` after a cancellation, 422 outside the window) delete the object, and
+    the upload answers 410 `upload_abandoned` from then on."""
+    stored = direct_upload.complete(
+        context.engine, context.catalog, context.storage, context.clock.now, token, upload_id
+    )
+    body = ClipUploaded(
+        id=stored.id,
+        camera_id=stored.camera_id,
+        started_at=stored.started_at,
+        expires_at=stored.expires_at,
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if stored.created else status.HTTP_200_OK,
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import available
@@ -25,9 +26,12 @@ class ClipEntry(BaseModel):
     kind: ClipKind
     expires_at: datetime
     available: bool
+    #: The poster frame (JPEG) for `PLAYBACK_URL_TTL`: null until there is one (the media job
+    #: makes it within minutes), once the clip is no longer available, and for support agents.
+    thumbnail_url: str | None
 
     @classmethod
-    def of(cls, clip: Clip, now: datetime) -> ClipEntry:
+    def of(cls, clip: Clip, now: datetime, *, thumbnail_url: str | None = None) -> ClipEntry:
         return cls(
             id=clip.id,
             started_at=clip.started_at,
@@ -35,12 +39,34 @@ class ClipEntry(BaseModel):
             kind=clip.kind,
             expires_at=clip.expires_at,
             available=available(clip.expires_at, clip.erased_at, now),
+            thumbnail_url=thumbnail_url,
         )
 
 
 class ClipPage(BaseModel):
     items: list[ClipEntry]
     next_cursor: str | None
+    newer_cursor: str | None = None
+
+
+class ClipMedia(BaseModel):
+    """What the media job read from the clip's file itself (`clips.probe`)."""
+
+    duration_ms: int | None
+    codec: str
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, clip: Clip) -> ClipMedia | None:
+        if clip.media_probed_at is None or clip.video_codec is None:
+            return None
+        return cls(
+            duration_ms=clip.media_duration_ms,
+            codec=clip.video_codec,
+            width=clip.width or 0,
+            height=clip.height or 0,
+        )
 
 
 class ClipRead(ClipEntry):
@@ -48,9 +74,33 @@ class ClipRead(ClipEntry):
     playback_url: str
     download_url: str | None
     url_expires_at: datetime
+    #: Null until the media job has read the file (or when it could not: not a readable video).
+    media: ClipMedia | None
 
 
 class ManualRecordingRead(BaseModel):
     id: uuid.UUID
     camera_id: uuid.UUID
     requested_at: datetime
+
+
+class ClipUploadStart(BaseModel):
+    """A direct upload's declaration (`POST /v1/device/clip-uploads`): the clip's fields as
+    in the multipart upload, with the size and type of the bytes the camera will PUT."""
+
+    started_at: AwareDatetime
+    duration_s: int = Field(ge=1, le=3600)
+    kind: ClipKind = ClipKind.MOTION
+    size: int = Field(ge=1)
+    content_type: str = Field(max_length=64)
+
+
+class ClipUploadTicket(BaseModel):
+    """Where and how to PUT the bytes: `method` to `url` with exactly `headers`, before
+    `expires_at`; then `POST /v1/device/clip-uploads/{upload_id}/complete`."""
+
+    upload_id: uuid.UUID
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime

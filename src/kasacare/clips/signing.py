@@ -5,8 +5,9 @@ can re-check erasure in the database. The token is URL-safe (`[A-Za-z0-9_-]` and
 
     base64url("<expires unix seconds>:<key>") "." base64url(HMAC-SHA256(secret, message))
 
-where the message also carries a version and the purpose (`play` or `download`), so a playback
-token never opens a download and the other way round. `verify` checks the MAC in constant
+where the message also carries a version and the purpose (`play`, `download`, or `thumbnail`:
+then the key is the clip's id, see `clips.thumbnails`), so a playback token never opens a
+download and the other way round. `verify` checks the MAC in constant
 time before it trusts anything in the token, then the expiry: a token is valid while
 `now < expires_at` (`sign(key, now + PLAYBACK_URL_TTL, ...)` is valid for exactly 300 s).
 The key's bytes can be read from the token by whoever holds it: it names a clip the holder
@@ -34,7 +35,7 @@ PLAYBACK_URL_TTL = timedelta(seconds=300)
 MIN_SECRET_BYTES = 16
 _VERSION = b"kasacare-clip-url-v1"
 
-Purpose = Literal["play", "download"]
+Purpose = Literal["play", "download", "thumbnail"]
 
 
 class ClipUrlInvalid(Forbidden):

@@ -1,6 +1,7 @@
 """Where clip bytes live: the `ClipStorage` contract, the local disk, and `storage_from_url`.
 
-    ClipStorage (Protocol)      put / put_many / get / exists / local_file / delete_many, by key
+    ClipStorage (Protocol)      put / put_many / get / read_prefix / head / exists / local_file /
+                                presigned_get / presigned_put / delete_many, by key
      ├── LocalDiskStorage       files under one root (the embedded default, `file://`)
      └── S3Storage              any S3-compatible object store (`s3://`, storage_s3.py)
 
@@ -9,7 +10,9 @@ Keys look like `<camera_id>/<clip_id>.mp4`: segments of `[A-Za-z0-9._-]` joined 
 storage only holds bytes and knows nothing of cameras, plans or time. Playback on the local
 disk: our own app serves the file behind an HMAC token (`kasacare.clips.signing`), and every
 play re-checks erasure (V7). On S3, `GET /v1/clips/{id}` checks erasure and hands out
-presigned GET URLs (`presigned_get`, 300 s): S3 serves the bytes and their ranges itself.
+presigned GET URLs (`presigned_get`, 300 s): S3 serves the bytes and their ranges itself, and
+a camera may PUT a clip straight to S3 with a presigned URL (`presigned_put`,
+`clips.direct_upload`), which the app then checks with `head` and `read_prefix`.
 
 `KASACARE_STORAGE_URL` forms (`storage_from_url`):
 
@@ -33,6 +36,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -114,6 +118,14 @@ class Blob(NamedTuple):
     content_type: str
 
 
+class BlobHead(NamedTuple):
+    """What `head` tells of stored bytes without reading them."""
+
+    size: int
+    #: The media type the backend keeps (S3's `Content-Type`); None where it keeps none.
+    content_type: str | None
+
+
 class ClipStorage(Protocol):
     """Bytes by key. Implementations are safe to share between threads.
 
@@ -147,6 +159,16 @@ class ClipStorage(Protocol):
         """The bytes stored under `key`; raises `ClipBlobMissing` (a `KeyError`) if none."""
         ...
 
+    def read_prefix(self, key: str, length: int) -> bytes:
+        """The first `length` bytes stored under `key` (fewer if it holds fewer), read without
+        the rest (a ranged GET on S3); raises `ClipBlobMissing` if none."""
+        ...
+
+    def head(self, key: str) -> BlobHead:
+        """The size and media type of the bytes under `key`, none of them read; raises
+        `ClipBlobMissing` if none."""
+        ...
+
     def exists(self, key: str) -> bool:
         """True if bytes are stored under `key`."""
         ...
@@ -163,6 +185,14 @@ class ClipStorage(Protocol):
         `Content-Disposition: attachment; filename="<attachment>"`. None where the backend
         has no such URLs (the local disk: the app serves the file behind its own token).
         The caller checks first that the holder may see the clip (erasure, V7)."""
+        ...
+
+    def presigned_put(self, key: str, seconds: int, content_type: str, size: int) -> str | None:
+        """A URL with which a camera PUTs `size` bytes of `content_type` under `key` straight
+        to the backend for `seconds` (a direct upload, `clips.direct_upload`): the signature
+        covers `Content-Type` and `Content-Length`, so the PUT sends exactly those headers.
+        None where the backend has no such URLs (the local disk: cameras post the clip to
+        the app). Whatever the backend enforced, the caller checks the object (`head`)."""
         ...
 
     def delete_many(self, keys: Sequence[str]) -> int:
@@ -252,6 +282,22 @@ class LocalDiskStorage:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ClipBlobMissing(key) from None
 
+    def read_prefix(self, key: str, length: int) -> bytes:
+        try:
+            with self.path_for(key).open("rb") as file:
+                return file.read(length)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ClipBlobMissing(key) from None
+
+    def head(self, key: str) -> BlobHead:
+        try:
+            found = self.path_for(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ClipBlobMissing(key) from None
+        if not S_ISREG(found.st_mode):  # a directory under a key's name is not a clip
+            raise ClipBlobMissing(key)
+        return BlobHead(found.st_size, None)  # no metadata on the local disk
+
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
 
@@ -261,6 +307,10 @@ class LocalDiskStorage:
     def presigned_get(self, key: str, seconds: int, attachment: str | None = None) -> None:
         validate_key(key)
         return None  # the app serves local files itself (`clips.media`)
+
+    def presigned_put(self, key: str, seconds: int, content_type: str, size: int) -> None:
+        validate_key(key)
+        return None  # cameras post clips to the app (`POST /v1/device/clips`)
 
     def delete_many(self, keys: Sequence[str]) -> int:
         # Plain strings, not `path_for`: every key is validated first (so none can leave the

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kasacare.clips.storage import (
     Blob,
+    BlobHead,
     ClipBlobMissing,
     ClipStorageError,
     unique_keys,
@@ -143,6 +144,38 @@ class S3Storage:
         except BotoCoreError as error:
             raise ClipStorageError(f"cannot read {key!r}: {error}") from error
 
+    def read_prefix(self, key: str, length: int) -> bytes:
+        validate_key(key)
+        self._ensure_bucket()
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}"
+            )
+            with response["Body"] as body:
+                return body.read()[:length]
+        except ClientError as error:
+            code = _error_code(error)
+            if code in _MISSING_CODES:
+                raise ClipBlobMissing(key) from None
+            if code == "InvalidRange":  # an empty object: no byte 0
+                return b""
+            raise ClipStorageError(f"cannot read {key!r}: {error}") from error
+        except BotoCoreError as error:
+            raise ClipStorageError(f"cannot read {key!r}: {error}") from error
+
+    def head(self, key: str) -> BlobHead:
+        validate_key(key)
+        self._ensure_bucket()
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _MISSING_CODES:
+                raise ClipBlobMissing(key) from None
+            raise ClipStorageError(f"cannot look up {key!r}: {error}") from error
+        except BotoCoreError as error:
+            raise ClipStorageError(f"cannot look up {key!r}: {error}") from error
+        return BlobHead(response["ContentLength"], response.get("ContentType"))
+
     def exists(self, key: str) -> bool:
         validate_key(key)
         self._ensure_bucket()
@@ -172,6 +205,23 @@ class S3Storage:
             )
         except (ClientError, BotoCoreError) as error:
             raise ClipStorageError(f"cannot sign a URL for {key!r}: {error}") from error
+
+    def presigned_put(self, key: str, seconds: int, content_type: str, size: int) -> str:
+        # Content-Type and Content-Length become signed headers: S3 refuses a PUT of another
+        # type or size, and one after `seconds`.
+        params = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "ContentType": content_type,
+            "ContentLength": size,
+        }
+        self._ensure_bucket()  # the camera's PUT needs the bucket
+        try:
+            return self.client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=seconds
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ClipStorageError(f"cannot sign an upload URL for {key!r}: {error}") from error
 
     def delete_many(self, keys: Sequence[str]) -> int:
         wanted = unique_keys(keys)

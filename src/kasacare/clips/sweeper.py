@@ -9,6 +9,8 @@ and not what is stored.
   Before deleting an expired clip the sweeper re-checks the camera's current entitlement: a
   clip the camera should still hold is a mismatch, deletes nothing, and raises an alert (an
   error log line and an audit entry `sweeper_mismatch`), once; the watermark passes it.
+- A clip's thumbnail (`clips.thumbnails`) goes in the same `delete_many` as its bytes: it is
+  erased and expires with its clip, by every path (issue 11).
 - A batch whose bytes the storage refuses is tried again key by key: the others are deleted
   and recorded, and each refused clip is left for the next run (an expired one joins the
   erased queue, so the watermark still moves on), logged with its id; one bad key never
@@ -42,8 +44,9 @@ from kasacare.support.service import audit
 log = logging.getLogger("kasacare.alerts")
 MISMATCH = "sweeper_mismatch"
 
-#: Clips per transaction: one S3 DeleteObjects call (at most 1,000 keys) per batch, and few
-#: enough that a batch holds SQLite's write lock for tens of milliseconds.
+#: Clips per transaction: one S3 DeleteObjects call (at most 1,000 keys) per batch (two when
+#: the clips have thumbnails), and few enough that a batch holds SQLite's write lock for tens
+#: of milliseconds.
 BATCH = 1000
 
 
@@ -71,10 +74,18 @@ class Candidate(NamedTuple):
     started_at: datetime
     expires_at: datetime
     storage_key: str
+    thumbnail_key: str | None
 
     @property
     def key(self) -> Mark:
         return Mark(self.expires_at, _uuid(self.id))
+
+    @property
+    def keys(self) -> list[str]:
+        """What the clip stores: its bytes and its thumbnail, if it has one."""
+        if self.thumbnail_key is None:
+            return [self.storage_key]
+        return [self.storage_key, self.thumbnail_key]
 
 
 class _PlainDateTime(UTCDateTime):
@@ -96,6 +107,7 @@ _CANDIDATE = select(
     type_coerce(Clip.started_at, _PlainDateTime()),
     type_coerce(Clip.expires_at, _PlainDateTime()),
     Clip.storage_key,
+    Clip.thumbnail_key,
 )
 
 
@@ -172,14 +184,14 @@ def _delete(storage: ClipStorage, clips: list[Candidate]) -> set[RawId]:
     if not clips:
         return set()
     try:
-        storage.delete_many([clip.storage_key for clip in clips])
+        storage.delete_many([key for clip in clips for key in clip.keys])
         return set()
     except Exception:
         log.exception("sweeper: the storage refused a batch of %d clips; one by one", len(clips))
     failed = set()
     for clip in clips:
         try:
-            storage.delete_many([clip.storage_key])
+            storage.delete_many(clip.keys)
         except Exception:
             log.exception(
                 "sweeper: clip %s (%s) not deleted; next run retries", clip.id, clip.storage_key

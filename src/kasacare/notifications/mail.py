@@ -11,6 +11,8 @@ one window left (the server accepted, then the commit failed) a resend is recogn
 the same message.
 
 Mail is off unless `KASACARE_SMTP_URL` is set: the notifications then stay in the app.
+Mail goes only to a verified address: an account's notifications wait (held, no attempt
+counted) until its owner follows the verification link, then go out oldest first.
 """
 
 from __future__ import annotations
@@ -273,6 +275,8 @@ def _pick(session: Session, now: datetime, limit: int) -> Sequence[Any]:
         .join(Account, Account.id == Notification.account_id)
         .where(
             Notification.delivered_at.is_(None),
+            # Issue 13: mail goes only to a verified address; the rest wait for it.
+            Account.email_verified_at.is_not(None),
             Notification.delivery_attempts < MAX_ATTEMPTS,
             or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
         )

@@ -12,7 +12,8 @@ from kasacare.accounts.models import Role
 from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.kit.http import client_address
-from kasacare.web.messages import friendly
+from kasacare.kit.zones import DEFAULT_ZONE, is_zone
+from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session
 
@@ -90,7 +91,13 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
         if len(password) < 8:
             raise ValidationFailed("Choose a password of at least 8 characters.")
         accounts.sign_up(
-            session, context.catalog, now, email=email, password=password, country=country
+            session,
+            context.catalog,
+            now,
+            email=email,
+            password=password,
+            country=country,
+            time_zone=_browser_zone(str(form.get("time_zone", ""))),
         )
         ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
         issued = accounts.sign_in(
@@ -116,9 +123,15 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
             error=friendly(error),
             status_code=error.status,
         )
-    response = RedirectResponse("/app/cameras?notice=Welcome+to+Kasa+Care", status_code=303)
+    response = RedirectResponse(notice_url("/app/cameras", "welcome"), status_code=303)
     start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)
     return response
+
+
+def _browser_zone(name: str) -> str:
+    """The zone the sign-up page read from the browser; UTC when it sent none we know (a
+    browser quirk must not stop a sign-up: the zone is a setting the owner can change)."""
+    return name if is_zone(name) else DEFAULT_ZONE
 
 
 @router.post("/signout")

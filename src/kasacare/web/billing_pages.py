@@ -1,11 +1,9 @@
-"""Billing and activity pages: card on file (through the tokenizer), invoices, credit notes,
-balance; the activity center with playable clips."""
+"""Billing pages: card on file (through the tokenizer), invoices, credit notes, balance."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,17 +11,13 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
 from kasacare.billing import service as billing
-from kasacare.cameras import service as cameras
-from kasacare.clips import service as clips
-from kasacare.clips.rules import available
-from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
 from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
 from kasacare.kit.errors import KasaCareError
 from kasacare.payments import service as payments
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.web.guard import signed_in_as
-from kasacare.web.messages import friendly
+from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -82,7 +76,7 @@ async def replace_card(
         session.rollback()
         return _billing_page(request, context, session, now, account, friendly(error), error.status)
     retry_on_card_change(context, now, account.id)
-    return RedirectResponse("/app/billing?notice=Card+saved", status_code=303)
+    return RedirectResponse(notice_url("/app/billing", "card_saved"), status_code=303)
 
 
 @router.get("/app/billing/invoices/{invoice_id}", response_class=HTMLResponse)
@@ -111,42 +105,4 @@ def credit_note_page(
         )
     return page(
         request, session, "document.html", account=account, doc=notes[note_id], kind="Credit note"
-    )
-
-
-@router.get("/app/activity", response_class=HTMLResponse)
-def activity_page(
-    request: Request,
-    context: Context,
-    session: DbSession,
-    now: Now,
-    camera: uuid.UUID | None = None,
-) -> Response:
-    """Clips per camera by day, newest first; no-longer-available ones without video."""
-    account = _owner(request, session, now)
-    owned = cameras.list_owned(session, account)
-    chosen = next((c for c in owned if c.id == camera), owned[0] if owned else None)
-    days: dict[date, list[dict[str, object]]] = defaultdict(list)
-    if chosen is not None:
-        secret = clips.url_secret(session)
-        listing = clips.list_clips(
-            session, chosen, now, start=None, end=None, cursor=None, limit=100
-        )
-        for clip in listing.clips:
-            playable = available(clip.expires_at, clip.erased_at, now)
-            url = (
-                "/v1/clip-media/" + sign(clip.storage_key, now + PLAYBACK_URL_TTL, secret)
-                if playable
-                else None
-            )
-            days[clip.started_at.date()].append({"clip": clip, "available": playable, "url": url})
-    return page(
-        request,
-        session,
-        "activity.html",
-        account=account,
-        cameras=owned,
-        chosen=chosen,
-        days=sorted(days.items(), reverse=True),
-        url_ttl=PLAYBACK_URL_TTL // timedelta(seconds=1),
     )

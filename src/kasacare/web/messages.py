@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kasacare.kit.errors import KasaCareError
 
 MESSAGES = {
     "invalid_credentials": "That email and password don't match an account.",
-    "too_many_attempts": "Too many failed sign-ins. Please wait 15 minutes and try again.",
+    "too_many_attempts": "Too many failed sign-ins. Please wait a minute and try again.",
     "email_taken": "There is already an account with this email. Try signing in.",
     "unknown_model": "We don't know that camera model. Check the label under the camera.",
     "camera_already_bound": "This camera is registered to an account already.",
@@ -34,7 +36,57 @@ MESSAGES = {
     ),
     "clip_no_longer_available": "No longer available.",
     "csrf_rejected": "This form expired. Please try again.",
+    "invalid_time_zone": "Choose a time zone from the list.",
+    "invalid_language": "Choose a language from the list.",
+    "wrong_password": "That isn't your current password.",
+    "invalid_link": "This link is invalid, was already used or has expired. Ask for a new one.",
 }
+
+
+#: The only banners a link can ask for (`?notice=<code>`): a page never shows text from its
+#: address, so nobody can send a link that shows their words as our success message.
+NOTICES = {
+    "welcome": "Welcome to Kasa Care",
+    "card_saved": "Card saved",
+    "camera_added": "Camera added",
+    "camera_removed": "Camera removed",
+    "settings_saved": "Settings saved",
+    "plan_updated": "Done",
+    "support_done": "Done",
+    # account self-service (web/account_pages.py)
+    "email_verified": "Email verified",
+    "email_changed": "Email address changed",
+    "password_reset": "Password changed. Sign in with your new password.",
+    "verification_sent": "We sent you a new link",
+    "email_change_sent": "Check your new address: we sent it a link to confirm",
+    "password_changed": "Password changed",
+    "language_saved": "Language saved",
+    "signed_out_everywhere": "Signed out everywhere",
+    "session_signed_out": "Session signed out",
+    "camera_renamed": "Camera renamed",
+}
+#: Refusals a redirect can carry (`?problem=<error code>`), shown as an error banner.
+PROBLEMS = {
+    **MESSAGES,
+    "download_not_on_plan": "Downloads come with Kasa Care Plus and Premium.",
+}
+
+
+def notice_url(path: str, code: str) -> str:
+    assert code in NOTICES, code
+    return f"{path}?notice={code}"
+
+
+def problem_url(path: str, code: str) -> str:
+    return f"{path}?problem={code if code in PROBLEMS else 'error'}"
+
+
+def banners(query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(error, notice) for a page's address: known codes only, anything else shows nothing
+    (an unknown problem code shows a generic refusal)."""
+    problem = query.get("problem")
+    error = PROBLEMS.get(problem, "That didn't work. Please try again.") if problem else None
+    return error, NOTICES.get(query.get("notice", ""))
 
 
 def friendly(error: KasaCareError) -> str:

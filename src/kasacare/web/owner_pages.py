@@ -1,10 +1,11 @@
-"""Owner pages: cameras, Kasa Care (plans, Select Services, review and confirm), notifications."""
+"""Owner pages: Kasa Care (plans, Select Services, review and confirm), notifications."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,7 +16,6 @@ from kasacare.accounts.models import Account, Role
 from kasacare.billing.charging import run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
-from kasacare.clips.rules import available
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlements
@@ -36,7 +36,7 @@ from kasacare.subscriptions.use_cases.plan import BillingPlan
 from kasacare.subscriptions.use_cases.scope import Scope
 from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
 from kasacare.web.guard import signed_in_as
-from kasacare.web.messages import friendly
+from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -48,6 +48,8 @@ FEATURES = {
     "clip_download": "Download clips",
     "rich_notifications": "Rich notifications",
 }
+#: Clips of an erasure the review links one by one (the zip has them all).
+LINKED_DOWNLOADS = 100
 ACTIONS = {
     "create": "Review your new plan",
     "change": "Review the change",
@@ -60,77 +62,6 @@ ACTIONS = {
 
 def _owner(request: Request, session: Session, now: datetime) -> Account:
     return signed_in_as(request, session, now, Role.OWNER)
-
-
-# ---- cameras -------------------------------------------------------------------------
-
-
-def _cameras_page(
-    request: Request,
-    context: AppContext,
-    session: Session,
-    now: datetime,
-    account: Account,
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    owned = cameras.list_owned(session, account)
-    entitlements = camera_entitlements(session, context.catalog, owned, now)
-    items = [{"camera": c, "entitlement": entitlements[c.id]} for c in owned]
-    return page(
-        request,
-        session,
-        "cameras.html",
-        account=account,
-        cameras=items,
-        models=list(context.catalog.models),
-        error=error,
-        status_code=status_code,
-    )
-
-
-@router.get("/app/cameras", response_class=HTMLResponse)
-def cameras_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    return _cameras_page(request, context, session, now, _owner(request, session, now))
-
-
-@router.post("/app/cameras")
-async def add_camera(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
-    form = await request.form()
-    try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
-        cameras.register(
-            session,
-            context.catalog,
-            now,
-            account=account,
-            model=str(form.get("model", "")),
-            serial=str(form.get("serial", "")),
-            name=str(form.get("name", "")),
-        )
-        session.commit()
-    except KasaCareError as error:
-        session.rollback()
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
-    return RedirectResponse("/app/cameras?notice=Camera+added", status_code=303)
-
-
-@router.post("/app/cameras/{camera_id}/unbind")
-async def unbind_camera(
-    camera_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
-) -> Response:
-    account = _owner(request, session, now)
-    form = await request.form()
-    try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
-        cameras.unbind(session, now, account, camera_id)
-        session.commit()
-    except KasaCareError as error:
-        session.rollback()
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
-    after_commit(context, now)
-    return RedirectResponse("/app/cameras?notice=Camera+removed", status_code=303)
 
 
 # ---- Kasa Care ---------------------------------------------------------------------------
@@ -259,8 +190,9 @@ async def review(request: Request, context: Context, session: DbSession, now: No
 def _erased_with_downloads(
     context: AppContext, session: Session, now: datetime, account: Account, quote: Quote
 ) -> list[dict[str, Any]]:
-    """Each camera whose history shrinks, and (where the plan grants download) links to the
-    clips that will go, so the owner can keep them before confirming."""
+    """Each camera whose history shrinks, with how many clips go, a "Download all" zip of them
+    (whatever the plan: they are about to be erased), and, where the plan grants download,
+    a link to each of the newest `LINKED_DOWNLOADS`."""
     owned = {c.id: c for c in cameras.list_owned(session, account)}
     entitlements = camera_entitlements(session, context.catalog, list(owned.values()), now)
     secret = clips.url_secret(session)
@@ -269,20 +201,26 @@ def _erased_with_downloads(
         camera = owned.get(erasure.camera_id)
         if camera is None:
             continue
+        held = clips.held_clips(session, camera.id, now, before=erasure.before)
         downloads = []
         if entitlements[camera.id].clip_download:
-            page_ = clips.list_clips(
-                session, camera, now, start=None, end=erasure.before, cursor=None, limit=100
-            )
-            for clip in page_.clips:
-                if available(clip.expires_at, clip.erased_at, now):
-                    token = sign(
-                        clip.storage_key, now + PLAYBACK_URL_TTL, secret, purpose="download"
-                    )
-                    downloads.append(
-                        {"started_at": clip.started_at, "url": f"/v1/clip-media/{token}?download=1"}
-                    )
-        result.append({"name": camera.name, "before": erasure.before, "downloads": downloads})
+            for clip in held[:LINKED_DOWNLOADS]:
+                token = sign(clip.storage_key, now + PLAYBACK_URL_TTL, secret, purpose="download")
+                downloads.append(
+                    {"started_at": clip.started_at, "url": f"/v1/clip-media/{token}?download=1"}
+                )
+        zip_url = f"/app/cameras/{camera.id}/clips.zip?" + urlencode(
+            {"before": erasure.before.isoformat()}
+        )
+        result.append(
+            {
+                "name": camera.name,
+                "before": erasure.before,
+                "count": len(held),
+                "zip_url": zip_url if held else None,
+                "downloads": downloads,
+            }
+        )
     return result
 
 
@@ -305,7 +243,7 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
         status = error.status if isinstance(error, KasaCareError) else 422
         return _care_page(request, context, session, now, account, message, status)
     after_commit(context, now)
-    return RedirectResponse("/app/kasa-care?notice=Done", status_code=303)
+    return RedirectResponse(notice_url("/app/kasa-care", "plan_updated"), status_code=303)
 
 
 def _apply(use_cases: Subscriptions, form: FormData) -> None:

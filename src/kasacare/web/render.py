@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
 from kasacare.kit.money import Money, format_money
+from kasacare.web.messages import banners
 from kasacare.web.session import CSRF_FIELD, csrf_token, finish
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -73,8 +74,9 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    context.setdefault("error", None)
-    context.setdefault("notice", request.query_params.get("notice"))
+    error, notice = banners(request.query_params)
+    context.setdefault("error", error)
+    context.setdefault("notice", notice)
     context["csrf"] = csrf_token(request, session)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     secure = request.app.state.context.settings.cookie_secure

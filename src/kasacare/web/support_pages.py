@@ -28,7 +28,7 @@ from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.support import service as support
 from kasacare.support.policy import goodwill_cap_years
 from kasacare.web.guard import signed_in_as
-from kasacare.web.messages import friendly
+from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -203,7 +203,9 @@ async def act(
         status = error.status if isinstance(error, KasaCareError) else 422
         return _account_page(request, session, now, agent, account_id, message, status)
     after_commit(context, now)
-    return RedirectResponse(f"/support/accounts/{account_id}?notice=Done", status_code=303)
+    return RedirectResponse(
+        notice_url(f"/support/accounts/{account_id}", "support_done"), status_code=303
+    )
 
 
 def _amount(raw: object, customer: Account) -> Money | None:

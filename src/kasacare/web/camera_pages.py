@@ -1,0 +1,127 @@
+"""Camera pages: the owner's cameras with their entitlement, adding one, and removing one
+after a review of the video history it erases (C6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from kasacare.accounts.models import Account, Role
+from kasacare.cameras import service as cameras
+from kasacare.context import AppContext, Context, DbSession, Now
+from kasacare.entitlements.service import camera_entitlements
+from kasacare.jobs import after_commit
+from kasacare.kit.errors import KasaCareError
+from kasacare.kit.zones import local
+from kasacare.web.guard import signed_in_as
+from kasacare.web.messages import friendly, notice_url
+from kasacare.web.render import page
+from kasacare.web.session import CSRF_FIELD, check_csrf
+
+router = APIRouter(include_in_schema=False)
+
+
+def _owner(request: Request, session: Session, now: datetime) -> Account:
+    return signed_in_as(request, session, now, Role.OWNER)
+
+
+def _cameras_page(
+    request: Request,
+    context: AppContext,
+    session: Session,
+    now: datetime,
+    account: Account,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    owned = cameras.list_owned(session, account)
+    entitlements = camera_entitlements(session, context.catalog, owned, now)
+    items = [{"camera": c, "entitlement": entitlements[c.id]} for c in owned]
+    return page(
+        request,
+        session,
+        "cameras.html",
+        account=account,
+        cameras=items,
+        models=list(context.catalog.models),
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.get("/app/cameras", response_class=HTMLResponse)
+def cameras_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    return _cameras_page(request, context, session, now, _owner(request, session, now))
+
+
+@router.post("/app/cameras")
+async def add_camera(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        cameras.register(
+            session,
+            context.catalog,
+            now,
+            account=account,
+            model=str(form.get("model", "")),
+            serial=str(form.get("serial", "")),
+            name=str(form.get("name", "")),
+        )
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    return RedirectResponse(notice_url("/app/cameras", "camera_added"), status_code=303)
+
+
+@router.get("/app/cameras/{camera_id}/remove", response_class=HTMLResponse)
+def removal_review(
+    camera_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """What removing the camera erases (count, first and last clip, Download all), then a
+    Confirm button; nothing changes here."""
+    account = _owner(request, session, now)
+    try:
+        removal = cameras.plan_unbind(session, now, account, camera_id)
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    erased = removal.erased
+    return page(
+        request,
+        session,
+        "remove_camera.html",
+        account=account,
+        camera=removal.camera,
+        count=len(erased),
+        newest=local(erased[0].started_at, account.time_zone) if erased else None,
+        oldest=local(erased[-1].started_at, account.time_zone) if erased else None,
+    )
+
+
+@router.post("/app/cameras/{camera_id}/unbind")
+async def unbind_camera(
+    camera_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """Removes the camera once the owner confirmed on the review; a form without the
+    confirmation (a stale page) leads to the review when the camera holds clips."""
+    account = _owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        cameras.unbind(session, now, account, camera_id, confirmed=form.get("confirm") == "1")
+        session.commit()
+    except cameras.ConfirmationRequired:
+        session.rollback()
+        return RedirectResponse(f"/app/cameras/{camera_id}/remove", status_code=303)
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    after_commit(context, now)
+    return RedirectResponse(notice_url("/app/cameras", "camera_removed"), status_code=303)
