@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
+from kasacare.kit.schemas import Instant
 
 Serial = Annotated[str, Field(min_length=4, max_length=64, examples=["2024A1B2C3"])]
 ModelId = Annotated[str, Field(min_length=1, max_length=32, examples=["KC120"])]
@@ -27,7 +28,7 @@ class CameraUpdate(BaseModel):
 
 class CameraImport(CameraCreate):
     account_id: uuid.UUID
-    setup_at: AwareDatetime
+    setup_at: Instant
 
 
 class EntitlementRead(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile, status
@@ -44,6 +43,7 @@ from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.batching import Batcher
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.kit.http import problem_responses
+from kasacare.kit.schemas import Instant
 
 router = APIRouter(tags=["clips"])
 
@@ -84,7 +84,7 @@ def clip_ingest(app: FastAPI) -> Batcher[Submission, Stored]:
 async def upload_clip(
     request: Request,
     token: DeviceTokenDigest,
-    started_at: Annotated[datetime, Form()],
+    started_at: Annotated[Instant, Form()],
     duration_s: Annotated[int, Form(ge=1, le=3600)],
     video: Annotated[UploadFile, File()],
     kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
@@ -154,8 +154,8 @@ def list_clips(
     context: Context,
     session: DbSession,
     now: Now,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     kind: ClipKind | None = None,

@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import available
+from kasacare.kit.schemas import Instant
 
 
 class ClipUploaded(BaseModel):
@@ -88,7 +89,7 @@ class ClipUploadStart(BaseModel):
     """A direct upload's declaration (`POST /v1/device/clip-uploads`): the clip's fields as
     in the multipart upload, with the size and type of the bytes the camera will PUT."""
 
-    started_at: AwareDatetime
+    started_at: Instant
     duration_s: int = Field(ge=1, le=3600)
     kind: ClipKind = ClipKind.MOTION
     size: int = Field(ge=1)

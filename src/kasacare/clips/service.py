@@ -19,6 +19,7 @@ from kasacare.clips.rules import LISTED_FOR, available, fits_window
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
+from kasacare.kit.schemas import utc_instant
 from kasacare.kit.secrets import shared_secret
 
 NO_CLOUD_DETAIL = (
@@ -163,7 +164,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, clip_id = raw.split("|")
-        return datetime.fromisoformat(at), uuid.UUID(clip_id)
+        return utc_instant(datetime.fromisoformat(at)), uuid.UUID(clip_id)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("Unknown cursor", field="cursor") from None
 

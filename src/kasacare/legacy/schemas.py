@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.money import Money
-from kasacare.kit.schemas import MoneyRead
+from kasacare.kit.schemas import Instant, MoneyRead
 from kasacare.legacy.models import Channel, LegacyStatus, LegacySubscription
 
 
@@ -29,15 +29,15 @@ class LegacyImportBody(BaseModel):
     camera_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=100)]
     price: MoneyIn
     paid: MoneyIn
-    current_period_start: AwareDatetime
-    current_period_end: AwareDatetime
+    current_period_start: Instant
+    current_period_end: Instant
     channel: Channel = Channel.DIRECT
 
 
 class LegacyExtendBody(BaseModel):
     """The store renewed it: the new period's end (one cycle after the current end)."""
 
-    current_period_end: AwareDatetime
+    current_period_end: Instant
 
 
 class LegacyRead(BaseModel):
