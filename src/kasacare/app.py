@@ -22,6 +22,7 @@ from kasacare.cameras.endpoints import router as cameras_router
 from kasacare.catalog.endpoints import router as catalog_router
 from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
+from kasacare.clips.device_gate import DeviceGateMiddleware, bound_camera_lookup
 from kasacare.clips.endpoints import UPLOAD_FORM_ALLOWANCE, UPLOAD_PATH, ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
 from kasacare.clips.service import URL_SECRET
@@ -133,6 +134,10 @@ def create_app(context: AppContext) -> FastAPI:
     # Keys only for callers the service knows; never for the tokenizer (card numbers).
     app.add_middleware(
         IdempotencyMiddleware, exempt={TOKENIZER_PATH}, authenticate=known_caller(context)
+    )
+    # A clip upload with an unknown device token is refused before its body is read.
+    app.add_middleware(
+        DeviceGateMiddleware, paths={UPLOAD_PATH}, known=bound_camera_lookup(context.engine)
     )
     # Added last, so it runs first: no middleware or route reads a body over its limit.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(context.settings))

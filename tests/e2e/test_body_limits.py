@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="peak memory is read in /proc")
 
@@ -25,14 +27,26 @@ CHUNK = b"x" * MIB
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """(host:port, pid) of a server on SQLite (the limit is the same on every backend)."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, str]]:
+    """(host:port, pid, a bound camera's device token) of a server on SQLite (the limits are
+    the same on every backend)."""
     directory = tmp_path_factory.mktemp("body-limits")
     with fresh_database("sqlite", directory) as database_url:
         env = server_env(database_url, directory)
         with running_server(env, directory / "server.log") as base:
             address = urlsplit(base).netloc
-            yield address, _pid_listening_on(int(address.rsplit(":", 1)[1]))
+            pid = _pid_listening_on(int(address.rsplit(":", 1)[1]))
+            yield address, pid, _camera_token(base)
+
+
+def _camera_token(base: str) -> str:
+    account = {"email": "limits@example.com", "password": PASSWORD, "country": "US"}
+    assert httpx.post(f"{base}/v1/accounts", json=account).status_code == 201
+    signed_in = httpx.post(f"{base}/v1/auth/token", json=account).json()
+    owner = {"Authorization": f"Bearer {signed_in['access_token']}"}
+    camera = {"model": "KC120", "serial": "LIMITS-1", "name": "Porch"}
+    token: str = httpx.post(f"{base}/v1/cameras", json=camera, headers=owner).json()["device_token"]
+    return token
 
 
 def _pid_listening_on(port: int) -> int:
@@ -54,12 +68,17 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _send_gigabyte(
-    address: str, path: str, headers: dict[str, str], start: bytes, chunked: bool
+    address: str,
+    path: str,
+    headers: dict[str, str],
+    start: bytes,
+    chunked: bool,
+    total: int = GIB,
 ) -> bytes:
     """Send a request with a 1 GB body (`start`, then filler) until the server answers (or
     stops reading); return what it answered."""
     host, port = address.rsplit(":", 1)
-    framing = {"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(GIB)}
+    framing = {"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(total)}
     head = "".join(
         f"{name}: {value}\r\n" for name, value in {"Host": address, **headers, **framing}.items()
     )
@@ -68,7 +87,7 @@ def _send_gigabyte(
         sent = 0
         pending = start
         try:
-            while sent < GIB:
+            while sent < total:
                 readable, _, _ = select.select([sock], [], [], 0)
                 if readable:
                     break  # the server answered before the body ended
@@ -79,7 +98,7 @@ def _send_gigabyte(
         except (BrokenPipeError, ConnectionResetError):
             pass  # it answered and closed: read the answer below
         answer = _read_answer(sock)
-    assert sent < GIB, "the server read the whole gigabyte"
+    assert sent < total, "the server read the whole body"
     return answer
 
 
@@ -122,7 +141,7 @@ VIDEO_PART = (
         (
             "/v1/device/clips",
             {
-                "Authorization": "Bearer not-a-device-token",
+                "Authorization": "Device {token}",
                 "Content-Type": "multipart/form-data; boundary=x",
             },
             VIDEO_PART,
@@ -138,17 +157,37 @@ VIDEO_PART = (
     ids=["json", "upload", "idempotent"],
 )
 def test_a_gigabyte_body_is_refused_413_and_memory_stays_under_200_mb(
-    server: tuple[str, int],
+    server: tuple[str, int, str],
     path: str,
     headers: dict[str, str],
     start: bytes,
     limit: int,
     chunked: bool,
 ) -> None:
-    address, pid = server
+    address, pid, token = server
+    headers = {name: value.format(token=token) for name, value in headers.items()}
     answer = _send_gigabyte(address, path, headers, start, chunked)
     status, body = _problem(answer)
     assert status == 413
     assert body["code"] == "request_too_large"
     assert body["detail"] == f"the body of this request may have at most {limit:,} bytes"
+    assert _peak_rss_mb(pid) < 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+@pytest.mark.parametrize(
+    "authorization", ["Device not-a-device-token", "Bearer not-a-device-token", None]
+)
+def test_an_upload_with_an_unknown_device_token_is_refused_before_its_body_is_read(
+    server: tuple[str, int, str], authorization: str | None, chunked: bool
+) -> None:
+    """Issue 13: the token is checked from the headers alone (`clips.device_gate`), so a
+    made-up token costs the server neither memory nor disk; 40 MB, under the size limit."""
+    address, pid, _ = server
+    headers = {"Content-Type": "multipart/form-data; boundary=x"}
+    if authorization:
+        headers["Authorization"] = authorization
+    answer = _send_gigabyte(address, "/v1/device/clips", headers, VIDEO_PART, chunked, 40 * MIB)
+    status, body = _problem(answer)
+    assert (status, body["code"]) == (401, "unauthorized")
     assert _peak_rss_mb(pid) < 200
