@@ -7,33 +7,18 @@ tests/web/test_browser_account.py.)"""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from kasacare.accounts.models import MailKind
-from kasacare.app import create_app
 from kasacare.context import AppContext
 from tests.factories import PASSWORD
 from tests.mailbox import outbox, pending_link
+from tests.web.conftest import csrf
 
 EMAIL = "web@example.com"
 BANNER = "Please confirm your email address"
-
-
-@pytest.fixture
-def browser(context: AppContext) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(context), base_url="https://testserver", raise_server_exceptions=False
-    ) as client:
-        yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "every form carries a CSRF token"
-    return found.group(1)
 
 
 def sign_up(browser: TestClient, email: str = EMAIL) -> str:

@@ -6,35 +6,19 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from kasacare.app import create_app
 from kasacare.clips.models import ClipKind
 from kasacare.clips.storage import LocalDiskStorage
 from kasacare.context import AppContext
 from kasacare.kit.clock import FixedClock
 from tests.conftest import START
 from tests.factories import PASSWORD, VIDEO, card_on_file, subscribe
+from tests.web.conftest import csrf
 from tests.web.seeding import seed_clips
-
-
-@pytest.fixture
-def browser(context: AppContext) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(context), base_url="https://testserver", raise_server_exceptions=False
-    ) as client:
-        yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found
-    return found.group(1)
 
 
 def sign_up(browser: TestClient, time_zone: str = "", email: str = "web@example.com") -> None:

@@ -4,30 +4,13 @@ person. (The real-browser tests are in tests/web/test_browser.py.)"""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
-from kasacare.app import create_app
 from kasacare.context import AppContext
 from tests.factories import PASSWORD
-
-
-@pytest.fixture
-def browser(context: AppContext) -> Iterator[TestClient]:
-    """A cookie-keeping client over HTTPS (the session cookie is Secure)."""
-    with TestClient(
-        create_app(context), base_url="https://testserver", raise_server_exceptions=False
-    ) as client:
-        yield client
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "every form carries a CSRF token"
-    return found.group(1)
+from tests.web.conftest import csrf
 
 
 def sign_up(browser: TestClient, email: str = "web@example.com") -> None:
@@ -68,7 +51,8 @@ def test_a_form_without_its_csrf_token_is_refused(browser: TestClient) -> None:
 
 def test_pages_need_a_signed_in_owner(browser: TestClient) -> None:
     response = browser.get("/app/kasa-care", follow_redirects=False)
-    assert (response.status_code, response.headers["location"]) == (303, "/signin")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=%2Fapp%2Fkasa-care"
 
 
 def test_wrong_password_is_worded_for_a_person(browser: TestClient) -> None:

@@ -13,6 +13,7 @@ from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.kit.http import client_address
 from kasacare.kit.zones import DEFAULT_ZONE, is_zone
+from kasacare.web.guard import safe_next
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session
@@ -32,13 +33,15 @@ def home(request: Request, session: DbSession, now: Now) -> Response:
 
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request, session: DbSession) -> HTMLResponse:
-    return page(request, session, "signin.html", account=None)
+    next_page = safe_next(request.query_params.get("next"))
+    return page(request, session, "signin.html", account=None, next_page=next_page)
 
 
 @router.post("/signin")
 async def signin(request: Request, context: Context, session: DbSession, now: Now) -> Response:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
+    next_page = safe_next(str(form.get("next", "")))
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
         ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
@@ -61,10 +64,11 @@ async def signin(request: Request, context: Context, session: DbSession, now: No
             "signin.html",
             account=None,
             email=email,
+            next_page=next_page,
             error=friendly(error),
             status_code=error.status,
         )
-    response = RedirectResponse(home_for(issued.account.role), status_code=303)
+    response = RedirectResponse(next_page or home_for(issued.account.role), status_code=303)
     start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)
     return response
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
-from kasacare.web.session import signed_in
+from kasacare.web.session import session_token, signed_in
 
 
 class Redirect(Exception):
@@ -18,10 +19,31 @@ class Redirect(Exception):
         self.location = location
 
 
+def safe_next(value: str | None) -> str | None:
+    """A page of ours to go back to after signing in: a local path, never another site."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value if len(value) <= 2000 and value.isprintable() else None
+
+
+def _back_here(request: Request) -> str:
+    """Where the person was: this page, or for a form post the page the form was on."""
+    if request.method == "GET":
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path:
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return request.url.path
+
+
 def signed_in_as(request: Request, session: Session, now: datetime, role: Role) -> Account:
     account = signed_in(request, session, now)
     if account is None:
-        raise Redirect("/signin")
+        query = {"next": _back_here(request)}
+        if session_token(request):  # there was a session: it ended, say so
+            query["problem"] = "session_expired"
+        raise Redirect("/signin?" + urlencode(query))
     if account.role is not role:
         raise Redirect("/support" if account.role is Role.SUPPORT else "/app/kasa-care")
     return account

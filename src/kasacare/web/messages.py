@@ -69,6 +69,7 @@ NOTICES = {
 PROBLEMS = {
     **MESSAGES,
     "download_not_on_plan": "Downloads come with Kasa Care Plus and Premium.",
+    "session_expired": "You were signed out. Sign in again to go on where you were.",
 }
 
 
