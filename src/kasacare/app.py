@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from kasacare import __version__
+from kasacare.accounts.deletion_endpoints import router as deletion_router
 from kasacare.accounts.endpoints import router as accounts_router
+from kasacare.accounts.export_endpoints import router as export_router
 from kasacare.accounts.self_service_endpoints import router as self_service_router
 from kasacare.admin.endpoints import router as admin_router
 from kasacare.bench_routes import BARE_CLIPS_PATH
@@ -50,7 +52,9 @@ from kasacare.web.activity_pages import router as activity_pages
 from kasacare.web.auth_pages import router as auth_pages
 from kasacare.web.billing_pages import router as billing_pages
 from kasacare.web.camera_pages import router as camera_pages
+from kasacare.web.deletion_pages import router as deletion_pages
 from kasacare.web.errors import error_page
+from kasacare.web.export_pages import router as export_pages
 from kasacare.web.guard import Redirect, redirect_response
 from kasacare.web.owner_pages import router as owner_pages
 from kasacare.web.session import CSRF_SECRET
@@ -149,6 +153,8 @@ def create_app(context: AppContext) -> FastAPI:
     for router in (
         accounts_router,
         self_service_router,
+        deletion_router,
+        export_router,
         catalog_router,
         cameras_router,
         payments_router,
@@ -172,6 +178,8 @@ def create_app(context: AppContext) -> FastAPI:
         billing_pages,
         settings_pages,
         account_pages,
+        deletion_pages,
+        export_pages,
         support_pages,
     ):
         app.include_router(router)

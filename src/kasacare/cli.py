@@ -21,7 +21,14 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
 from kasacare.config import Settings, load_settings
-from kasacare.jobs import JobTimer, deliver_mail, probe_media, run_due, sweep_clips
+from kasacare.jobs import (
+    JobTimer,
+    build_exports,
+    deliver_mail,
+    probe_media,
+    run_due,
+    sweep_clips,
+)
 from kasacare.kit.db import create_db_engine
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.listeners import balanced_listeners_supported, bind_supervisor_listener
@@ -119,6 +126,7 @@ def worker(
         seconds = time.perf_counter() - started
         sweep_clips(context, now)
         probe_media(context, now)
+        build_exports(context, now)
         sent = deliver_mail(context, now)
         typer.echo(
             f"ran {ran} due job steps in {seconds:.3f} s, swept clips, sent {sent} mails "

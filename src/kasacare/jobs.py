@@ -22,6 +22,7 @@ from typing import Protocol, cast
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from kasacare.accounts.export import delete_expired, run_exports
 from kasacare.accounts.mails import deliver_account_mails, log_account_mails
 from kasacare.billing.charging import Declined, Payer, Planning, run_charged
 from kasacare.billing.outbox import carry_out_refunds
@@ -231,6 +232,14 @@ def probe_media(context: AppContext, now: datetime) -> MediaResult:
     return probe_new_clips(context.sessions, context.storage, context.clock.now)
 
 
+def build_exports(context: AppContext, now: datetime) -> int:
+    """The export job (GDPR Art. 20, `accounts.export`): each asked-for export built in its
+    own transaction (a failure waits its back-off), then the files past their 24 hours
+    deleted. Runs on the media job's timer, before mail so the link goes out in the same
+    tick."""
+    return run_exports(context.sessions, context.storage, now)
+
+
 def deliver_mail(context: AppContext, now: datetime) -> int:
     """Deliver the account mail (links, security notices: `accounts.mails`) and the
     notification outbox by SMTP when `KASACARE_SMTP_URL` is set. Without it notifications
@@ -255,9 +264,10 @@ def deliver_mail(context: AppContext, now: datetime) -> int:
 
 
 def after_commit(context: AppContext, now: datetime) -> None:
-    """Work that follows a committed change: refunds it decided (M4 outbox) and the bytes of
-    clips it erased (V3). The change has happened whatever happens here: a failure is logged
-    and the jobs carry the work out later, so the caller still gets its answer."""
+    """Work that follows a committed change: refunds it decided (M4 outbox), the bytes of
+    clips it erased (V3) and the files of exports it ended (an account's deletion). The
+    change has happened whatever happens here: a failure is logged and the jobs carry the
+    work out later, so the caller still gets its answer."""
     failpoint("commit.after")
     try:
         carry_out_refunds(context.sessions, context.gateway, now)
@@ -267,6 +277,10 @@ def after_commit(context: AppContext, now: datetime) -> None:
         sweep(context.sessions, context.storage, context.catalog, now)
     except Exception:
         log.exception("clip sweep failed after commit; the sweeper will retry it")
+    try:  # exports ended by an account's deletion (`accounts.export.forget`)
+        delete_expired(context.sessions, context.storage, now)
+    except Exception:
+        log.exception("export files not deleted after commit; the export job will retry")
 
 
 def retry_on_card_change(context: AppContext, now: datetime, account_id: uuid.UUID) -> None:
@@ -325,6 +339,7 @@ class JobTimer:
             ("sweep", sweep_interval, sweep_clips),
             ("mail", mail_interval, deliver_mail),
             ("media", media_interval, probe_media),
+            ("export", media_interval, build_exports),
         ]
         self._threads = [
             threading.Thread(
@@ -368,6 +383,7 @@ def job_timer(context: AppContext) -> JobTimer:
 __all__ = [
     "JobTimer",
     "after_commit",
+    "build_exports",
     "deliver_mail",
     "job_timer",
     "probe_media",

@@ -1,5 +1,6 @@
 """Every table of the service, imported in one place for migrations and metadata."""
 
+from kasacare.accounts.export_models import DataExport
 from kasacare.accounts.models import (
     AccessToken,
     Account,
@@ -46,6 +47,7 @@ __all__ = [
     "Clip",
     "CreditNote",
     "CreditNoteLine",
+    "DataExport",
     "Device",
     "IdempotencyKey",
     "Invoice",

@@ -75,6 +75,8 @@ def queue(
 
 
 def link(public_url: str, kind: MailKind, secret: str) -> str:
+    if kind is MailKind.EXPORT_READY:  # the download, after signing in (`web.export_pages`)
+        return f"{public_url.rstrip('/')}/app/account/export/{secret}"
     return f"{public_url.rstrip('/')}{PATHS[kind]}?token={secret}"
 
 
@@ -120,12 +122,27 @@ def compose(kind: MailKind, url: str | None, detail: str | None) -> tuple[str, s
             "If you did not make this change, reset your password from the sign-in page and "
             "contact Kasa Care support.",
         )
+    if kind is MailKind.ACCOUNT_DELETED:
+        return (
+            "Your Kasa Care account was deleted",
+            "As you asked, your Kasa Care account was deleted: your subscription ended, "
+            "your cameras were removed and every clip was erased. Invoices and credit notes "
+            "are kept for the period the law requires, without your email address.\n\n"
+            "This is the last message we send to this address.",
+        )
+    if kind is MailKind.EXPORT_READY:
+        return (
+            "Your Kasa Care data export is ready",
+            "The copy of your Kasa Care data you asked for is ready. Download it, signed in "
+            f"to your account, within 24 hours:\n\n{url}\n\n"
+            "After that the file is deleted; you can ask for a new export at any time.",
+        )
     raise ValueError(f"no account mail of kind {kind!r}")
 
 
 def render(mail: AccountMail, public_url: str, mail_from: str) -> EmailMessage:
     url = link(public_url, mail.kind, mail.link_token) if mail.link_token else None
-    if mail.kind in PATHS and url is None:
+    if (mail.kind in PATHS or mail.kind is MailKind.EXPORT_READY) and url is None:
         raise ValueError(f"account mail {mail.id} has lost its link")
     subject, body = compose(mail.kind, url, mail.detail)
     message = EmailMessage()
@@ -199,6 +216,13 @@ def _sent(mail: AccountMail, now: datetime) -> None:
     mail.delivered_at = now
     mail.next_attempt_at = None
     mail.link_token = None  # the link lives on in the mailbox only
+    _forget_deleted(mail)
+
+
+def _forget_deleted(mail: AccountMail) -> None:
+    """A deleted account's last mail was the one reason to keep its address (Art. 17)."""
+    if mail.kind is MailKind.ACCOUNT_DELETED:
+        mail.to_address = ""
 
 
 def _failed(mail: AccountMail, now: datetime, reason: str) -> None:
@@ -206,6 +230,7 @@ def _failed(mail: AccountMail, now: datetime, reason: str) -> None:
     if mail.delivery_attempts >= MAX_ATTEMPTS:
         mail.next_attempt_at = None
         mail.link_token = None
+        _forget_deleted(mail)
         log.error("account mail %s (%s) given up: %s", mail.id, mail.kind.value, reason)
         return
     mail.next_attempt_at = now + retry_delay(mail.delivery_attempts)

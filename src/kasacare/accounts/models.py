@@ -105,6 +105,10 @@ class MailKind(StrEnum):
     CONFIRM_NEW_EMAIL = "confirm_new_email"
     EMAIL_CHANGED = "email_changed"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind, not a secret)
+    EXPORT_READY = "export_ready"  # the data export's link (`accounts.export`)
+    #: The last mail of a deleted account (`accounts.deletion`); the address is forgotten
+    #: once it is sent.
+    ACCOUNT_DELETED = "account_deleted"
 
 
 class AccountMail(Base):

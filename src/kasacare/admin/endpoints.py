@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from kasacare.accounts.dependencies import Operator
 from kasacare.context import Context
-from kasacare.jobs import deliver_mail, probe_media, run_due, sweep_clips
+from kasacare.jobs import build_exports, deliver_mail, probe_media, run_due, sweep_clips
 from kasacare.kit import failpoints
 from kasacare.kit.clock import DatabaseTestClock
 from kasacare.kit.errors import ValidationFailed
@@ -53,6 +53,7 @@ def advance_clock(body: ClockAdvance, _operator: Operator, context: Context) -> 
     moved = clock.advance(target - clock.now())
     sweep_clips(context, moved)
     probe_media(context, moved)
+    build_exports(context, moved)
     deliver_mail(context, moved)
     return ClockRead(now=moved)
 

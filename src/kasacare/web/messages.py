@@ -64,6 +64,8 @@ NOTICES = {
     "signed_out_everywhere": "Signed out everywhere",
     "session_signed_out": "Session signed out",
     "camera_renamed": "Camera renamed",
+    "account_deleted": "Your account was deleted",  # web/deletion_pages.py
+    "export_requested": "We are preparing your export and will email you a link",
 }
 #: Refusals a redirect can carry (`?problem=<error code>`), shown as an error banner.
 PROBLEMS = {
