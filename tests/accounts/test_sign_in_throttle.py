@@ -5,13 +5,17 @@ raced guesses and the proxy rule against real server processes in tests/e2e."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from kasacare.accounts import throttle
+from kasacare.accounts.models import SignInThrottle
+from kasacare.context import AppContext
 from kasacare.kit.clients import UNKNOWN, client_key, parse_networks
 from kasacare.kit.clock import FixedClock
 from tests.factories import PASSWORD, sign_up, token_for
@@ -136,3 +140,16 @@ def test_an_hour_without_failures_starts_the_count_afresh(
     for _ in range(5):
         assert _try(client, "wrong") == 401
     assert _try(client, "wrong") == 429
+
+
+def test_failures_are_counted_under_the_addresss_hash_so_no_row_names_it(
+    client: TestClient, context: AppContext
+) -> None:
+    """Issue 13 item 2: after an account is deleted its address may still be tried; the
+    throttle row must not keep it."""
+    assert _try(client, "wrong", "gone@example.com") == 401
+    with context.engine.connect() as connection:
+        keys = list(connection.execute(select(SignInThrottle.key)).scalars())
+    digest = hashlib.sha256(b"gone@example.com").hexdigest()
+    assert f"email:{digest}" in keys
+    assert not any("gone@example.com" in key for key in keys)

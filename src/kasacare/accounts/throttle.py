@@ -9,6 +9,7 @@ failure for `FORGET_AFTER` starts afresh.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +29,9 @@ class Count:
 
 
 def email_key(email: str) -> str:
-    return f"email:{email}"
+    """An address is counted by its SHA-256, so no throttle row names anyone (a deleted
+    account's address may be tried after it is gone)."""
+    return f"email:{hashlib.sha256(email.encode()).hexdigest()}"
 
 
 def client_key(client: str) -> str:
