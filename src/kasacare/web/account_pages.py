@@ -18,13 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from kasacare.accounts import self_service
-from kasacare.accounts.models import Account, Role
+from kasacare.accounts.models import Account
 from kasacare.accounts.preferences import LANGUAGES
 from kasacare.cameras import service as cameras
 from kasacare.context import DbSession, Now
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.security import token_digest
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import (
@@ -50,10 +50,6 @@ _CONFIRMING: dict[str, tuple[str, str, str]] = {
         "Use my new email address",
     ),
 }
-
-
-def _owner(request: Request, session: Session, now: datetime) -> Account:
-    return signed_in_as(request, session, now, Role.OWNER)
 
 
 def _back(path: str, notice: str) -> RedirectResponse:
@@ -201,7 +197,7 @@ async def _account_form(
     act: Callable[[Account, dict[str, str]], None],
     notice: str,
 ) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form: dict[str, str] = {}
     try:
         form = await _form(request, session)
@@ -219,7 +215,7 @@ async def _account_form(
 
 @router.get("/app/account", response_class=HTMLResponse)
 def account_page(request: Request, session: DbSession, now: Now) -> Response:
-    return _account_page(request, session, _owner(request, session, now))
+    return _account_page(request, session, signed_in_owner(request, session, now))
 
 
 @router.post("/app/account/verify")
@@ -272,7 +268,7 @@ async def save_language(request: Request, session: DbSession, now: Now) -> Respo
 
 @router.get("/app/account/sessions", response_class=HTMLResponse)
 def sessions_page(request: Request, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     current = token_digest(session_token(request) or "")
     rows = [
         {"id": row.id, "created_at": row.created_at, "current": row.digest == current}
@@ -283,7 +279,7 @@ def sessions_page(request: Request, session: DbSession, now: Now) -> Response:
 
 @router.post("/app/account/sessions/sign-out-everywhere")
 async def sign_out_everywhere(request: Request, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     await _form(request, session)
     self_service.sign_out_everywhere(session, account)
     session.commit()
@@ -296,7 +292,7 @@ async def sign_out_everywhere(request: Request, session: DbSession, now: Now) ->
 async def sign_out_session(
     session_id: uuid.UUID, request: Request, session: DbSession, now: Now
 ) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     await _form(request, session)
     self_service.sign_out_session(session, account, session_id)
     session.commit()
@@ -310,7 +306,7 @@ async def sign_out_session(
 def rename_camera_page(
     camera_id: uuid.UUID, request: Request, session: DbSession, now: Now
 ) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     camera = cameras.get_owned(session, account, camera_id)
     return page(request, session, "rename_camera.html", account=account, camera=camera)
 
@@ -319,7 +315,7 @@ def rename_camera_page(
 async def rename_camera(
     camera_id: uuid.UUID, request: Request, session: DbSession, now: Now
 ) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     camera = cameras.get_owned(session, account, camera_id)
     name = ""
     try:

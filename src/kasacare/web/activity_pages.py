@@ -19,9 +19,8 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from sqlalchemy.orm import Session
 
-from kasacare.accounts.models import Account, Role
+from kasacare.accounts.models import Role
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.archive import Member, safe_name, zip_clips
@@ -34,7 +33,7 @@ from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import KasaCareError, Unauthorized
 from kasacare.kit.zones import day_end, local
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import problem_url
 from kasacare.web.render import page
 from kasacare.web.session import signed_in
@@ -46,10 +45,6 @@ PAGE_SIZE = 50
 NO_CACHE = {"Cache-Control": "private, no-store"}
 #: What a clip shows until the media job has made its thumbnail (or the camera sent one).
 POSTER = "/static/poster.svg"
-
-
-def _owner(request: Request, session: Session, now: datetime) -> Account:
-    return signed_in_as(request, session, now, Role.OWNER)
 
 
 def _parse_day(text: str | None) -> date | None:
@@ -73,7 +68,7 @@ def activity_page(
 ) -> Response:
     """Newest first, `PAGE_SIZE` at a time; a chosen day starts the page at the end of that
     day in the account's zone (older pages go on past it, newer ones come back)."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     kind_ = next((k for k in ClipKind if k.value == kind), None)  # "" (the form's All): any
     owned = cameras.list_owned(session, account)
     chosen = next((c for c in owned if c.id == camera), owned[0] if owned else None)
@@ -159,7 +154,7 @@ def download_clip(
 ) -> Response:
     """The Download button: a fresh download URL each time it is pressed (so it never goes
     stale on an open page), where the plan grants download."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     try:
         read = get_clip(clip_id, account, context, session, now)
     except KasaCareError as error:
@@ -186,7 +181,7 @@ def download_all(
     """Download all: a zip of the camera's clips still held, or of those that started before
     `before` (what a plan change erases), streamed as it is written. Offered before an
     erasure whatever the plan: the clips are about to be gone for good."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     camera = cameras.get_owned(session, account, camera_id)
     if before is not None and before.tzinfo is None:
         before = None

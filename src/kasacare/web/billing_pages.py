@@ -9,23 +9,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from kasacare.accounts.models import Account, Role
+from kasacare.accounts.models import Account
 from kasacare.billing import service as billing
 from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
 from kasacare.kit.errors import KasaCareError
 from kasacare.payments import service as payments
 from kasacare.subscriptions.service import Subscriptions
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(include_in_schema=False)
-
-
-def _owner(request: Request, session: Session, now: datetime) -> Account:
-    return signed_in_as(request, session, now, Role.OWNER)
 
 
 def _billing_page(
@@ -56,7 +52,7 @@ def _billing_page(
 
 @router.get("/app/billing", response_class=HTMLResponse)
 def billing_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    return _billing_page(request, context, session, now, _owner(request, session, now))
+    return _billing_page(request, context, session, now, signed_in_owner(request, session, now))
 
 
 @router.post("/app/billing/card")
@@ -64,7 +60,7 @@ async def replace_card(
     request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
     """The form carries only the tokenizer's token: the card number never reaches this page."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
@@ -81,7 +77,7 @@ async def replace_card(
 
 @router.get("/app/billing/invoices/{invoice_id}", response_class=HTMLResponse)
 def invoice_page(invoice_id: uuid.UUID, request: Request, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     document = billing.invoice(session, account, invoice_id)
     return page(request, session, "document.html", account=account, doc=document, kind="Invoice")
 
@@ -90,7 +86,7 @@ def invoice_page(invoice_id: uuid.UUID, request: Request, session: DbSession, no
 def credit_note_page(
     note_id: uuid.UUID, request: Request, session: DbSession, now: Now
 ) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     notes = {n.id: n for n in billing.credit_notes(session, account)}
     if note_id not in notes:
         return page(

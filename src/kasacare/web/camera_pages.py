@@ -10,23 +10,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from kasacare.accounts.models import Account, Role
+from kasacare.accounts.models import Account
 from kasacare.cameras import service as cameras
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlements
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import local
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(include_in_schema=False)
-
-
-def _owner(request: Request, session: Session, now: datetime) -> Account:
-    return signed_in_as(request, session, now, Role.OWNER)
 
 
 def _cameras_page(
@@ -55,12 +51,12 @@ def _cameras_page(
 
 @router.get("/app/cameras", response_class=HTMLResponse)
 def cameras_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    return _cameras_page(request, context, session, now, _owner(request, session, now))
+    return _cameras_page(request, context, session, now, signed_in_owner(request, session, now))
 
 
 @router.post("/app/cameras")
 async def add_camera(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
@@ -86,7 +82,7 @@ def removal_review(
 ) -> Response:
     """What removing the camera erases (count, first and last clip, Download all), then a
     Confirm button; nothing changes here."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     try:
         removal = cameras.plan_unbind(session, now, account, camera_id)
     except KasaCareError as error:
@@ -111,7 +107,7 @@ async def unbind_camera(
 ) -> Response:
     """Removes the camera once the owner confirmed on the review; a form without the
     confirmation (a stale page) leads to the review when the camera holds clips."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))

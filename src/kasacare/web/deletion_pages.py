@@ -8,12 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kasacare.accounts import deletion
-from kasacare.accounts.models import Role
 from kasacare.billing.charging import run_charged
 from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session
@@ -26,7 +25,7 @@ PATH = "/app/account/delete"
 def delete_account_page(
     request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     quote = deletion.quote(session, context.catalog, now, account)
     return page(request, session, "delete_account.html", account=account, quote=quote)
 
@@ -35,7 +34,7 @@ def delete_account_page(
 async def delete_account(
     request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
     password = str(form.get("password", ""))

@@ -10,10 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kasacare.accounts import export
 from kasacare.accounts.export_endpoints import zip_response
-from kasacare.accounts.models import Role
 from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import KasaCareError
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
@@ -24,7 +23,7 @@ PATH = "/app/account/export"
 
 @router.get(PATH, response_class=HTMLResponse)
 def export_page(request: Request, session: DbSession, now: Now) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     latest = export.latest(session, account.id)
     state = export.state(latest, now).value if latest is not None else None
     return page(request, session, "export.html", account=account, export=latest, state=state)
@@ -32,7 +31,7 @@ def export_page(request: Request, session: DbSession, now: Now) -> Response:
 
 @router.post(PATH)
 async def request_export(request: Request, session: DbSession, now: Now) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
     export.request_export(session, account, now)
@@ -44,7 +43,7 @@ async def request_export(request: Request, session: DbSession, now: Now) -> Resp
 def download_export(
     token: str, request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     try:
         key = export.download(session, account.id, token, now)
     except KasaCareError as error:

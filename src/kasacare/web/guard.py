@@ -51,3 +51,8 @@ def signed_in_as(request: Request, session: Session, now: datetime, role: Role) 
 
 def redirect_response(error: Redirect) -> RedirectResponse:
     return RedirectResponse(error.location, status_code=303)
+
+
+def signed_in_owner(request: Request, session: Session, now: datetime) -> Account:
+    """The signed-in camera owner a page is for (support agents go to their console)."""
+    return signed_in_as(request, session, now, Role.OWNER)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from kasacare.accounts.models import Account, Role
+from kasacare.accounts.models import Account
 from kasacare.billing.charging import run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
@@ -35,7 +35,7 @@ from kasacare.subscriptions.use_cases.change import (
 from kasacare.subscriptions.use_cases.plan import BillingPlan
 from kasacare.subscriptions.use_cases.scope import Scope
 from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
@@ -58,10 +58,6 @@ ACTIONS = {
     "cancel": "Review cancelling",
     "cancel_legacy": "Review cancelling your legacy plans",
 }
-
-
-def _owner(request: Request, session: Session, now: datetime) -> Account:
-    return signed_in_as(request, session, now, Role.OWNER)
 
 
 # ---- Kasa Care ---------------------------------------------------------------------------
@@ -121,7 +117,7 @@ def _care_page(
 
 @router.get("/app/kasa-care", response_class=HTMLResponse)
 def care_page(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    return _care_page(request, context, session, now, _owner(request, session, now))
+    return _care_page(request, context, session, now, signed_in_owner(request, session, now))
 
 
 def _plan(scope: Scope, form: FormData, *, confirmed: bool) -> BillingPlan:
@@ -159,7 +155,7 @@ def _plan(scope: Scope, form: FormData, *, confirmed: bool) -> BillingPlan:
 @router.post("/app/kasa-care/review", response_class=HTMLResponse)
 async def review(request: Request, context: Context, session: DbSession, now: Now) -> Response:
     """C5: the quote first, computed by the action's own code; nothing changes here."""
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
@@ -226,7 +222,7 @@ def _erased_with_downloads(
 
 @router.post("/app/kasa-care/apply")
 async def apply(request: Request, context: Context, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
@@ -256,7 +252,7 @@ def _apply(use_cases: Subscriptions, form: FormData) -> None:
 
 @router.get("/app/notifications", response_class=HTMLResponse)
 def notifications_page(request: Request, session: DbSession, now: Now) -> Response:
-    account = _owner(request, session, now)
+    account = signed_in_owner(request, session, now)
     return page(
         request,
         session,

@@ -6,11 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kasacare.accounts import service as accounts
-from kasacare.accounts.models import Role
 from kasacare.context import DbSession, Now
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import zone_names
-from kasacare.web.guard import signed_in_as
+from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
@@ -20,13 +19,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/app/settings", response_class=HTMLResponse)
 def settings_page(request: Request, session: DbSession, now: Now) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     return page(request, session, "settings.html", account=account, zones=sorted(zone_names()))
 
 
 @router.post("/app/settings")
 async def save_settings(request: Request, session: DbSession, now: Now) -> Response:
-    account = signed_in_as(request, session, now, Role.OWNER)
+    account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
         check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
