@@ -56,6 +56,24 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_it(variable: str, va
     assert lines[0].startswith(f"kasacare: {variable}: ")
 
 
+def test_issue_13_item_4_production_will_not_start_without_a_secret_key() -> None:
+    result = _run("serve", "--port", "1", KASACARE_ENV="production")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "kasacare: KASACARE_SECRET_KEY is required when KASACARE_ENV=production"
+    ]
+
+
+def test_issue_13_item_4_secret_key_prints_a_master_the_settings_accept() -> None:
+    printed = _run("secret-key")
+    assert printed.returncode == 0
+    master = printed.stdout.strip()
+    assert len(master.encode()) >= 32
+    ids = _run("key-ids", KASACARE_SECRET_KEY=master)
+    assert ids.returncode == 0, ids.stderr
+    assert ids.stdout.split() == [printed.stderr.split()[-1], "current"]
+
+
 def test_a_broken_catalog_stops_the_start_naming_entry_and_field(tmp_path: Path) -> None:
     broken = tmp_path / "catalog.toml"
     shipped = (Path(__file__).parent / "catalog.toml").read_text()

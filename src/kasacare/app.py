@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
 from kasacare import __version__
 from kasacare.accounts.deletion_endpoints import router as deletion_router
@@ -27,18 +29,19 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.device_gate import DeviceGateMiddleware, bound_camera_lookup
 from kasacare.clips.endpoints import UPLOAD_FORM_ALLOWANCE, UPLOAD_PATH, ingest_batcher
 from kasacare.clips.endpoints import router as clips_router
-from kasacare.clips.service import URL_SECRET
+from kasacare.clips.signing import CLIP_URL_KEYS
 from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
-from kasacare.kit.db import create_db_engine, session_factory, session_scope
+from kasacare.kit.db import create_db_engine, session_factory
 from kasacare.kit.http import install_error_handlers, install_problem_openapi
 from kasacare.kit.idempotency import IdempotencyMiddleware
-from kasacare.kit.secrets import shared_secret
+from kasacare.kit.secrets import generated_master
 from kasacare.kit.security_headers import SecurityHeadersMiddleware
+from kasacare.kit.signing_keys import SigningKeys
 from kasacare.legacy.endpoints import router as legacy_router
 from kasacare.notifications.endpoints import router as notifications_router
 from kasacare.payments.endpoints import TOKENIZER_PATH
@@ -57,7 +60,7 @@ from kasacare.web.errors import error_page
 from kasacare.web.export_pages import router as export_pages
 from kasacare.web.guard import Redirect, redirect_response
 from kasacare.web.owner_pages import router as owner_pages
-from kasacare.web.session import CSRF_SECRET
+from kasacare.web.session import CSRF_KEYS
 from kasacare.web.settings_pages import router as settings_pages
 from kasacare.web.support_pages import router as support_pages
 
@@ -73,6 +76,7 @@ def build_context(
     storage: ClipStorage | None = None,
 ) -> AppContext:
     engine = create_db_engine(settings.database_url)
+    sessions = session_factory(engine)
     if clock is None:
         clock = DatabaseTestClock(engine) if settings.test_clock else SystemClock()
     if gateway is None:
@@ -82,11 +86,21 @@ def build_context(
         settings=settings,
         catalog=catalog or load_catalog(settings.catalog_path),
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         clock=clock,
         gateway=gateway,
         storage=storage or storage_from_url(settings.storage_url),
+        signing_keys=signing_keys(settings, sessions),
     )
+
+
+def signing_keys(settings: Settings, sessions: sessionmaker[Session]) -> SigningKeys:
+    """The configured masters; without one (development, the test clock: production refuses
+    to start) a random master kept in the database."""
+    masters = settings.signing_masters
+    if masters:
+        return SigningKeys(masters)
+    return SigningKeys((), generate=partial(generated_master, sessions))
 
 
 def body_limits(settings: Settings) -> Callable[[str], int]:
@@ -113,9 +127,8 @@ def create_app(context: AppContext) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # The deployment's shared secrets exist before the first request, so reads (GET
         # routes, pages) never write them.
-        with session_scope(context.sessions) as session:
-            for name in (URL_SECRET, CSRF_SECRET):
-                shared_secret(session, name)
+        for use in (CLIP_URL_KEYS, CSRF_KEYS):
+            context.signing_keys.keyring(use)
         # The embedded default runs its jobs in-process, each on its own timer (an interval
         # of 0 turns one off); the test clock runs them on advance.
         timer = None if context.settings.test_clock else job_timer(context)

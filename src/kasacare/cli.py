@@ -1,11 +1,12 @@
-"""The `kasacare` command: serve, worker, migrate, simulate. Errors end with one line and a non-zero
-exit."""
+"""The `kasacare` command: serve, worker, migrate, simulate, secret-key, key-ids. Errors end
+with one line and a non-zero exit."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from kasacare.app import build_context, create_app
 from kasacare.catalog.loader import load_catalog
-from kasacare.config import Settings, load_settings
+from kasacare.config import ConfigurationError, Settings, load_settings
 from kasacare.jobs import (
     JobTimer,
     build_exports,
@@ -33,6 +34,7 @@ from kasacare.kit.db import create_db_engine
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.listeners import balanced_listeners_supported, bind_supervisor_listener
 from kasacare.kit.migrate import current_revision, head_revision, upgrade
+from kasacare.kit.signing_keys import key_id
 
 cli = typer.Typer(
     no_args_is_help=True,
@@ -190,6 +192,28 @@ def simulate(
     )
     console = Console()
     print_summary(run_simulation(config, console), console)
+
+
+@cli.command("secret-key")
+def secret_key() -> None:
+    """Print a new random master for KASACARE_SECRET_KEY (rotation: move the current one to
+    KASACARE_PREVIOUS_SECRET_KEYS first), and its key id."""
+    master = secrets.token_urlsafe(48)
+    typer.echo(master)
+    typer.echo(f"key id {key_id(master.encode())}", err=True)
+
+
+@cli.command("key-ids")
+def key_ids() -> None:
+    """The key ids of the configured masters, current first: which master signed a token."""
+    masters = _settings().signing_masters
+    if not masters:
+        raise ConfigurationError(
+            "KASACARE_SECRET_KEY is not set: this deployment keeps a generated master in the"
+            " database (development only)"
+        )
+    for index, master in enumerate(masters):
+        typer.echo(f"{key_id(master)} {'current' if index == 0 else 'previous'}")
 
 
 def app_factory() -> FastAPI:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
 from kasacare.kit.clients import Network, parse_networks
 from kasacare.kit.errors import KasaCareError
+from kasacare.kit.signing_keys import MIN_MASTER_BYTES
 from kasacare.notifications.mail import DEFAULT_MAIL_FROM, InvalidSmtpUrl, parse_smtp_url
 
 
@@ -29,6 +30,15 @@ class ConfigurationError(KasaCareError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KASACARE_", extra="ignore", frozen=True)
 
+    #: `production` requires `KASACARE_SECRET_KEY` and refuses the test clock; `development`
+    #: (the default, for `make run`) keeps a random signing master in the database.
+    env: Literal["development", "production"] = "development"
+    #: The master every signing key is derived from (clip URLs, CSRF tokens), at least 32
+    #: bytes; `kasacare secret-key` prints a new one. Required in production.
+    secret_key: SecretStr | None = None
+    #: Earlier masters, comma separated: what they signed still verifies until they are
+    #: removed (rotation, `kit.signing_keys`).
+    previous_secret_keys: SecretStr | None = None
     database_url: str = "sqlite:///./var/kasacare.db"
     storage_url: str = "file://./var/clips"
     admin_token: SecretStr | None = None
@@ -66,6 +76,15 @@ class Settings(BaseSettings):
     #: Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks, comma
     #: separated); empty: the peer address is the client (`kit.clients`).
     trusted_proxies: str = ""
+
+    @property
+    def signing_masters(self) -> tuple[bytes, ...]:
+        """The configured masters, current first; empty when none is configured."""
+        if self.secret_key is None:
+            return ()
+        previous = self.previous_secret_keys.get_secret_value() if self.previous_secret_keys else ""
+        current = self.secret_key.get_secret_value()
+        return tuple(k.strip().encode() for k in (current, *previous.split(",")) if k.strip())
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
@@ -126,6 +145,30 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
+    @field_validator("secret_key", "previous_secret_keys")
+    @classmethod
+    def _secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        keys = [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
+        for key in keys:
+            if len(key.encode()) < MIN_MASTER_BYTES:
+                raise ValueError(
+                    f"each key must be at least {MIN_MASTER_BYTES} bytes"
+                    " (`kasacare secret-key` prints one)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _production(self) -> Self:
+        if self.env != "production":
+            return self
+        if self.secret_key is None:
+            raise ValueError("KASACARE_SECRET_KEY is required when KASACARE_ENV=production")
+        if self.test_clock:
+            raise ValueError("KASACARE_TEST_CLOCK is refused when KASACARE_ENV=production")
+        return self
+
     @field_validator("admin_token")
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -140,5 +183,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
+        if not first["loc"]:  # a rule across variables names them in its message
+            raise ConfigurationError(first["msg"].removeprefix("Value error, ")) from None
+        field = str(first["loc"][0])
         raise ConfigurationError(f"KASACARE_{field.upper()}: {first['msg']}") from None

@@ -19,6 +19,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.storage import ClipStorage
 from kasacare.config import Settings
 from kasacare.kit.clock import Clock
+from kasacare.kit.signing_keys import SigningKeys
 from kasacare.payments.gateway import PaymentGateway
 
 
@@ -33,6 +34,8 @@ class AppContext:
     clock: Clock
     gateway: PaymentGateway
     storage: ClipStorage
+    #: Keys for clip URLs and CSRF tokens (`kit.signing_keys`).
+    signing_keys: SigningKeys
 
 
 def get_context(request: Request) -> AppContext:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from kasacare.clips.signing import (
+    CLIP_URL_KEYS,
     PLAYBACK_URL_TTL,
     ClipUrlExpired,
     ClipUrlInvalid,
@@ -42,10 +43,12 @@ from kasacare.clips.storage import (
 from kasacare.clips.storage_s3 import DELETE_BATCH, S3Storage
 from kasacare.config import Settings
 from kasacare.kit.errors import Forbidden
+from kasacare.kit.signing_keys import Keyring, key_id
 from tests.clips.conftest import new_bucket, s3_storage
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-SECRET = "clip-url-secret-0123456789abcdef"
+MASTER = b"clip-url-test-master-0123456789abcdef"
+KEYS = Keyring.derived(CLIP_URL_KEYS, [MASTER])
 KEY = "550e8400-e29b-41d4-a716-446655440000/7f9c2ba4-e88f-4d3a-8c1b-1f2e3d4c5b6a.mp4"
 MP4 = "video/mp4"
 
@@ -420,18 +423,19 @@ def test_bad_storage_urls(url: str, message: str) -> None:
 
 
 def test_v7_signed_urls_valid_300_s() -> None:
-    token = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET)
-    assert verify(token, SECRET, NOW) == KEY
-    assert verify(token, SECRET, NOW + timedelta(seconds=299, microseconds=999_999)) == KEY
+    token = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
+    assert verify(token, KEYS, NOW) == KEY
+    assert verify(token, KEYS, NOW + timedelta(seconds=299, microseconds=999_999)) == KEY
     with pytest.raises(ClipUrlExpired, match="expired"):
-        verify(token, SECRET, NOW + timedelta(seconds=300))
+        verify(token, KEYS, NOW + timedelta(seconds=300))
     with pytest.raises(ClipUrlExpired):
-        verify(token, SECRET, NOW + timedelta(days=400))
+        verify(token, KEYS, NOW + timedelta(days=400))
 
 
-def test_v7_signed_url_token_is_url_safe() -> None:
-    token = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET)
-    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)
+def test_v7_signed_url_token_is_url_safe_and_names_its_key() -> None:
+    token = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
+    assert re.fullmatch(r"[0-9a-f]{8}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)
+    assert token.split(".")[0] == key_id(MASTER)
 
 
 def _flip(text: str, index: int) -> str:
@@ -441,21 +445,25 @@ def _flip(text: str, index: int) -> str:
 def _forged_payload(token: str, payload: str) -> str:
     import base64
 
+    kid, _, mac = token.split(".")
     encoded = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
-    return f"{encoded}.{token.partition('.')[2]}"
+    return f"{kid}.{encoded}.{mac}"
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda token: _flip(token, 0),  # the payload
+        lambda token: _flip(token, 0),  # the key id
+        lambda token: _flip(token, 9),  # the payload
         lambda token: _flip(token, len(token) - 3),  # the MAC
-        lambda token: token.partition(".")[0],  # no MAC
+        lambda token: token.rpartition(".")[0],  # no MAC
+        lambda token: token.partition(".")[2],  # no key id
         lambda token: token + "x",
+        lambda token: token + ".x",
         lambda token: token.replace(".", ""),
         lambda token: "",
         lambda token: "not a token at all",
-        lambda token: "ünïcode.ünïcode",
+        lambda token: "ünïcode.ünïcode.ünïcode",
         # the expiry pushed a day later, the MAC kept
         lambda token: _forged_payload(token, f"{int(NOW.timestamp()) + 86_400}:{KEY}"),
         # another clip, the MAC kept
@@ -463,32 +471,57 @@ def _forged_payload(token: str, payload: str) -> str:
     ],
 )
 def test_v7_tampered_token_is_refused(tamper: Callable[[str], str]) -> None:
-    token = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET)
+    token = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
     with pytest.raises(ClipUrlInvalid) as caught:
-        verify(tamper(token), SECRET, NOW)
+        verify(tamper(token), KEYS, NOW)
     assert not isinstance(caught.value, ClipUrlExpired)
 
 
-def test_v7_token_signed_with_another_secret_is_refused() -> None:
-    token = sign(KEY, NOW + PLAYBACK_URL_TTL, "another-secret-0123456789abcdef")
+def test_v7_token_signed_with_another_master_is_refused() -> None:
+    other = Keyring.derived(CLIP_URL_KEYS, [b"another-master-0123456789abcdef-0123"])
+    token = sign(KEY, NOW + PLAYBACK_URL_TTL, other)
+    with pytest.raises(ClipUrlInvalid, match="not signed with a key this service accepts"):
+        verify(token, KEYS, NOW)
+
+
+def test_issue_13_item_4_a_rotated_master_still_verifies_until_it_is_dropped() -> None:
+    """Rotation: the new master signs, the previous one still verifies what it signed."""
+    new_master = b"the-new-master-after-rotation-0123456789"
+    rotated = Keyring.derived(CLIP_URL_KEYS, [new_master, MASTER])
+    before = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
+    after = sign(KEY, NOW + PLAYBACK_URL_TTL, rotated)
+    assert after.split(".")[0] == key_id(new_master) != key_id(MASTER)
+    assert verify(before, rotated, NOW) == verify(after, rotated, NOW) == KEY
+    dropped = Keyring.derived(CLIP_URL_KEYS, [new_master])
+    with pytest.raises(ClipUrlInvalid, match="not signed with a key"):
+        verify(before, dropped, NOW)
+    with pytest.raises(ClipUrlInvalid):  # the old keyring never knew the new master
+        verify(after, KEYS, NOW)
+
+
+def test_issue_13_item_4_keys_of_one_use_do_not_verify_another() -> None:
+    """Derived per use: a CSRF key (same master, same key id) does not sign clip URLs."""
+    csrf = Keyring.derived("csrf", [MASTER])
+    assert csrf.signing[0] == KEYS.signing[0]
+    assert csrf.signing[1] != KEYS.signing[1] != MASTER
     with pytest.raises(ClipUrlInvalid, match="signature"):
-        verify(token, SECRET, NOW)
+        verify(sign(KEY, NOW + PLAYBACK_URL_TTL, csrf), KEYS, NOW)
 
 
 def test_v7_playback_token_does_not_open_a_download() -> None:
-    play = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET)
-    download = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET, purpose="download")
-    assert verify(download, SECRET, NOW, purpose="download") == KEY
+    play = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
+    download = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS, purpose="download")
+    assert verify(download, KEYS, NOW, purpose="download") == KEY
     with pytest.raises(ClipUrlInvalid):
-        verify(play, SECRET, NOW, purpose="download")
+        verify(play, KEYS, NOW, purpose="download")
     with pytest.raises(ClipUrlInvalid):
-        verify(download, SECRET, NOW)
+        verify(download, KEYS, NOW)
 
 
 def test_v7_an_expired_tampered_token_reports_tampering_first() -> None:
-    token = sign(KEY, NOW + PLAYBACK_URL_TTL, SECRET)
+    token = sign(KEY, NOW + PLAYBACK_URL_TTL, KEYS)
     with pytest.raises(ClipUrlInvalid) as caught:
-        verify(_flip(token, 0), SECRET, NOW + timedelta(days=1))
+        verify(_flip(token, 9), KEYS, NOW + timedelta(days=1))
     assert not isinstance(caught.value, ClipUrlExpired)
 
 
@@ -498,14 +531,12 @@ def test_clip_url_errors_answer_403_forbidden() -> None:
     assert (ClipUrlInvalid.status, ClipUrlInvalid.code) == (403, "forbidden")
 
 
-def test_signing_refuses_weak_secrets_naive_times_and_bad_keys() -> None:
-    with pytest.raises(ValueError, match="at least 16 bytes"):
-        sign(KEY, NOW, "short")
-    with pytest.raises(ValueError, match="at least 16 bytes"):
-        verify("x.y", b"short", NOW)
+def test_signing_refuses_weak_masters_naive_times_and_bad_keys() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Keyring.derived(CLIP_URL_KEYS, [b"short"])
     with pytest.raises(ValueError, match="UTC"):
-        sign(KEY, datetime(2026, 3, 1, 12, 5), SECRET)  # noqa: DTZ001 - the point of the test
+        sign(KEY, datetime(2026, 3, 1, 12, 5), KEYS)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="UTC"):
-        verify(sign(KEY, NOW, SECRET), SECRET, datetime(2026, 3, 1, 12, 0))  # noqa: DTZ001
+        verify(sign(KEY, NOW, KEYS), KEYS, datetime(2026, 3, 1, 12, 0))  # noqa: DTZ001
     with pytest.raises(InvalidClipKey):
-        sign("../etc/passwd", NOW, SECRET)
+        sign("../etc/passwd", NOW, KEYS)

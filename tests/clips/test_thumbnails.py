@@ -21,8 +21,7 @@ from kasacare.app import create_app
 from kasacare.clips.jpeg import MAX_THUMBNAIL_BYTES
 from kasacare.clips.media_job import EXPIRED_UNREAD, MediaResult, probe_new_clips
 from kasacare.clips.models import Clip
-from kasacare.clips.service import url_secret
-from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
 from kasacare.clips.storage import ClipStorage, LocalDiskStorage
 from kasacare.clips.sweeper import sweep
 from kasacare.clips.thumbnails import THUMBNAIL_PATH
@@ -282,10 +281,9 @@ def _gone(client: TestClient, context: AppContext, ids: list[str]) -> None:
     valid now) answer 410, as their media would."""
     assert _files(context, "*.*") == []
     now = context.clock.now()
-    with context.sessions() as session:
-        secret = url_secret(session)
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
     for clip_id in ids:
-        token = sign(clip_id, now + PLAYBACK_URL_TTL, secret, purpose="thumbnail")
+        token = sign(clip_id, now + PLAYBACK_URL_TTL, keys, purpose="thumbnail")
         answer = client.get(THUMBNAIL_PATH.format(token=token))
         assert (answer.status_code, answer.json()["code"]) == (410, "clip_no_longer_available")
 

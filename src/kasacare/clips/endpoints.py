@@ -36,7 +36,7 @@ from kasacare.clips.schemas import (
     ClipUploadTicket,
     ManualRecordingRead,
 )
-from kasacare.clips.signing import PLAYBACK_URL_TTL, sign, verify
+from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign, verify
 from kasacare.clips.thumbnails import THUMBNAIL_PATH, THUMBNAIL_TYPE, thumbnail_url
 from kasacare.context import AppContext, Context, DbSession, Now, get_context
 from kasacare.entitlements.service import camera_entitlement
@@ -181,10 +181,10 @@ def list_clips(
         kind=kind,
         newer=direction == "newer",
     )
-    secret = service.url_secret(session)
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
     return ClipPage(
         items=[
-            ClipEntry.of(c, now, thumbnail_url=thumbnail_url(context.storage, c, secret, now))
+            ClipEntry.of(c, now, thumbnail_url=thumbnail_url(context.storage, c, keys, now))
             for c in page.clips
         ],
         next_cursor=page.next_cursor,
@@ -207,22 +207,21 @@ def get_clip(
     clip = service.playable(service.owned_clip(session, owner.id, clip_id), now)
     camera = get_owned(session, owner, clip.camera_id)
     entitlement = camera_entitlement(session, context.catalog, camera, now)
-    secret = service.url_secret(session)
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
     session.commit()
     expires = now + PLAYBACK_URL_TTL
     seconds = int(PLAYBACK_URL_TTL.total_seconds())
     key, storage = clip.storage_key, context.storage
     play = storage.presigned_get(key, seconds) or MEDIA_PATH.format(
-        token=sign(key, expires, secret, purpose="play")
+        token=sign(key, expires, keys, purpose="play")
     )
     download = None
     if entitlement.clip_download:
         download = (
             storage.presigned_get(key, seconds, attachment=f"{clip.id}.mp4")
-            or f"{MEDIA_PATH.format(token=sign(key, expires, secret, purpose='download'))}"
-            "?download=1"
+            or f"{MEDIA_PATH.format(token=sign(key, expires, keys, purpose='download'))}?download=1"
         )
-    poster = thumbnail_url(storage, clip, secret, now)
+    poster = thumbnail_url(storage, clip, keys, now)
     return ClipRead(
         **ClipEntry.of(clip, now, thumbnail_url=poster).model_dump(),
         camera_id=clip.camera_id,
@@ -251,8 +250,8 @@ def clip_media(
     streams the clip from its file with `Range` support (`clips.media`: one range is 206, a
     range past the end 416, several ranges 200 with the whole clip; HEAD the same headers).
     A backend without local files (S3) sends the whole clip."""
-    secret = service.url_secret(session)
-    key = verify(token, secret, now, purpose="download" if download else "play")
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
+    key = verify(token, keys, now, purpose="download" if download else "play")
     clip = service.clip_by_key(session, key)
     if clip is None:
         raise ClipNoLongerAvailable("No longer available")
@@ -284,9 +283,9 @@ def clip_thumbnail(token: str, context: Context, session: DbSession, now: Now) -
     """The target of a `thumbnail_url` on the local disk (`clips.thumbnails`): checks the
     signature, its expiry and that the clip is still available (410 with its clip, V4), then
     sends the JPEG."""
-    secret = service.url_secret(session)
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
     try:
-        clip_id = uuid.UUID(verify(token, secret, now, purpose="thumbnail"))
+        clip_id = uuid.UUID(verify(token, keys, now, purpose="thumbnail"))
     except ValueError:  # signed by us, so never; still parsed defensively
         raise ClipNoLongerAvailable("No longer available") from None
     clip = session.get(Clip, clip_id)

@@ -20,13 +20,11 @@ from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
 from kasacare.kit.schemas import utc_instant
-from kasacare.kit.secrets import shared_secret
 
 NO_CLOUD_DETAIL = (
     "This camera has no cloud recording: add a microSD card for local recording, "
     "or subscribe to Kasa Care"
 )
-URL_SECRET = "clip_url_signing"  # noqa: S105 (the row name, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +225,3 @@ def request_manual_recording(
     session.add(request)
     session.flush()
     return request
-
-
-def url_secret(session: Session) -> str:
-    """The deployment's clip URL signing secret (shared by every process)."""
-    return shared_secret(session, URL_SECRET)

@@ -1,11 +1,13 @@
 """Signed clip URLs (V7): an HMAC-SHA256 token that names one storage key until an instant.
 
 Our own app serves clip bytes (`GET .../<token>`), whatever the storage backend, so every play
-can re-check erasure in the database. The token is URL-safe (`[A-Za-z0-9_-]` and one `.`):
+can re-check erasure in the database. The token is URL-safe (`[A-Za-z0-9_-]` and two `.`):
 
-    base64url("<expires unix seconds>:<key>") "." base64url(HMAC-SHA256(secret, message))
+    <key id> "." base64url("<expires unix seconds>:<key>") "." base64url(HMAC-SHA256(k, message))
 
-where the message also carries a version and the purpose (`play`, `download`, or `thumbnail`:
+where `k` is the `clip-urls` key of the master `<key id>` names (`kit.signing_keys`: a rotated
+master still verifies what it signed, an unknown id is refused), and the message also carries
+the key id, a version and the purpose (`play`, `download`, or `thumbnail`:
 then the key is the clip's id, see `clips.thumbnails`), so a playback token never opens a
 download and the other way round. `verify` checks the MAC in constant
 time before it trusts anything in the token, then the expiry: a token is valid while
@@ -28,12 +30,13 @@ from typing import Literal
 from kasacare.clips.storage import InvalidClipKey, validate_key
 from kasacare.kit.calendar import require_utc
 from kasacare.kit.errors import Forbidden
+from kasacare.kit.signing_keys import Keyring
 
 #: V7: playback and download URLs are valid 300 s.
 PLAYBACK_URL_TTL = timedelta(seconds=300)
-#: Shorter secrets are refused: they would make the MAC guessable.
-MIN_SECRET_BYTES = 16
-_VERSION = b"kasacare-clip-url-v1"
+#: The use clip URL keys are derived for.
+CLIP_URL_KEYS = "clip-urls"
+_VERSION = b"kasacare-clip-url-v2"
 
 Purpose = Literal["play", "download", "thumbnail"]
 
@@ -60,37 +63,37 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
-def _secret_bytes(secret: str | bytes) -> bytes:
-    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-    if len(raw) < MIN_SECRET_BYTES:
-        raise ValueError(f"clip URL secret must be at least {MIN_SECRET_BYTES} bytes")
-    return raw
-
-
-def _mac(secret: bytes, purpose: Purpose, payload: bytes) -> bytes:
-    message = b"\n".join((_VERSION, purpose.encode("ascii"), payload))
+def _mac(secret: bytes, kid: str, purpose: Purpose, payload: bytes) -> bytes:
+    message = b"\n".join((_VERSION, kid.encode("ascii"), purpose.encode("ascii"), payload))
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def sign(key: str, expires_at: datetime, secret: str | bytes, *, purpose: Purpose = "play") -> str:
-    """A URL-safe token for `key`, valid until `expires_at` (whole seconds, rounded down)."""
+def sign(key: str, expires_at: datetime, keys: Keyring, *, purpose: Purpose = "play") -> str:
+    """A URL-safe token for `key`, valid until `expires_at` (whole seconds, rounded down),
+    signed with the keyring's current key."""
     validate_key(key)
     expires = int(require_utc(expires_at).timestamp())
     payload = f"{expires}:{key}".encode("ascii")
-    return f"{_b64encode(payload)}.{_b64encode(_mac(_secret_bytes(secret), purpose, payload))}"
+    kid, secret = keys.signing
+    return f"{kid}.{_b64encode(payload)}.{_b64encode(_mac(secret, kid, purpose, payload))}"
 
 
-def verify(token: str, secret: str | bytes, now: datetime, *, purpose: Purpose = "play") -> str:
+def verify(token: str, keys: Keyring, now: datetime, *, purpose: Purpose = "play") -> str:
     """The key `token` names; raises `ClipUrlInvalid`, or `ClipUrlExpired` at or past expiry."""
     require_utc(now)
-    raw_secret = _secret_bytes(secret)
-    encoded_payload, dot, encoded_mac = token.partition(".")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ClipUrlInvalid("Malformed clip link")
+    kid, encoded_payload, encoded_mac = parts
     try:
         payload = _b64decode(encoded_payload)
         mac = _b64decode(encoded_mac)
     except (ValueError, binascii.Error):
         raise ClipUrlInvalid("Malformed clip link") from None
-    if not dot or not hmac.compare_digest(mac, _mac(raw_secret, purpose, payload)):
+    secret = keys.verifying(kid) if kid.isascii() else None
+    if secret is None:
+        raise ClipUrlInvalid("Clip link was not signed with a key this service accepts")
+    if not hmac.compare_digest(mac, _mac(secret, kid, purpose, payload)):
         raise ClipUrlInvalid("Clip link signature does not match")
     # Signed by us, so well-formed; still parsed defensively.
     try:

@@ -7,7 +7,7 @@ that deletes a clip's bytes (the sweeper, for expired and erased clips alike) de
 the same call, and its URL is issued, and on the local disk served, only while the clip is
 available (V4, V7: 410 together).
 
-`thumbnail_url(storage, clip, secret, now)` is the one way to get a URL (API and web pages):
+`thumbnail_url(storage, clip, keys, now)` is the one way to get a URL (API and web pages):
 on S3 a presigned GET of the JPEG itself, on the local disk our `THUMBNAIL_PATH` behind an
 HMAC token naming the clip's id (purpose `thumbnail`, `clips.signing`), both for
 `PLAYBACK_URL_TTL`. None while there is no thumbnail yet, or once the clip is gone.
@@ -21,6 +21,7 @@ from kasacare.clips.models import Clip
 from kasacare.clips.rules import available
 from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
 from kasacare.clips.storage import ClipStorage
+from kasacare.kit.signing_keys import Keyring
 
 THUMBNAIL_PATH = "/v1/clip-thumbnails/{token}"
 THUMBNAIL_TYPE = "image/jpeg"
@@ -31,7 +32,7 @@ def thumbnail_key_for(clip_key: str) -> str:
     return f"{clip_key.removesuffix('.mp4')}.jpg"
 
 
-def thumbnail_url(storage: ClipStorage, clip: Clip, secret: str, now: datetime) -> str | None:
+def thumbnail_url(storage: ClipStorage, clip: Clip, keys: Keyring, now: datetime) -> str | None:
     """A URL that shows `clip`'s thumbnail for `PLAYBACK_URL_TTL`; None when it has none yet
     or is no longer available. The caller has checked that the holder may see the clip."""
     key = clip.thumbnail_key
@@ -42,5 +43,5 @@ def thumbnail_url(storage: ClipStorage, clip: Clip, secret: str, now: datetime) 
     presigned = storage.presigned_get(key, int(PLAYBACK_URL_TTL.total_seconds()))
     if presigned is not None:
         return presigned
-    token = sign(str(clip.id), now + PLAYBACK_URL_TTL, secret, purpose="thumbnail")
+    token = sign(str(clip.id), now + PLAYBACK_URL_TTL, keys, purpose="thumbnail")
     return THUMBNAIL_PATH.format(token=token)

@@ -59,7 +59,7 @@ def _back(path: str, notice: str) -> RedirectResponse:
 
 async def _form(request: Request, session: Session) -> dict[str, str]:
     form = await request.form()
-    check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+    check_csrf(request, str(form.get(CSRF_FIELD, "")))
     return {key: str(value) for key, value in form.items() if isinstance(value, str)}
 
 

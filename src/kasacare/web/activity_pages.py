@@ -27,11 +27,12 @@ from kasacare.clips.archive import Member, safe_name, zip_clips
 from kasacare.clips.endpoints import get_clip
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import available
-from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
 from kasacare.clips.thumbnails import thumbnail_url
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import KasaCareError, Unauthorized
+from kasacare.kit.signing_keys import Keyring
 from kasacare.kit.zones import day_end, local
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import problem_url
@@ -91,11 +92,11 @@ def activity_page(
             kind=kind_,
             newer=direction == "newer",
         )
-        secret = clips.url_secret(session)
+        keys = context.signing_keys.keyring(CLIP_URL_KEYS)
         for clip in listing.clips:
             at = local(clip.started_at, account.time_zone)
-            entry = _entry(clip, at, now, secret)
-            entry["poster"] = thumbnail_url(context.storage, clip, secret, now) or POSTER
+            entry = _entry(clip, at, now, keys)
+            entry["poster"] = thumbnail_url(context.storage, clip, keys, now) or POSTER
             days[at.date()].append(entry)
         base = {"camera": str(chosen.id), **({"kind": kind_.value} if kind_ else {})}
         if listing.next_cursor:
@@ -122,12 +123,12 @@ def activity_page(
     )
 
 
-def _entry(clip: Clip, at: datetime, now: datetime, secret: str) -> dict[str, Any]:
+def _entry(clip: Clip, at: datetime, now: datetime, keys: Keyring) -> dict[str, Any]:
     """A grid cell: a playable clip carries a URL good for 300 s (the page asks for a fresh
     one when it has run out, `/app/clips/{id}/urls`); a gone one carries none (V3a)."""
     playable = available(clip.expires_at, clip.erased_at, now) and clip.deleted_at is None
     url = (
-        "/v1/clip-media/" + sign(clip.storage_key, now + PLAYBACK_URL_TTL, secret)
+        "/v1/clip-media/" + sign(clip.storage_key, now + PLAYBACK_URL_TTL, keys)
         if playable
         else None
     )

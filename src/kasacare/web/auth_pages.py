@@ -43,7 +43,7 @@ async def signin(request: Request, context: Context, session: DbSession, now: No
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     next_page = safe_next(str(form.get("next", "")))
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         ttl = timedelta(seconds=context.settings.access_token_ttl_seconds)
         issued = accounts.sign_in(
             session,
@@ -91,7 +91,7 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     country = str(form.get("country", ""))
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         if len(password) < 8:
             raise ValidationFailed("Choose a password of at least 8 characters.")
         accounts.sign_up(
@@ -141,7 +141,7 @@ def _browser_zone(name: str) -> str:
 @router.post("/signout")
 async def signout(request: Request, session: DbSession) -> Response:
     form = await request.form()
-    check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+    check_csrf(request, str(form.get(CSRF_FIELD, "")))
     token = request.cookies.get("kc_session")
     if token:
         accounts.sign_out(session, token)

@@ -63,7 +63,7 @@ async def replace_card(
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         payments.set_payment_method(
             session, context.gateway, context.catalog, now, account, str(form.get("token", ""))
         )

@@ -59,7 +59,7 @@ async def add_camera(request: Request, context: Context, session: DbSession, now
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         cameras.register(
             session,
             context.catalog,
@@ -110,7 +110,7 @@ async def unbind_camera(
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         cameras.unbind(session, now, account, camera_id, confirmed=form.get("confirm") == "1")
         session.commit()
     except cameras.ConfirmationRequired:

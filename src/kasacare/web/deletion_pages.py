@@ -36,7 +36,7 @@ async def delete_account(
 ) -> Response:
     account = signed_in_owner(request, session, now)
     form = await request.form()
-    check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+    check_csrf(request, str(form.get(CSRF_FIELD, "")))
     password = str(form.get("password", ""))
     try:
         run_charged(

@@ -33,7 +33,7 @@ def export_page(request: Request, session: DbSession, now: Now) -> Response:
 async def request_export(request: Request, session: DbSession, now: Now) -> Response:
     account = signed_in_owner(request, session, now)
     form = await request.form()
-    check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+    check_csrf(request, str(form.get(CSRF_FIELD, "")))
     export.request_export(session, account, now)
     session.commit()
     return RedirectResponse(notice_url(PATH, "export_requested"), status_code=303)

@@ -16,7 +16,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
-from kasacare.clips.signing import PLAYBACK_URL_TTL, sign
+from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.entitlements.service import camera_entitlements
 from kasacare.jobs import after_commit
@@ -158,7 +158,7 @@ async def review(request: Request, context: Context, session: DbSession, now: No
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         scope = Scope.locked(session, context.catalog, now, account)
         migrating = form.get("action") == "create" and bool(legacy.live_for(session, account))
         quote = _plan(scope, form, confirmed=True).quote
@@ -191,7 +191,7 @@ def _erased_with_downloads(
     a link to each of the newest `LINKED_DOWNLOADS`."""
     owned = {c.id: c for c in cameras.list_owned(session, account)}
     entitlements = camera_entitlements(session, context.catalog, list(owned.values()), now)
-    secret = clips.url_secret(session)
+    keys = context.signing_keys.keyring(CLIP_URL_KEYS)
     result = []
     for erasure in quote.erased:
         camera = owned.get(erasure.camera_id)
@@ -201,7 +201,7 @@ def _erased_with_downloads(
         downloads = []
         if entitlements[camera.id].clip_download:
             for clip in held[:LINKED_DOWNLOADS]:
-                token = sign(clip.storage_key, now + PLAYBACK_URL_TTL, secret, purpose="download")
+                token = sign(clip.storage_key, now + PLAYBACK_URL_TTL, keys, purpose="download")
                 downloads.append(
                     {"started_at": clip.started_at, "url": f"/v1/clip-media/{token}?download=1"}
                 )
@@ -225,7 +225,7 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         run_charged(
             session,
             context.gateway,

@@ -77,7 +77,7 @@ def page(
     error, notice = banners(request.query_params)
     context.setdefault("error", error)
     context.setdefault("notice", notice)
-    context["csrf"] = csrf_token(request, session)
+    context["csrf"] = csrf_token(request)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     secure = request.app.state.context.settings.cookie_secure
     finish(request, response, secure=secure)

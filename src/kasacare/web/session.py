@@ -2,7 +2,8 @@
 
 The session cookie holds an access token of the API (HttpOnly, Secure, SameSite=Lax), so a
 page and an API call authenticate the same way. Every form carries a CSRF token: for a
-signed-in visitor an HMAC of their session token under a deployment secret; before sign-in a
+signed-in visitor `<key id>.<HMAC of their session token>` under the `csrf` signing key
+(`kit.signing_keys`: a rotated master still verifies forms it signed); before sign-in a
 random value also kept in a cookie (double submit). A POST whose token does not match is
 refused.
 """
@@ -19,13 +20,15 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
 from kasacare.accounts.service import authenticate
+from kasacare.context import get_context
 from kasacare.kit.errors import Forbidden
-from kasacare.kit.secrets import shared_secret
+from kasacare.kit.signing_keys import Keyring
 
 SESSION_COOKIE = "kc_session"
 ANON_CSRF_COOKIE = "kc_csrf"
 CSRF_FIELD = "csrf_token"
-CSRF_SECRET = "web_csrf"  # noqa: S105 (the row name, not a secret)
+#: The use CSRF keys are derived for.
+CSRF_KEYS = "csrf"
 
 
 class CsrfRejected(Forbidden):
@@ -42,11 +45,19 @@ def signed_in(request: Request, session: Session, now: datetime) -> Account | No
     return authenticate(session, now, token) if token else None
 
 
-def csrf_token(request: Request, session: Session) -> str:
+def _csrf_keys(request: Request) -> Keyring:
+    return get_context(request).signing_keys.keyring(CSRF_KEYS)
+
+
+def _signed(key: bytes, session_token: str) -> str:
+    return hmac.new(key, session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
     token = session_token(request)
     if token:
-        secret = shared_secret(session, CSRF_SECRET).encode()
-        return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+        kid, key = _csrf_keys(request).signing
+        return f"{kid}.{_signed(key, token)}"
     anonymous = request.cookies.get(ANON_CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
     if not anonymous:
         anonymous = secrets.token_urlsafe(24)
@@ -54,12 +65,21 @@ def csrf_token(request: Request, session: Session) -> str:
     return anonymous
 
 
-def check_csrf(request: Request, session: Session, submitted: str | None) -> None:
-    expected = csrf_token(request, session)
-    if not submitted or not hmac.compare_digest(submitted, expected):
+def check_csrf(request: Request, submitted: str | None) -> None:
+    if not submitted or not hmac.compare_digest(submitted, _expected_csrf(request, submitted)):
         raise CsrfRejected(
             "This form has expired or did not come from this site. Please try again."
         )
+
+
+def _expected_csrf(request: Request, submitted: str) -> str:
+    """The token a form signed for this visitor should carry, under the key its id names."""
+    token = session_token(request)
+    if not token:
+        return csrf_token(request)
+    kid, _, _ = submitted.partition(".")
+    key = _csrf_keys(request).verifying(kid)
+    return f"{kid}.{_signed(key, token)}" if key is not None else ""
 
 
 def finish(request: Request, response: Response, *, secure: bool) -> Response:

@@ -28,7 +28,7 @@ async def save_settings(request: Request, session: DbSession, now: Now) -> Respo
     account = signed_in_owner(request, session, now)
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         accounts.set_time_zone(account, str(form.get("time_zone", "")))
         session.commit()
     except KasaCareError as error:

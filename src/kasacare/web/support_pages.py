@@ -154,7 +154,7 @@ async def act(
     actor = f"support:{agent.id}"
     form = await request.form()
     try:
-        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
         note = str(form.get("note", "")).strip()
         if not note:
             raise ValidationFailed("Write a note: every action says why.")
