@@ -31,6 +31,7 @@ from kasacare.clips.service import URL_SECRET
 from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.endpoints import router as devices_router
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -157,6 +158,7 @@ def create_app(context: AppContext) -> FastAPI:
         export_router,
         catalog_router,
         cameras_router,
+        devices_router,
         payments_router,
         subscriptions_router,
         billing_router,
