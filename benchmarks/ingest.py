@@ -151,6 +151,7 @@ def run(
         "KASACARE_BENCH_BARE_ENDPOINT": "1",
         "KASACARE_JOBS_INTERVAL_SECONDS": "0",  # nothing else runs beside the uploads
         "KASACARE_MEDIA_INTERVAL_SECONDS": "0",  # (the fake clips are not video)
+        "KASACARE_DEVICE_CLAIMS": "off",  # the fleet is bound by serial, not provisioned
     }
     with (
         running_server(settings, directory / "ingest-server.log", WORKERS) as (port, pid),

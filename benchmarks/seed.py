@@ -22,6 +22,7 @@ from kasacare.clips.models import Clip
 from kasacare.clips.mp4 import mp4_like
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.codes import DeviceClaims
 from kasacare.kit.clock import FixedClock
 from kasacare.payments.sandbox import SandboxGateway
 
@@ -53,6 +54,7 @@ def service(database_url: str, clips_root: Path, now: datetime) -> Iterator[AppC
         storage_url=f"file://{clips_root}",
         admin_token=SecretStr(ADMIN_TOKEN),
         jobs_interval_seconds=0,
+        device_claims=DeviceClaims.OFF,  # seeded cameras are bound by serial, not provisioned
     )
     context = build_context(settings, clock=FixedClock(now))
     try:

@@ -20,6 +20,7 @@ from kasacare.catalog.loader import load_catalog
 from kasacare.catalog.schemas import Catalog
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.codes import DeviceClaims
 from kasacare.kit.clock import FixedClock
 from kasacare.payments.sandbox import SandboxGateway
 from tests.databases import (
@@ -33,6 +34,11 @@ from tests.databases import (
 TEST_CATALOG = Path(__file__).with_name("catalog.toml")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ADMIN_TOKEN = "test-admin-token-0123456789"
+#: Tests bind cameras by serial (`KASACARE_DEVICE_CLAIMS=off`, development only), the one
+#: place that says so: the settings below and every test server (`tests.e2e.server`). The
+#: claim tests (tests/devices, tests/e2e/test_device_claims_http.py) turn it back to the
+#: default, `required`.
+DEVICE_CLAIMS = DeviceClaims.OFF
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +69,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         sweep_interval_seconds=0,
         mail_interval_seconds=0,
         media_interval_seconds=0,
+        device_claims=DEVICE_CLAIMS,
     )
 
 

@@ -157,3 +157,44 @@ def goodwill(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+DEVICE_SECRET_PREFIX = "factory-secret-of-"  # + the serial: 32+ characters, as required
+
+
+def provision_device(
+    client: TestClient, admin_headers: dict[str, str], model: str = "KC120", serial: str = ""
+) -> tuple[str, str]:
+    """The factory's record of a new device (issue 12): its serial and secret."""
+    serial = serial or new_serial("PV")
+    secret = f"{DEVICE_SECRET_PREFIX}{serial}-0123456789abcdef"
+    response = client.post(
+        "/v1/admin/devices",
+        json={"serial": serial, "model": model, "hardware_version": "1.0", "device_secret": secret},
+        headers=admin_headers,
+    )
+    assert response.status_code == 201, response.text
+    return serial, secret
+
+
+def claim_code(client: TestClient, serial: str, secret: str) -> str:
+    """What the camera shows during setup: a code it asked for with its secret."""
+    response = client.post("/v1/device/claim-codes", auth=(serial, secret))
+    assert response.status_code == 201, response.text
+    code: str = response.json()["code"]
+    return code
+
+
+def claimed_camera(
+    client: TestClient, headers: dict[str, str], admin_headers: dict[str, str], model: str = "KC120"
+) -> dict[str, Any]:
+    """A provisioned camera bound with its claim code (claims required)."""
+    serial, secret = provision_device(client, admin_headers, model)
+    response = client.post(
+        "/v1/cameras",
+        json={"model": model, "serial": serial, "claim_code": claim_code(client, serial, secret)},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -19,7 +19,7 @@ from kasacare.config import Settings
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.db import create_db_engine
 from kasacare.kit.migrate import current_revision, head_revision, upgrade
-from tests.conftest import TEST_CATALOG
+from tests.conftest import DEVICE_CLAIMS, TEST_CATALOG
 from tests.databases import fresh_database
 from tests.e2e.server import VENV_BIN, kasacare_env
 from tests.factories import card_on_file, owner, register_camera, subscribe
@@ -135,6 +135,7 @@ def _subscribed_a_month_ago(tmp_path: Path) -> tuple[str, dict[str, str]]:
         sweep_interval_seconds=0,
         mail_interval_seconds=0,
         media_interval_seconds=0,
+        device_claims=DEVICE_CLAIMS,
     )
     engine = create_db_engine(url)
     upgrade(engine)

@@ -33,6 +33,7 @@ from kasacare.clips.signing import CLIP_URL_KEYS
 from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.endpoints import router as devices_router
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -170,6 +171,7 @@ def create_app(context: AppContext) -> FastAPI:
         export_router,
         catalog_router,
         cameras_router,
+        devices_router,
         payments_router,
         subscriptions_router,
         billing_router,

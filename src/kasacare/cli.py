@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,7 +31,8 @@ from kasacare.jobs import (
     run_due,
     sweep_clips,
 )
-from kasacare.kit.db import create_db_engine
+from kasacare.kit.clock import DatabaseTestClock, SystemClock
+from kasacare.kit.db import create_db_engine, session_factory, session_scope
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.listeners import balanced_listeners_supported, bind_supervisor_listener
 from kasacare.kit.migrate import current_revision, head_revision, upgrade
@@ -214,6 +216,37 @@ def key_ids() -> None:
         )
     for index, master in enumerate(masters):
         typer.echo(f"{key_id(master)} {'current' if index == 0 else 'previous'}")
+
+
+devices = typer.Typer(no_args_is_help=True, help="The factory's device records (issue 12)")
+cli.add_typer(devices, name="devices")
+
+
+@devices.command("import")
+def import_devices(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV with the header serial,model,hardware_version,device_secret",
+        ),
+    ],
+) -> None:
+    """Provision devices from the factory's file, all in one transaction: a bad row stops
+    the import with one line naming it, and nothing is added."""
+    from kasacare.devices.importer import import_devices as run_import
+
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)
+    catalog = load_catalog(settings.catalog_path)
+    console = Console(stderr=True)
+    clock = DatabaseTestClock(engine) if settings.test_clock else SystemClock()
+    with session_scope(session_factory(engine)) as session:
+        added = run_import(session, catalog, clock.now(), file, console)
+    engine.dispose()
+    typer.echo(f"provisioned {added} devices")
 
 
 def app_factory() -> FastAPI:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
+from kasacare.devices.codes import DeviceClaims
 from kasacare.kit.clients import Network, parse_networks
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.signing_keys import MIN_MASTER_BYTES
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     #: Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks, comma
     #: separated); empty: the peer address is the client (`kit.clients`).
     trusted_proxies: str = ""
+    #: `required`: an owner binds a camera only with the claim code the (provisioned)
+    #: camera shows; `off`: by serial alone, for the simulator and local trials only.
+    device_claims: DeviceClaims = DeviceClaims.REQUIRED
 
     @property
     def signing_masters(self) -> tuple[bytes, ...]:

@@ -20,6 +20,7 @@ from kasacare.billing.models import (
 )
 from kasacare.cameras.models import Camera, Device
 from kasacare.clips.models import Clip, ManualRecording, SweepProgress
+from kasacare.devices.models import ClaimCode, ClaimThrottle, ProvisionedDevice
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
 from kasacare.kit.secrets import ServiceSecret
@@ -44,6 +45,8 @@ __all__ = [
     "BalanceEntry",
     "Camera",
     "CardPayment",
+    "ClaimCode",
+    "ClaimThrottle",
     "Clip",
     "CreditNote",
     "CreditNoteLine",
@@ -58,6 +61,7 @@ __all__ = [
     "Notification",
     "NumberSequence",
     "PaymentMethod",
+    "ProvisionedDevice",
     "RefundOutbox",
     "SandboxCardCredit",
     "SandboxCharge",

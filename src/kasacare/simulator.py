@@ -216,7 +216,7 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
         clock_start = _clock(client, operator)
         email, password = _sign_up(client, config.seed)
         owner = _sign_in(client, email, password)
-        cameras = _register(client, owner, config.cameras)
+        cameras = _register(client, operator, owner, config.cameras)
         plus = [camera for camera in cameras if camera.plus]
         if plus:
             _subscribe_plus(client, owner, plus, clock_start)
@@ -440,15 +440,30 @@ def _sign_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 
-def _register(client: httpx.Client, owner: dict[str, str], count: int) -> list[SimCamera]:
+def _register(
+    client: httpx.Client, operator: dict[str, str], owner: dict[str, str], count: int
+) -> list[SimCamera]:
+    """Each camera as a real one comes to be bound (issue 12): the factory provisions it
+    with its secret, the camera asks for a claim code, the owner binds with that code."""
     cameras = []
     for index in range(count):
         model, plus = FLEET[index % len(FLEET)]
         name = f"{model} #{index + 1}"
+        serial, secret = f"SIM{uuid.uuid4().hex[:20]}".upper(), secrets.token_urlsafe(32)
+        factory_record = {"serial": serial, "model": model, "hardware_version": "sim"}
+        _expect(
+            client.post(
+                "/v1/admin/devices",
+                json={**factory_record, "device_secret": secret},
+                headers=operator,
+            ),
+            201,
+        )
+        code = _expect(client.post("/v1/device/claim-codes", auth=(serial, secret)), 201)
         body = _expect(
             client.post(
                 "/v1/cameras",
-                json={"model": model, "serial": f"SIM{uuid.uuid4().hex[:20]}", "name": name},
+                json={"model": model, "serial": serial, "name": name, "claim_code": code["code"]},
                 headers=owner,
             ),
             201,

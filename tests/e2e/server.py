@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ADMIN_TOKEN, TEST_CATALOG
+from tests.conftest import ADMIN_TOKEN, DEVICE_CLAIMS, TEST_CATALOG
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -33,13 +33,14 @@ def kasacare_env(**overrides: str) -> dict[str, str]:
 
 def server_env(database_url: str, directory: Path) -> dict[str, str]:
     """A server under test: this database, clips under `directory`, the operator token, the
-    test clock and the test catalog."""
+    test clock, the test catalog and the tests' claim setting (`DEVICE_CLAIMS`)."""
     return kasacare_env(
         KASACARE_DATABASE_URL=database_url,
         KASACARE_STORAGE_URL=f"file://{directory / 'clips'}",
         KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
         KASACARE_TEST_CLOCK="1",
         KASACARE_CATALOG_PATH=str(TEST_CATALOG),
+        KASACARE_DEVICE_CLAIMS=DEVICE_CLAIMS.value,
     )
 
 

@@ -157,7 +157,7 @@ def test_m4_without_idempotency_key_every_request_runs(
 
     assert first.status_code == 201
     assert second.status_code == 409  # it ran again: the serial is now bound
-    assert second.json()["code"] == "camera_already_bound"
+    assert second.json()["code"] == "camera_unavailable"
     assert REPLAYED not in second.headers
     assert _key_rows(context) == 0
 
@@ -286,7 +286,7 @@ def test_m4_idempotency_unanswered_reservation_waits_then_is_taken_over(
     assert waited.status_code == 409
     assert waited.json()["code"] == "idempotency_key_in_use"
     assert taken_over.status_code == 409  # it ran afresh: the serial is bound already
-    assert taken_over.json()["code"] == "camera_already_bound"
+    assert taken_over.json()["code"] == "camera_unavailable"
     assert REPLAYED not in taken_over.headers
 
 

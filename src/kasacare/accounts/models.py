@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kasacare.kit.db import Base, new_id, str_enum
+from kasacare.kit.throttle_rows import ThrottleRow
 
 
 class Role(StrEnum):
@@ -63,15 +64,11 @@ class AccessToken(Base):
     expires_at: Mapped[datetime]
 
 
-class SignInThrottle(Base):
+class SignInThrottle(ThrottleRow, Base):
     """Failed sign-ins of one email or one client (`accounts.throttle`), one row per key,
     locked while a sign-in is checked so parallel guesses are counted one after another."""
 
     __tablename__ = "sign_in_throttles"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    failures: Mapped[int]
-    last_failure_at: Mapped[datetime | None]
 
 
 class Purpose(StrEnum):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from kasacare.accounts import throttle, tokens
 from kasacare.accounts.emails import checked_email
-from kasacare.accounts.models import AccessToken, Account, Purpose, Role, SignInThrottle
+from kasacare.accounts.models import AccessToken, Account, Purpose, Role
 from kasacare.accounts.repository import AccountRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import (
@@ -21,6 +21,7 @@ from kasacare.kit.errors import (
     ValidationFailed,
 )
 from kasacare.kit.security import hash_password, new_token, token_digest, verify_password
+from kasacare.kit.throttle_rows import wait_until
 from kasacare.kit.zones import DEFAULT_ZONE, is_zone
 
 
@@ -138,13 +139,8 @@ def sign_in(
     keys = {throttle.email_key(email): throttle.FREE_PER_EMAIL}
     keys[throttle.client_key(client)] = throttle.FREE_PER_CLIENT
     rows = accounts.lock_throttles(keys)
-    waits = [
-        at
-        for key, free in keys.items()
-        if (at := throttle.next_try_at(_count(rows[key]), free, now)) is not None
-    ]
-    if waits:
-        seconds = math.ceil((max(waits) - now).total_seconds())
+    if (allowed_at := wait_until(rows, keys, now)) is not None:
+        seconds = math.ceil((allowed_at - now).total_seconds())
         raise TooManyAttempts(
             f"Too many failed sign-ins; try again in {seconds} seconds",
             retry_after_seconds=seconds,
@@ -152,7 +148,7 @@ def sign_in(
     account = accounts.by_email(email)
     if not verify_password(account.password_hash if account else None, password) or not account:
         for row in rows.values():
-            row.failures, row.last_failure_at = astuple(throttle.after_failure(_count(row), now))
+            row.fail(now)
         session.flush()
         accounts.forget_throttles(now - throttle.FORGET_AFTER)
         return None
@@ -165,10 +161,6 @@ def sign_in(
         )
     )
     return IssuedToken(access_token=token, expires_at=expires_at, account=account)
-
-
-def _count(row: SignInThrottle) -> throttle.Count:
-    return throttle.Count(row.failures, row.last_failure_at)
 
 
 def authenticate(session: Session, now: datetime, token: str) -> Account | None:

@@ -25,6 +25,7 @@ from kasacare.cameras.schemas import (
 )
 from kasacare.catalog.schemas import Catalog
 from kasacare.context import Context, DbSession, Now
+from kasacare.devices import service as devices
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement, camera_entitlements
 from kasacare.kit.errors import NotFound
@@ -58,20 +59,29 @@ def _created(
     "/v1/cameras",
     status_code=status.HTTP_201_CREATED,
     response_model=CameraCreated,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 409, 422, 429),
 )
 def register_camera(
     body: CameraCreate, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> CameraCreated:
-    registered = service.register(
-        session,
-        context.catalog,
-        now,
-        account=owner,
-        model=body.model,
-        serial=body.serial,
-        name=body.name,
-    )
+    """Bind a camera with the claim code it shows during setup: 403 `claim_code_invalid`
+    for a wrong, used or expired code or a serial the factory never provisioned; 409
+    `camera_unavailable` for a serial bound to any account; 429 after repeated failures."""
+    try:
+        registered = devices.bind_camera(
+            session,
+            context.catalog,
+            now,
+            context.settings.device_claims,
+            account=owner,
+            model=body.model,
+            serial=body.serial,
+            name=body.name,
+            claim_code=body.claim_code,
+        )
+    except devices.ClaimCodeInvalid:
+        session.commit()  # the failure is counted even though the call fails
+        raise
     created = _created(session, context.catalog, now, registered)
     session.commit()
     return created

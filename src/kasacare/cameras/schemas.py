@@ -16,17 +16,29 @@ ModelId = Annotated[str, Field(min_length=1, max_length=32, examples=["KC120"])]
 CameraName = Annotated[str, Field(max_length=100)]
 
 
-class CameraCreate(BaseModel):
+class CameraFields(BaseModel):
     model: ModelId
     serial: Serial
     name: CameraName = ""
+
+
+class CameraCreate(CameraFields):
+    claim_code: Annotated[
+        str | None,
+        Field(
+            max_length=32,
+            examples=["K7MXQ2PA"],
+            description="The code the camera shows during setup (issue 12); required unless "
+            "the service runs with KASACARE_DEVICE_CLAIMS=off",
+        ),
+    ] = None
 
 
 class CameraUpdate(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=100, examples=["Front door"])]
 
 
-class CameraImport(CameraCreate):
+class CameraImport(CameraFields):
     account_id: uuid.UUID
     setup_at: Instant
 

@@ -32,10 +32,14 @@ class UnknownModel(KasaCareError):
     title = "Unknown camera model"
 
 
-class CameraAlreadyBound(KasaCareError):
-    code = "camera_already_bound"
+class CameraUnavailable(KasaCareError):
+    """One neutral answer for a serial bound to any account, the caller's own included:
+    it never tells whose (issue 12; replaces `camera_already_bound`, a probe for which
+    serials were bound where)."""
+
+    code = "camera_unavailable"
     status = 409
-    title = "This camera is already registered"
+    title = "This camera cannot be added"
 
 
 class ConfirmationRequired(KasaCareError):
@@ -92,8 +96,10 @@ def register(
         device.setup_at = setup_at  # the earliest known setup stands; never a later one
     bound = cameras.live_binding(device.id)
     if bound is not None:
-        where = "your account" if bound.account_id == account.id else "another account"
-        raise CameraAlreadyBound(f"Camera {serial} is already registered on {where}")
+        raise CameraUnavailable(
+            f"Camera {serial} cannot be added: it is registered already. Remove it from the "
+            "account that has it, or ask support"
+        )
     token = new_token("kc_dev")
     camera = cameras.add(
         Camera(

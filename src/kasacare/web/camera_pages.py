@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from kasacare.accounts.models import Account
 from kasacare.cameras import service as cameras
 from kasacare.context import AppContext, Context, DbSession, Now
+from kasacare.devices import service as devices
+from kasacare.devices.codes import DeviceClaims
 from kasacare.entitlements.service import camera_entitlements
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError
@@ -44,6 +46,7 @@ def _cameras_page(
         account=account,
         cameras=items,
         models=list(context.catalog.models),
+        claims_required=context.settings.device_claims is DeviceClaims.REQUIRED,
         error=error,
         status_code=status_code,
     )
@@ -60,16 +63,21 @@ async def add_camera(request: Request, context: Context, session: DbSession, now
     form = await request.form()
     try:
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
-        cameras.register(
+        devices.bind_camera(
             session,
             context.catalog,
             now,
+            context.settings.device_claims,
             account=account,
             model=str(form.get("model", "")),
             serial=str(form.get("serial", "")),
             name=str(form.get("name", "")),
+            claim_code=str(form.get("claim_code", "")),
         )
         session.commit()
+    except devices.ClaimCodeInvalid as error:
+        session.commit()  # the failure is counted even though the page refuses
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
     except KasaCareError as error:
         session.rollback()
         return _cameras_page(request, context, session, now, account, friendly(error), error.status)

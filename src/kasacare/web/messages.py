@@ -8,10 +8,16 @@ from kasacare.kit.errors import KasaCareError
 
 MESSAGES = {
     "invalid_credentials": "That email and password don't match an account.",
-    "too_many_attempts": "Too many failed sign-ins. Please wait a minute and try again.",
+    "too_many_attempts": "Too many failed attempts. Please wait a minute and try again.",
     "email_taken": "There is already an account with this email. Try signing in.",
     "unknown_model": "We don't know that camera model. Check the label under the camera.",
-    "camera_already_bound": "This camera is registered to an account already.",
+    "camera_unavailable": (
+        "This camera can't be added: it is registered already. Remove it from the account "
+        "that has it, or contact support."
+    ),
+    "claim_code_invalid": (
+        "That claim code isn't right or has expired. The camera shows a new one during setup."
+    ),
     "camera_subscribed": "This camera is on a Kasa Care plan. Remove it from the plan first.",
     "trial_already_used": "Your account has already had its free trial.",
     "premium_camera_limit": (

@@ -1,0 +1,56 @@
+"""Issue 12 item 1: the web app's add-camera form takes the claim code the camera shows;
+with claims required, a wrong code is refused in words and nothing is added."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kasacare.app import create_app
+from kasacare.context import AppContext
+from kasacare.devices.codes import DeviceClaims
+from tests.factories import claim_code, provision_device
+from tests.web.conftest import csrf
+from tests.web.test_pages import sign_up
+
+
+@pytest.fixture
+def claims_browser(context: AppContext) -> Iterator[TestClient]:
+    settings = context.settings.model_copy(update={"device_claims": DeviceClaims.REQUIRED})
+    with TestClient(
+        create_app(replace(context, settings=settings)),
+        base_url="https://testserver",
+        raise_server_exceptions=False,
+    ) as client:
+        yield client
+
+
+def test_issue_12_a_camera_is_added_with_its_claim_code(
+    claims_browser: TestClient, admin_headers: dict[str, str]
+) -> None:
+    sign_up(claims_browser)
+    serial, secret = provision_device(claims_browser, admin_headers)
+    page = claims_browser.get("/app/cameras")
+    assert 'name="claim_code"' in page.text
+    assert "The 8-character code the camera shows" in page.text
+    form = {"model": "KC120", "serial": serial, "name": "Porch", "csrf_token": csrf(page.text)}
+    wrong = claims_browser.post("/app/cameras", data={**form, "claim_code": "WRONGCDE"})
+    assert wrong.status_code == 403
+    assert "That claim code isn&#39;t right or has expired." in wrong.text
+    assert "No cameras yet." in wrong.text
+    added = claims_browser.post(
+        "/app/cameras", data={**form, "claim_code": claim_code(claims_browser, serial, secret)}
+    )
+    assert added.status_code == 200
+    assert "Camera added" in added.text
+    assert f"KC120 · {serial}" in added.text
+
+
+def test_issue_12_the_field_is_required_only_when_claims_are(browser: TestClient) -> None:
+    sign_up(browser)
+    page = browser.get("/app/cameras")  # the shared test settings: claims off
+    field = next(line for line in page.text.splitlines() if 'name="claim_code"' in line)
+    assert " required" not in field
