@@ -51,6 +51,7 @@ from kasacare.payments.gateway import PaymentGateway
 from kasacare.payments.sandbox import SandboxGateway
 from kasacare.subscriptions.endpoints import router as subscriptions_router
 from kasacare.support.endpoints import router as support_router
+from kasacare.web import kept_forms
 from kasacare.web.account_pages import router as account_pages
 from kasacare.web.activity_pages import router as activity_pages
 from kasacare.web.auth_pages import router as auth_pages
@@ -202,7 +203,10 @@ def create_app(context: AppContext) -> FastAPI:
 
     @app.exception_handler(Redirect)
     async def _to_sign_in(_: Request, error: Redirect) -> Response:
-        return redirect_response(error)
+        response = redirect_response(error)
+        if error.posted is not None and error.back_to is not None:
+            await kept_forms.keep(error.posted, error.back_to, response)
+        return response
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -169,8 +169,9 @@ def sign_up(page: Page, email: str, country: str = "US") -> None:
     expect(page.get_by_role("status")).to_have_text("Welcome to Kasa Care")
 
 
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/signin")
+def sign_in(page: Page, email: str, *, go: bool = True) -> None:
+    if go:
+        page.goto("/signin")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

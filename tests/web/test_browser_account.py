@@ -29,6 +29,7 @@ from tests.web.test_browser import (
     new_email,
     require_browser,
     screenshot,
+    sign_in,
     sign_up,
 )
 
@@ -171,3 +172,24 @@ def test_issue_13_item_1_an_email_is_verified_then_changed_through_the_mailed_li
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Kasa Care", exact=True)).to_be_visible()
+
+
+def test_issue_13_item_4_a_form_sent_after_the_session_ended_comes_back_filled(
+    page: Page, api: httpx.Client
+) -> None:
+    email = new_email("kept")
+    sign_up(page, email)
+    page.goto("/app/account")
+    page.get_by_label("New email address").fill("kept-new@example.com")
+    page.get_by_label("Your password").fill(PASSWORD)
+    moved = api.post("/v1/admin/clock/advance", json={"seconds": 13 * 3600}, headers=ADMIN)
+    assert moved.status_code == 200, moved.text  # past the 12 h session
+    page.get_by_role("button", name="Change email address").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "You were signed out. Sign in again to go on where you were."
+    )
+    sign_in(page, email, go=False)  # on the sign-in page the redirect led to
+    expect(page.get_by_role("status")).to_contain_text("We kept what you typed (not passwords)")
+    expect(page.get_by_label("New email address")).to_have_value("kept-new@example.com")
+    expect(page.get_by_label("Your password")).to_have_value("")
+    screenshot(page, "kept-form")

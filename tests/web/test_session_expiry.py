@@ -4,12 +4,17 @@ ours are returned to."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from kasacare.kit.clock import FixedClock
+from kasacare.web import kept_forms
 from kasacare.web.guard import safe_next
 from tests.factories import PASSWORD
 from tests.web.conftest import csrf
@@ -87,3 +92,73 @@ def test_a_foreign_next_is_ignored_after_sign_in(browser: TestClient) -> None:
     sign_up(browser)
     browser.post("/signout", data={"csrf_token": csrf(browser.get("/app/cameras").text)})
     assert _sign_in(browser, "https://evil.example/") == "/app/kasa-care"  # the home page
+
+
+def _kept_payload(browser: TestClient) -> dict[str, Any]:
+    """What the kept-form cookie carries (sealed: readable, not forgeable)."""
+    _, encoded, _ = browser.cookies[kept_forms.COOKIE].split(".")
+    payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(encoded + "=" * 4))
+    return payload
+
+
+def test_issue_13_item_4_a_form_posted_after_the_session_ended_comes_back_filled(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    """The typed fields travel through the sign-in in a sealed cookie, never the password or
+    the CSRF token, and come back once into the same form, with a banner."""
+    sign_up(browser)
+    form = browser.get("/app/account")
+    clock.advance(timedelta(hours=13))
+    posted = browser.post(
+        "/app/account/email",
+        data={
+            "new_email": "new-address@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf(form.text),
+        },
+        headers={"Referer": "https://testserver/app/account"},
+        follow_redirects=False,
+    )
+    assert posted.headers["location"] == "/signin?next=%2Fapp%2Faccount&problem=session_expired"
+    payload = _kept_payload(browser)
+    assert payload["fields"] == {"new_email": ["new-address@example.com"]}
+    assert (payload["page"], payload["action"]) == ("/app/account", "/app/account/email")
+    assert PASSWORD not in json.dumps(payload)
+    assert _sign_in(browser, "/app/account") == "/app/account"
+    back = browser.get("/app/account")
+    assert "We kept what you typed (not passwords)" in back.text
+    data = re.search(r'<script type="application/json" id="kept-form">(.*?)</script>', back.text)
+    assert data is not None
+    assert json.loads(data.group(1)) == {
+        "action": "/app/account/email",
+        "fields": {"new_email": ["new-address@example.com"]},
+    }
+    assert '<script src="/static/kept-form.js" defer></script>' in back.text
+    again = browser.get("/app/account")  # shown once: the cookie was cleared
+    assert "kept-form" not in again.text
+
+
+def test_issue_13_item_4_a_kept_form_that_was_tampered_with_or_is_old_is_ignored(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    sign_up(browser)
+    form = browser.get("/app/cameras")
+    clock.advance(timedelta(hours=13))
+    browser.post(
+        "/app/cameras",
+        data={"model": "KC120", "serial": "S1", "name": "Porch", "csrf_token": csrf(form.text)},
+        headers={"Referer": "https://testserver/app/cameras"},
+        follow_redirects=False,
+    )
+    sealed = browser.cookies[kept_forms.COOKIE]
+    kid, _, mac = sealed.split(".")
+    payload = _kept_payload(browser)
+    assert payload["fields"] == {"model": ["KC120"], "serial": ["S1"], "name": ["Porch"]}
+    forged = dict(payload, fields={"name": ["<script>alert(1)</script>"]})
+    forged_encoded = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    browser.cookies.set(kept_forms.COOKIE, f"{kid}.{forged_encoded}.{mac}")
+    _sign_in(browser, "/app/cameras")
+    assert "kept-form" not in browser.get("/app/cameras").text
+    browser.cookies.set(kept_forms.COOKIE, sealed)  # genuine, but 30 minutes is over
+    clock.advance(kept_forms.TTL)
+    assert "kept-form" not in browser.get("/app/cameras").text

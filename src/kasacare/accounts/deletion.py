@@ -33,7 +33,7 @@ from kasacare.accounts.models import (
     MailKind,
     SignInThrottle,
 )
-from kasacare.accounts.self_service import WrongPassword
+from kasacare.accounts.self_service import confirm_password
 from kasacare.billing.charging import Payer
 from kasacare.billing.locks import lock_account
 from kasacare.cameras.models import Camera
@@ -41,7 +41,6 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.models import Clip
 from kasacare.clips.retention import erase_camera
 from kasacare.kit.idempotency_models import IdempotencyKey
-from kasacare.kit.security import verify_password
 from kasacare.legacy import service as legacy
 from kasacare.notifications.models import Notification
 from kasacare.payments.models import PaymentMethod
@@ -94,8 +93,7 @@ def delete_account(
     """Carry the deletion out (never commits); answers what it did. A wrong password is 403
     `wrong_password` and changes nothing. `authorization`: the caller's header, whose stored
     idempotent answers go too."""
-    if not verify_password(account.password_hash, password):
-        raise WrongPassword("The password is wrong")
+    confirm_password(session, now, account, password, wrong="The password is wrong")
     use_cases = Subscriptions(session, catalog, payer, now, account)  # the account's lock
     subscription = use_cases.cancel().quote if use_cases.repo.live(account.id) else None
     legacy_quote = use_cases.cancel_legacy().quote if legacy.live_for(session, account) else None

@@ -83,6 +83,8 @@ class AccountToken(Base):
     (change)."""
 
     __tablename__ = "account_tokens"
+    # Links mailed to one address lately (`accounts.tokens.LINKS_PER_HOUR`).
+    __table_args__ = (Index("ix_account_tokens_email_created_at", "email", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     digest: Mapped[str] = mapped_column(String(64), unique=True)

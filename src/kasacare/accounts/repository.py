@@ -108,6 +108,21 @@ class AccountRepository:
             )
         )
 
+    def links_mailed(self, email: str, purpose: Purpose, since: datetime) -> list[datetime]:
+        """When links of `purpose` were mailed to `email` since `since`, oldest first (any
+        account's: a change of email names another person's address)."""
+        return list(
+            self.session.scalars(
+                select(AccountToken.created_at)
+                .where(
+                    AccountToken.email == email,
+                    AccountToken.created_at > since,
+                    AccountToken.purpose == purpose,
+                )
+                .order_by(AccountToken.created_at)
+            )
+        )
+
     def add_mail(self, mail: AccountMail) -> None:
         self.session.add(mail)
 

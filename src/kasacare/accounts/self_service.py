@@ -9,13 +9,14 @@ revoking them signs out the app and the browser.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kasacare.accounts import mails, tokens
+from kasacare.accounts import mails, throttle, tokens
 from kasacare.accounts.emails import checked_email
 from kasacare.accounts.models import AccessToken, Account, MailKind, Purpose
 from kasacare.accounts.preferences import checked_language
@@ -23,6 +24,7 @@ from kasacare.accounts.repository import AccountRepository
 from kasacare.accounts.service import EmailTaken
 from kasacare.kit.errors import KasaCareError, NotFound, ValidationFailed
 from kasacare.kit.security import hash_password, token_digest, verify_password
+from kasacare.kit.throttle_rows import wait_until
 
 
 class WrongPassword(KasaCareError):
@@ -51,7 +53,9 @@ def request_password_reset(session: Session, now: datetime, email: str) -> None:
     """Mail a reset link if an account uses `email`; the caller answers the same either way
     (no probing for accounts)."""
     account = AccountRepository(session).by_email(checked_email(email))
-    if account is not None:
+    if account is None:
+        return
+    with contextlib.suppress(tokens.TooManyLinks):  # the same answer: nothing to probe
         tokens.mail_link(session, account, Purpose.RESET_PASSWORD, account.email, now)
 
 
@@ -78,7 +82,7 @@ def change_password(
     current_token: str | None,
 ) -> None:
     """New password; every other session is signed out, the one making the change kept."""
-    _check_password(account, current_password)
+    confirm_password(session, now, account, current_password)
     account.password_hash = hash_password(checked_password(new_password))
     keep = token_digest(current_token) if current_token else None
     AccountRepository(session).revoke_sessions(account.id, keep_digest=keep)
@@ -92,7 +96,7 @@ def request_email_change(
     """Mail a confirmation link to `new_email`; the address changes only when it is
     followed. An address another account uses gets no mail, but the answer is the same (no
     probing); `confirm_email_change` refuses it if it is still taken then."""
-    _check_password(account, password)
+    confirm_password(session, now, account, password)
     new_email = checked_email(new_email)
     if new_email == account.email:
         return
@@ -147,9 +151,28 @@ def checked_password(password: str) -> str:
     return password
 
 
-def _check_password(account: Account, password: str) -> None:
+def confirm_password(
+    session: Session,
+    now: datetime,
+    account: Account,
+    password: str,
+    wrong: str = "The current password is wrong",
+) -> None:
+    """The account's password, re-entered to confirm a sensitive change. Wrong ones are
+    counted per account like sign-ins (`accounts.throttle`): past the free ones a try before
+    the growing delay is over is 429 without checking. The failure is flushed before 403
+    `wrong_password` is raised, and the caller commits it (`kit.db.committed_on`), so it
+    counts; the row stays locked until then, so parallel guesses are counted one by one."""
+    accounts = AccountRepository(session)
+    key = throttle.reauth_key(account.id)
+    rows = accounts.lock_throttles([key])
+    if (allowed_at := wait_until(rows, {key: throttle.FREE_REAUTH}, now)) is not None:
+        raise throttle.wait_error(allowed_at, now, "wrong passwords")
     if not verify_password(account.password_hash, password):
-        raise WrongPassword("The current password is wrong")
+        rows[key].fail(now)
+        session.flush()
+        raise WrongPassword(wrong)
+    accounts.forget_throttles(now - throttle.FORGET_AFTER, [key])
 
 
 def _account(session: Session, account_id: uuid.UUID) -> Account:

@@ -22,7 +22,9 @@ from kasacare.accounts.schemas import (
     SessionList,
     SessionRead,
 )
+from kasacare.accounts.self_service import WrongPassword
 from kasacare.context import DbSession, Now
+from kasacare.kit.db import committed_on
 from kasacare.kit.http import problem_responses
 from kasacare.kit.security import token_digest
 
@@ -51,10 +53,11 @@ def verify_email(body: LinkConfirm, session: DbSession, now: Now) -> Response:
     "/v1/me/verify-email",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 429),
 )
 def resend_verification(account: AnyAccount, session: DbSession, now: Now) -> Response:
-    """Mail a new verification link (the older ones stop working); nothing once verified."""
+    """Mail a new verification link (the older ones stop working); nothing once verified.
+    At most five links to one address in any hour (429 `too_many_links`)."""
     self_service.send_verification(session, account, now)
     session.commit()
     return Response(status_code=status.HTTP_202_ACCEPTED)
@@ -91,7 +94,7 @@ def reset_password(body: PasswordResetConfirm, session: DbSession, now: Now) -> 
     "/v1/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
 )
 def change_password(
     body: PasswordChange,
@@ -102,14 +105,15 @@ def change_password(
 ) -> Response:
     """The current password is required (403 `wrong_password`); every other session is
     signed out, this one stays, and the address on file is told."""
-    self_service.change_password(
-        session,
-        now,
-        account,
-        current_password=body.current_password,
-        new_password=body.new_password,
-        current_token=credentials.credentials if credentials else None,
-    )
+    with committed_on(session, WrongPassword):  # the wrong password counts
+        self_service.change_password(
+            session,
+            now,
+            account,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            current_token=credentials.credentials if credentials else None,
+        )
     session.commit()
     return _no_content()
 
@@ -118,14 +122,15 @@ def change_password(
     "/v1/me/email",
     status_code=status.HTTP_202_ACCEPTED,
     response_class=Response,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
 )
 def change_email(body: EmailChange, account: AnyAccount, session: DbSession, now: Now) -> Response:
     """Mail a confirmation link to the new address; the change happens when it is followed
     (`POST /v1/auth/email-change/confirm`). An address in use answers the same (202)."""
-    self_service.request_email_change(
-        session, now, account, new_email=body.new_email, password=body.password
-    )
+    with committed_on(session, WrongPassword):  # the wrong password counts
+        self_service.request_email_change(
+            session, now, account, new_email=body.new_email, password=body.password
+        )
     session.commit()
     return Response(status_code=status.HTTP_202_ACCEPTED)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,6 @@ from kasacare.accounts.repository import AccountRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.errors import (
     KasaCareError,
-    TooManyAttempts,
     Unauthorized,
     ValidationFailed,
 )
@@ -140,11 +138,7 @@ def sign_in(
     keys[throttle.client_key(client)] = throttle.FREE_PER_CLIENT
     rows = accounts.lock_throttles(keys)
     if (allowed_at := wait_until(rows, keys, now)) is not None:
-        seconds = math.ceil((allowed_at - now).total_seconds())
-        raise TooManyAttempts(
-            f"Too many failed sign-ins; try again in {seconds} seconds",
-            retry_after_seconds=seconds,
-        )
+        raise throttle.wait_error(allowed_at, now, "failed sign-ins")
     account = accounts.by_email(email)
     if not verify_password(account.password_hash if account else None, password) or not account:
         for row in rows.values():

@@ -2,10 +2,12 @@
 a new email address (24 h). Only the token's SHA-256 is stored; the token itself travels in
 the mail (the outbox keeps it until the mail is sent, `accounts.mails`). A newer link of the
 same purpose replaces the older ones, and a redeemed or replaced link's unsent mail is
-withdrawn."""
+withdrawn. At most `LINKS_PER_HOUR` links of one purpose go to one address in any hour, from
+one account or many: enough for a person who lost a mail, too few to flood a mailbox."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session
 from kasacare.accounts import mails
 from kasacare.accounts.models import Account, AccountToken, MailKind, Purpose
 from kasacare.accounts.repository import AccountRepository
-from kasacare.kit.errors import KasaCareError
+from kasacare.kit.errors import KasaCareError, TooManyAttempts
 from kasacare.kit.security import new_token, token_digest
 
 LIFETIME = {
@@ -28,6 +30,15 @@ MAIL_KIND = {
 }
 
 
+LINKS_PER_HOUR = 5
+LINK_WINDOW = timedelta(hours=1)
+
+
+class TooManyLinks(TooManyAttempts):
+    code = "too_many_links"
+    title = "Too many links mailed to this address"
+
+
 class InvalidLink(KasaCareError):
     code = "invalid_link"
     status = 400
@@ -37,6 +48,14 @@ class InvalidLink(KasaCareError):
 def mail_link(session: Session, account: Account, purpose: Purpose, to: str, now: datetime) -> None:
     """Issue a token for `purpose` proving `to`, and queue the mail that carries its link."""
     accounts = AccountRepository(session)
+    mailed = accounts.links_mailed(to, purpose, now - LINK_WINDOW)
+    if len(mailed) >= LINKS_PER_HOUR:  # the next slot opens when the oldest counted leaves
+        seconds = math.ceil((mailed[-LINKS_PER_HOUR] + LINK_WINDOW - now).total_seconds())
+        raise TooManyLinks(
+            f"{len(mailed)} links were mailed to this address in the last hour; try again"
+            f" in {math.ceil(seconds / 60)} minutes",
+            retry_after_seconds=seconds,
+        )
     older = accounts.live_account_tokens(account.id, purpose, now)
     for token in older:
         token.expires_at = now

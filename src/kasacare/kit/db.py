@@ -170,6 +170,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def committed_on(session: Session, *errors: type[BaseException]) -> Iterator[None]:
+    """At the edge: one of `errors` commits what the use case wrote before raising it (a
+    counted failure, `accounts.self_service.confirm_password`), then goes on as raised."""
+    try:
+        yield
+    except errors:
+        session.commit()
+        raise
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a mapped class, for writes of many rows as plain values (one
     multi-row INSERT, one executemany UPDATE: far less work per row than ORM objects)."""

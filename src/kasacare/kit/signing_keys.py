@@ -17,6 +17,9 @@ production), or in development and under the test clock a random one kept in the
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
 import threading
 from collections.abc import Callable, Sequence
@@ -100,3 +103,34 @@ class SigningKeys:
                     self._masters = (self._generate(),)
                 ring = self._rings[use] = Keyring.derived(use, self._masters)
         return ring
+
+
+def seal(keys: Keyring, payload: bytes) -> str:
+    """`payload` made tamper-evident (not secret): `<key id>.<payload>.<MAC>`, base64url."""
+    kid, key = keys.signing
+    mac = hmac.new(key, kid.encode() + b"." + payload, hashlib.sha256).digest()
+    return f"{kid}.{_b64(payload)}.{_b64(mac)}"
+
+
+def unseal(keys: Keyring, sealed: str) -> bytes | None:
+    """The payload `seal` wrapped, or None when the token is malformed, tampered with or
+    signed by a master no longer accepted."""
+    parts = sealed.split(".")
+    if len(parts) != 3 or not sealed.isascii():
+        return None
+    kid, encoded_payload, encoded_mac = parts
+    key = keys.verifying(kid)
+    try:
+        payload, mac = _unb64(encoded_payload), _unb64(encoded_mac)
+    except (ValueError, binascii.Error):
+        return None
+    expected = hmac.new(key or b"", kid.encode() + b"." + payload, hashlib.sha256).digest()
+    return payload if key is not None and hmac.compare_digest(mac, expected) else None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from kasacare.accounts import self_service
 from kasacare.accounts.models import Account
 from kasacare.accounts.preferences import LANGUAGES
+from kasacare.accounts.self_service import WrongPassword
 from kasacare.cameras import service as cameras
 from kasacare.context import DbSession, Now
+from kasacare.kit.db import committed_on
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.security import token_digest
 from kasacare.web.guard import signed_in_owner
@@ -201,7 +203,8 @@ async def _account_form(
     form: dict[str, str] = {}
     try:
         form = await _form(request, session)
-        act(account, form)
+        with committed_on(session, WrongPassword):  # a wrong password counts
+            act(account, form)
         session.commit()
     except KasaCareError as error:
         session.rollback()

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kasacare.accounts import deletion
+from kasacare.accounts.self_service import WrongPassword
 from kasacare.billing.charging import run_charged
 from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import after_commit
+from kasacare.kit.db import committed_on
 from kasacare.kit.errors import KasaCareError
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
@@ -39,14 +41,15 @@ async def delete_account(
     check_csrf(request, str(form.get(CSRF_FIELD, "")))
     password = str(form.get("password", ""))
     try:
-        run_charged(
-            session,
-            context.gateway,
-            now,
-            lambda s, payer: deletion.delete_account(
-                s, context.catalog, payer, now, account, password=password
-            ),
-        )
+        with committed_on(session, WrongPassword):  # a wrong password counts
+            run_charged(
+                session,
+                context.gateway,
+                now,
+                lambda s, payer: deletion.delete_account(
+                    s, context.catalog, payer, now, account, password=password
+                ),
+            )
         session.commit()
     except KasaCareError as error:
         session.rollback()

@@ -14,9 +14,16 @@ from kasacare.web.session import session_token, signed_in
 
 
 class Redirect(Exception):
-    def __init__(self, location: str) -> None:
+    """Go to `location`; `posted`: a form post that found its session ended, whose fields
+    the redirect keeps for the page `back_to` (`web.kept_forms`)."""
+
+    def __init__(
+        self, location: str, *, posted: Request | None = None, back_to: str | None = None
+    ) -> None:
         super().__init__(location)
         self.location = location
+        self.posted = posted
+        self.back_to = back_to
 
 
 def safe_next(value: str | None) -> str | None:
@@ -40,10 +47,13 @@ def _back_here(request: Request) -> str:
 def signed_in_as(request: Request, session: Session, now: datetime, role: Role) -> Account:
     account = signed_in(request, session, now)
     if account is None:
-        query = {"next": _back_here(request)}
-        if session_token(request):  # there was a session: it ended, say so
-            query["problem"] = "session_expired"
-        raise Redirect("/signin?" + urlencode(query))
+        back_to = _back_here(request)
+        query = {"next": back_to}
+        if not session_token(request):
+            raise Redirect("/signin?" + urlencode(query))
+        query["problem"] = "session_expired"  # there was a session: it ended, say so
+        posted = request if request.method == "POST" else None
+        raise Redirect("/signin?" + urlencode(query), posted=posted, back_to=back_to)
     if account.role is not role:
         raise Redirect("/support" if account.role is Role.SUPPORT else "/app/kasa-care")
     return account

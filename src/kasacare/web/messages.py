@@ -9,6 +9,10 @@ from kasacare.kit.errors import KasaCareError
 MESSAGES = {
     "invalid_credentials": "That email and password don't match an account.",
     "too_many_attempts": "Too many failed attempts. Please wait a minute and try again.",
+    "too_many_links": (
+        "We have sent several links to this address in the last hour. Please look in your"
+        " inbox and spam folder, or try again later."
+    ),
     "email_taken": "There is already an account with this email. Try signing in.",
     "unknown_model": "We don't know that camera model. Check the label under the camera.",
     "camera_unavailable": (
@@ -72,6 +76,8 @@ NOTICES = {
     "camera_renamed": "Camera renamed",
     "account_deleted": "Your account was deleted",  # web/deletion_pages.py
     "export_requested": "We are preparing your export and will email you a link",
+    "form_kept": "You were signed out before this was saved. We kept what you typed (not"
+    " passwords): check it and send it again.",
 }
 #: Refusals a redirect can carry (`?problem=<error code>`), shown as an error banner.
 PROBLEMS = {
@@ -101,4 +107,7 @@ def banners(query: Mapping[str, str]) -> tuple[str | None, str | None]:
 def friendly(error: KasaCareError) -> str:
     if error.code == "legacy_not_refundable":
         return error.detail  # already written for a person, with what to do
+    wait = error.extra.get("retry_after_seconds")
+    if error.code == "too_many_attempts" and isinstance(wait, int):
+        return f"Too many failed attempts. Please try again in {wait} seconds."
     return MESSAGES.get(error.code, error.detail)

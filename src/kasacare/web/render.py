@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
 from kasacare.kit.money import Money, format_money
-from kasacare.web.messages import banners
+from kasacare.web import kept_forms
+from kasacare.web.messages import NOTICES, banners
 from kasacare.web.session import CSRF_FIELD, csrf_token, finish
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -75,10 +76,16 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     error, notice = banners(request.query_params)
+    form = kept_forms.kept(request)
+    if form is not None:
+        context["kept_form"] = form
+        notice = NOTICES["form_kept"]
     context.setdefault("error", error)
     context.setdefault("notice", notice)
     context["csrf"] = csrf_token(request)
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    if form is not None:
+        kept_forms.forget(response)  # shown once
     secure = request.app.state.context.settings.cookie_secure
     finish(request, response, secure=secure)
     session.commit()  # the CSRF secret may have been created on first use
