@@ -352,6 +352,13 @@ def test_every_kind_the_app_produces_is_mailed_to_its_owner(
     c = token_for(client, "plus@example.com")
     assert client.delete(f"/v1/subscription/cameras/{cameras[1]}", headers=c).status_code == 200
     assert client.delete("/v1/subscription", headers=c).status_code == 200
+    # Plus with auto-renew off (issue 14 item 5): subscription_ending, then it ends.
+    _, d = owner(client, "ending@example.com")
+    verify(client, context, "ending@example.com")
+    card_on_file(client, d)
+    subscribe(client, d, [register_camera(client, d)["id"]])
+    off = client.post("/v1/subscription/auto-renew", json={"enabled": False}, headers=d)
+    assert off.status_code == 200, off.text
     until = datetime(2027, 3, 26, tzinfo=UTC)
     run_due(context, until)
 
@@ -370,6 +377,7 @@ def test_every_kind_the_app_produces_is_mailed_to_its_owner(
     assert "Your card ending in 4242 expires soon" in subjects
     assert "Your Kasa Care plan renews on 1 April 2027" in subjects
     assert "We couldn't take your Kasa Care payment of $3.99" in subjects
+    assert "Your Kasa Care Plus subscription ends on 26 May 2026" in subjects
 
 
 def test_mail_is_off_without_an_smtp_url_and_on_with_one(

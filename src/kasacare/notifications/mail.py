@@ -452,6 +452,16 @@ def compose(
             f"{data['number']}). It pays your next bill before your card is charged, and it "
             "never expires.",
         )
+    if kind is Kind.SUBSCRIPTION_ENDING:
+        plan = _plan_name(str(data["plan"]), catalog)
+        ends = _instant(data["ends_at"])
+        return (
+            f"Your {plan} subscription ends on {_day(ends)}",
+            f"You turned off auto-renew, so your {plan} subscription ends on {_moment(ends)} "
+            "and you will not be charged again. Video history beyond your cameras' free plan "
+            "is erased when it ends.\n\n"
+            "To keep your plan, turn auto-renew back on in Kasa Care before then.",
+        )
     if kind is Kind.SUBSCRIPTION_ENDED:
         plan = _plan_name(str(data["plan"]), catalog)
         why = _ENDED_BECAUSE.get(str(data.get("reason")), "It ended on {day}.")
@@ -484,6 +494,7 @@ _ENDED_BECAUSE = {
         "so it ended on {day}."
     ),
     "migrated": "Your {plan} subscription ended on {day}, when you moved to the new plans.",
+    "not_renewed": "As you chose, your {plan} subscription was not renewed and ended on {day}.",
     "support": "Our support team ended your {plan} subscription on {day}.",
 }
 

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     REFUND_ISSUED = "refund_issued"
     CREDIT_ADDED = "credit_added"
     SUBSCRIPTION_ENDED = "subscription_ended"
+    SUBSCRIPTION_ENDING = "subscription_ending"
     HISTORY_ERASED = "history_erased"
 
 

@@ -1,6 +1,8 @@
 """Reminders that fall due with time (SPEC section 2): `trial_ending` 3 days before a trial
 ends, `annual_renewal` 7 days before an annual renewal, `card_expiring` 30 days before the card
-on file expires while a subscription uses it.
+on file expires while a subscription uses it, and `subscription_ending` 3 days before a plan
+whose auto-renew is off stops (issue 14 item 5; it takes the renewal reminder's column, as
+it replaces that reminder).
 
 Each has an indexed due-instant column on its row (`Subscription.trial_reminder_at`,
 `Subscription.renewal_reminder_at`, `PaymentMethod.expiry_reminder_at`), set by `schedule_*`
@@ -34,6 +36,7 @@ log = logging.getLogger("kasacare.notifications.reminders")
 
 TRIAL_ENDING_BEFORE = timedelta(days=3)
 ANNUAL_RENEWAL_BEFORE = timedelta(days=7)
+ENDING_BEFORE = timedelta(days=3)
 CARD_EXPIRING_BEFORE = timedelta(days=30)
 
 
@@ -44,14 +47,22 @@ def schedule_subscription(subscription: Subscription) -> None:
         subscription.cycle,
         subscription.trial_end,
         subscription.current_period_end,
+        auto_renew=subscription.auto_renew,
     )
 
 
 def reminder_instants(
-    status: Status, cycle: Cycle, trial_end: datetime | None, period_end: datetime
+    status: Status,
+    cycle: Cycle,
+    trial_end: datetime | None,
+    period_end: datetime,
+    *,
+    auto_renew: bool,
 ) -> tuple[datetime | None, datetime | None]:
-    """When a subscription in this state sends its `trial_ending` and `annual_renewal`
-    reminders (None: it sends none)."""
+    """When a subscription in this state sends its `trial_ending` and `annual_renewal` (or,
+    with auto-renew off, `subscription_ending`) reminders (None: it sends none)."""
+    if not auto_renew:
+        return None, period_end - ENDING_BEFORE
     trialing = status is Status.TRIALING and trial_end is not None
     trial_at = trial_end - TRIAL_ENDING_BEFORE if trialing and trial_end is not None else None
     annual = cycle is Cycle.ANNUAL and status is not Status.TRIALING
@@ -87,6 +98,10 @@ def _trial(row: Subscription, due: datetime) -> tuple[uuid.UUID, Kind, str, dict
 
 def _renewal(row: Subscription, due: datetime) -> tuple[uuid.UUID, Kind, str, dict[str, str]]:
     renews = row.current_period_end
+    if not row.auto_renew:
+        ends = {"subscription_id": str(row.id), "plan": row.plan.value, "ends_at": _iso(renews)}
+        key = f"subscription_ending:{row.id}:{_iso(renews)}"
+        return row.account_id, Kind.SUBSCRIPTION_ENDING, key, ends
     data = {"subscription_id": str(row.id), "renews_at": _iso(renews)}
     return row.account_id, Kind.ANNUAL_RENEWAL, f"annual_renewal:{row.id}:{_iso(renews)}", data
 

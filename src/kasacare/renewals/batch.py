@@ -355,7 +355,7 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
             }
         )
         trial_at, renewal_at = reminder_instants(
-            Status.ACTIVE, renewal.cycle, renewal.trial_end, line.period_end
+            Status.ACTIVE, renewal.cycle, renewal.trial_end, line.period_end, auto_renew=True
         )
         subscriptions.append(
             {
@@ -407,6 +407,7 @@ def _lock_due(session: Session, ids: Sequence[uuid.UUID], due: datetime) -> list
             .where(
                 Subscription.id.in_(ids),
                 NEW_PLANS.renewing(),
+                Subscription.auto_renew.is_(True),  # the others end: one at a time
                 Subscription.current_period_end <= due,
                 Subscription.job_retry_at.is_(None) | (Subscription.job_retry_at <= due),
             )

@@ -1,4 +1,4 @@
-"""Subscription routes: subscribe, preview, change, cameras, cancel, trial."""
+"""Subscription routes: subscribe, preview, change, cameras, auto-renew, cancel, trial."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.dependencies import Owner
 from kasacare.accounts.models import Account
-from kasacare.billing.charging import Payer, run_charged
+from kasacare.billing.charging import Payer, Planning, run_charged
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import ValidationFailed
 from kasacare.kit.http import problem_responses
 from kasacare.subscriptions.schemas import (
+    AutoRenew,
     CameraAdd,
     CancelRead,
     PreviewAction,
@@ -161,6 +162,20 @@ def remove_camera(
         return CancelRead(**QuoteRead.of(outcome.quote).model_dump())
 
     return _change(context, session, now, owner, remove)
+
+
+@router.post("/v1/subscription/auto-renew", response_model=SubscriptionRead, responses=CHANGES)
+def auto_renew(
+    body: AutoRenew, owner: Owner, context: Context, session: DbSession, now: Now
+) -> SubscriptionRead:
+    """Turn renewal off: the plan runs to the end of its period and then ends, with no
+    charge and no refund for the period (the credit balance is refunded then, M9); or on
+    again before the end. The immediate cancel (`DELETE /v1/subscription`) is unchanged."""
+    use_cases = Subscriptions(session, context.catalog, Planning(), now, owner)
+    live = use_cases.set_auto_renew(body.enabled)
+    read = SubscriptionRead.of(live, use_cases.next_invoice(live))
+    session.commit()
+    return read
 
 
 @router.delete("/v1/subscription", response_model=CancelRead, responses=CHANGES)

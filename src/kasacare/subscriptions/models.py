@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.calendar import Cycle
@@ -33,6 +33,8 @@ class EndReason(StrEnum):
     CANCELLED = "cancelled"
     CYCLE_CHANGE = "cycle_change"
     DUNNING = "dunning"
+    #: Auto-renew was off: the plan ran to its period's end and stopped (issue 14 item 5).
+    NOT_RENEWED = "not_renewed"
 
 
 class Subscription(Base):
@@ -63,6 +65,9 @@ class Subscription(Base):
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[EndReason | None] = mapped_column(str_enum(EndReason))
+    #: False: the plan runs to `current_period_end` and then ends without a charge or a
+    #: refund (issue 14 item 5); the owner may turn it on again before then.
+    auto_renew: Mapped[bool] = mapped_column(default=True, server_default=true())
     #: Dunning (M5): when the first charge of the open invoice failed, retries made so far,
     #: and when the next one is due.
     dunning_since: Mapped[datetime | None]

@@ -60,7 +60,7 @@ class NewPlans:
         return row.status is Status.PAST_DUE
 
     def ends_at_period_end(self, row: Subscription) -> bool:
-        return False
+        return not row.auto_renew
 
     def start_period(
         self, catalog: Catalog, row: Subscription, start: datetime, end: datetime
@@ -83,6 +83,8 @@ class NewPlans:
     def end_unpaid(
         self, session: Session, catalog: Catalog, now: datetime, account: Account, row: Subscription
     ) -> None:
+        past_due = row.status is Status.PAST_DUE
+        reason = EndReason.DUNNING if past_due else EndReason.NOT_RENEWED
         end_paid_coverage(
             session,
             catalog,
@@ -90,10 +92,10 @@ class NewPlans:
             account,
             plan_id=row.id,
             cameras=_cameras(session, row.camera_ids),
-            end=lambda: end_subscription(
-                SubscriptionRepository(session), row, now, EndReason.DUNNING
-            ),
-            refund=[],  # nothing for the unpaid period; the balance goes back (M9)
+            end=lambda: end_subscription(SubscriptionRepository(session), row, now, reason),
+            # Nothing for the period: unpaid (dunning), or paid and used to its end (auto-renew
+            # off). The balance goes back either way (M9).
+            refund=[],
         )
 
     def notice(self, row: Subscription) -> dict[str, str]:

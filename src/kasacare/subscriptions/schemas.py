@@ -101,6 +101,10 @@ class SubscriptionRead(BaseModel):
     current_period_start: datetime
     current_period_end: datetime
     trial_end: datetime | None
+    auto_renew: bool = Field(description="False: the plan ends at `ends_at` (issue 14 item 5)")
+    ends_at: datetime | None = Field(
+        description="When the plan stops because auto-renew is off; null while it renews"
+    )
     next_invoice: NextInvoiceRead | None
     last_change: QuoteRead | None = Field(
         default=None, description="What the call that answered this moved (money, erasure)"
@@ -108,7 +112,10 @@ class SubscriptionRead(BaseModel):
 
     @classmethod
     def of(
-        cls, subscription: Subscription, next_invoice: NextInvoice, quote: Quote | None = None
+        cls,
+        subscription: Subscription,
+        next_invoice: NextInvoice | None,
+        quote: Quote | None = None,
     ) -> SubscriptionRead:
         return cls(
             id=subscription.id,
@@ -119,9 +126,15 @@ class SubscriptionRead(BaseModel):
             current_period_start=subscription.current_period_start,
             current_period_end=subscription.current_period_end,
             trial_end=subscription.trial_end,
+            auto_renew=subscription.auto_renew,
+            ends_at=None if subscription.auto_renew else subscription.current_period_end,
             next_invoice=NextInvoiceRead.of(next_invoice),
             last_change=QuoteRead.of(quote) if quote else None,
         )
+
+
+class AutoRenew(BaseModel):
+    enabled: bool
 
 
 class CancelRead(QuoteRead):

@@ -20,7 +20,9 @@ from kasacare.billing.charging import Payer, Planning
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.money import Money
-from kasacare.subscriptions.models import Subscription
+from kasacare.notifications.reminders import schedule_subscription
+from kasacare.subscriptions.errors import SubscriptionPastDue
+from kasacare.subscriptions.models import Status, Subscription
 from kasacare.subscriptions.quote import NextInvoice
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.use_cases.apply import Outcome, apply, end_subscription
@@ -72,7 +74,9 @@ class Subscriptions:
     def live(self) -> Subscription:
         return self.scope.live()
 
-    def next_invoice(self, subscription: Subscription, balance: Money | None = None) -> NextInvoice:
+    def next_invoice(
+        self, subscription: Subscription, balance: Money | None = None
+    ) -> NextInvoice | None:
         return self.scope.next_invoice(subscription, balance)
 
     def apply(self, plan: BillingPlan) -> Outcome:
@@ -106,6 +110,20 @@ class Subscriptions:
 
     def change(self, plan_id: str, cycle: Cycle, camera_ids: Sequence[uuid.UUID]) -> Outcome:
         return self.apply(plan_change(self.scope, plan_id, cycle, camera_ids))
+
+    def set_auto_renew(self, enabled: bool) -> Subscription:
+        """Turn renewal off (the plan runs to its period's end, then ends with no charge and
+        no refund for the period; the balance is refunded then, M9) or on again before the
+        end (issue 14 item 5). The FAQ's immediate cancel (C1) stays as it is. A past-due
+        plan is refused: it has no paid period to run to (cancel it, or pay)."""
+        live = self.live()
+        if live.status is Status.PAST_DUE:
+            raise SubscriptionPastDue(
+                "The subscription has an unpaid invoice: update the card, or cancel it"
+            )
+        live.auto_renew = enabled
+        schedule_subscription(live)
+        return live
 
     def cancel(self) -> Outcome:
         return self.apply(plan_cancel(self.scope))

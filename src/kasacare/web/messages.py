@@ -62,6 +62,8 @@ NOTICES = {
     "camera_removed": "Camera removed",
     "settings_saved": "Settings saved",
     "plan_updated": "Done",
+    "auto_renew_off": "Auto-renew is off: your plan runs to the end of this period, then ends",
+    "auto_renew_on": "Auto-renew is on again: your plan renews as before",
     "support_done": "Done",
     # account self-service (web/account_pages.py)
     "email_verified": "Email verified",

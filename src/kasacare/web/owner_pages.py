@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account
-from kasacare.billing.charging import run_charged
+from kasacare.billing.charging import Planning, run_charged
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
@@ -240,6 +240,23 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
         return _care_page(request, context, session, now, account, message, status)
     after_commit(context, now)
     return RedirectResponse(notice_url("/app/kasa-care", "plan_updated"), status_code=303)
+
+
+@router.post("/app/kasa-care/auto-renew")
+async def auto_renew(request: Request, context: Context, session: DbSession, now: Now) -> Response:
+    """Issue 14 item 5: no money moves, so no review page; the page says what follows."""
+    account = signed_in_owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
+        enabled = form.get("enabled") == "1"
+        Subscriptions(session, context.catalog, Planning(), now, account).set_auto_renew(enabled)
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _care_page(request, context, session, now, account, friendly(error), error.status)
+    notice = "auto_renew_on" if enabled else "auto_renew_off"
+    return RedirectResponse(notice_url("/app/kasa-care", notice), status_code=303)
 
 
 def _apply(use_cases: Subscriptions, form: FormData) -> None:

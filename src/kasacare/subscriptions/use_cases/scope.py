@@ -76,8 +76,13 @@ class Scope:
             )
         return live
 
-    def next_invoice(self, subscription: Subscription, balance: Money | None = None) -> NextInvoice:
-        """The next renewal: date and amount at catalog prices, net of credit (P5)."""
+    def next_invoice(
+        self, subscription: Subscription, balance: Money | None = None
+    ) -> NextInvoice | None:
+        """The next renewal: date and amount at catalog prices, net of credit (P5); None
+        when auto-renew is off (the plan ends instead)."""
+        if not subscription.auto_renew:
+            return None
         plan = self.catalog.plans[subscription.plan]
         value = SeatState(plan, len(subscription.seats), self.price(plan, subscription.cycle))
         return NextInvoice(
