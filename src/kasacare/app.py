@@ -31,7 +31,10 @@ from kasacare.clips.service import URL_SECRET
 from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.broker import parse_mqtt_url
+from kasacare.devices.command_endpoints import router as commands_router
 from kasacare.devices.endpoints import router as devices_router
+from kasacare.devices.mqtt import Publisher
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -87,6 +90,11 @@ def build_context(
         clock=clock,
         gateway=gateway,
         storage=storage or storage_from_url(settings.storage_url),
+        publisher=(
+            Publisher(parse_mqtt_url(settings.mqtt_url.get_secret_value()))
+            if settings.mqtt_url
+            else None
+        ),
     )
 
 
@@ -159,6 +167,7 @@ def create_app(context: AppContext) -> FastAPI:
         catalog_router,
         cameras_router,
         devices_router,
+        commands_router,
         payments_router,
         subscriptions_router,
         billing_router,
