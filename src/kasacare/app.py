@@ -33,7 +33,10 @@ from kasacare.clips.signing import CLIP_URL_KEYS
 from kasacare.clips.storage import ClipStorage, S3Location, parse_storage_url, storage_from_url
 from kasacare.config import Settings
 from kasacare.context import AppContext
+from kasacare.devices.broker import parse_mqtt_url
+from kasacare.devices.command_endpoints import router as commands_router
 from kasacare.devices.endpoints import router as devices_router
+from kasacare.devices.mqtt import Publisher
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -93,6 +96,11 @@ def build_context(
         gateway=gateway,
         storage=storage or storage_from_url(settings.storage_url),
         signing_keys=signing_keys(settings, sessions),
+        publisher=(
+            Publisher(parse_mqtt_url(settings.mqtt_url.get_secret_value()))
+            if settings.mqtt_url
+            else None
+        ),
     )
 
 
@@ -173,6 +181,7 @@ def create_app(context: AppContext) -> FastAPI:
         catalog_router,
         cameras_router,
         devices_router,
+        commands_router,
         payments_router,
         subscriptions_router,
         billing_router,

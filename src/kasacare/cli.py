@@ -26,6 +26,7 @@ from kasacare.config import ConfigurationError, Settings, load_settings
 from kasacare.jobs import (
     JobTimer,
     build_exports,
+    deliver_commands,
     deliver_mail,
     probe_media,
     run_due,
@@ -132,6 +133,7 @@ def worker(
         probe_media(context, now)
         build_exports(context, now)
         sent = deliver_mail(context, now)
+        deliver_commands(context, now)
         typer.echo(
             f"ran {ran} due job steps in {seconds:.3f} s, swept clips, sent {sent} mails "
             f"at {now.isoformat()}"
@@ -144,6 +146,7 @@ def worker(
         sweep_interval=settings.sweep_interval_seconds,
         mail_interval=settings.mail_interval_seconds,
         media_interval=settings.media_interval_seconds,
+        commands_interval=settings.commands_interval_seconds,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -247,6 +250,26 @@ def import_devices(
         added = run_import(session, catalog, clock.now(), file, console)
     engine.dispose()
     typer.echo(f"provisioned {added} devices")
+
+
+@cli.command("mqtt-config")
+def mqtt_config(
+    out: Annotated[Path, typer.Option(file_okay=False, help="Directory to write into")],
+) -> None:
+    """Write Mosquitto's password file (`passwords`) and ACL file (`acl`) for the service's
+    broker user (from KASACARE_MQTT_URL) and every bound camera; run it again after cameras
+    are bound or unbound, then reload Mosquitto (SIGHUP)."""
+    from kasacare.devices.broker_config import write_broker_files
+
+    settings = _settings()
+    if settings.mqtt_url is None:
+        raise typer.BadParameter("set KASACARE_MQTT_URL (the service's broker user)")
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)
+    with session_scope(session_factory(engine)) as session:
+        cameras = write_broker_files(session, settings.mqtt_url.get_secret_value(), out)
+    engine.dispose()
+    typer.echo(f"wrote {out / 'passwords'} ({cameras} cameras) and {out / 'acl'}")
 
 
 def app_factory() -> FastAPI:

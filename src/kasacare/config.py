@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from kasacare.clips.storage import InvalidStorageUrl, parse_storage_url
+from kasacare.devices.broker import InvalidMqttUrl, parse_mqtt_url
 from kasacare.devices.codes import DeviceClaims
 from kasacare.kit.clients import Network, parse_networks
 from kasacare.kit.errors import KasaCareError
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     #: `required`: an owner binds a camera only with the claim code the (provisioned)
     #: camera shows; `off`: by serial alone, for the simulator and local trials only.
     device_claims: DeviceClaims = DeviceClaims.REQUIRED
+    #: The MQTT broker commands go out through (`mqtt://user:password@host:port`, the
+    #: service's own broker user); unset: cameras long-poll `GET /v1/device/commands`.
+    mqtt_url: SecretStr | None = None
+    #: How often this process publishes the command outbox to the broker (with
+    #: `KASACARE_MQTT_URL`); 0: never in this process.
+    commands_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1
 
     @property
     def signing_masters(self) -> tuple[bytes, ...]:
@@ -124,6 +131,17 @@ class Settings(BaseSettings):
         try:
             parse_smtp_url(value.get_secret_value())
         except InvalidSmtpUrl as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            parse_mqtt_url(value.get_secret_value())
+        except InvalidMqttUrl as error:
             raise ValueError(str(error)) from None
         return value
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.storage import ClipStorage
 from kasacare.config import Settings
+from kasacare.devices.mqtt import Publisher
 from kasacare.kit.clock import Clock
 from kasacare.kit.signing_keys import SigningKeys
 from kasacare.payments.gateway import PaymentGateway
@@ -36,6 +37,8 @@ class AppContext:
     storage: ClipStorage
     #: Keys for clip URLs and CSRF tokens (`kit.signing_keys`).
     signing_keys: SigningKeys
+    #: The command publisher when `KASACARE_MQTT_URL` is set (`devices.delivery`).
+    publisher: Publisher | None = None
 
 
 def get_context(request: Request) -> AppContext:

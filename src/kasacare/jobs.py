@@ -32,6 +32,10 @@ from kasacare.clips.direct_upload import sweep_uploads
 from kasacare.clips.media_job import MediaResult, probe_new_clips
 from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
+from kasacare.devices.broker import parse_mqtt_url
+from kasacare.devices.delivery import deliver_commands as deliver_device_commands
+from kasacare.devices.events import record_event
+from kasacare.devices.mqtt import EventListener
 from kasacare.kit.backoff import backoff
 from kasacare.kit.db import session_scope
 from kasacare.kit.failpoints import failpoint
@@ -283,6 +287,28 @@ def after_commit(context: AppContext, now: datetime) -> None:
         log.exception("export files not deleted after commit; the export job will retry")
 
 
+def deliver_commands(context: AppContext, now: datetime) -> int:
+    """The device command outbox to the MQTT broker (`devices.delivery`), when this
+    service has one; without it cameras long-poll the same outbox."""
+    if context.publisher is None:
+        return 0
+    return deliver_device_commands(context.sessions, context.publisher, now)
+
+
+def _record_event(context: AppContext, serial: str, event: dict[str, object]) -> None:
+    with session_scope(context.sessions) as session:
+        record_event(session, serial, event, context.clock.now())
+
+
+def event_listener(context: AppContext) -> EventListener | None:
+    """The cameras' events (`online`, `recording_started`) recorded as they arrive, in the
+    processes that run the jobs, when the service has a broker."""
+    if context.settings.mqtt_url is None:
+        return None
+    target = parse_mqtt_url(context.settings.mqtt_url.get_secret_value())
+    return EventListener(target, partial(_record_event, context))
+
+
 def retry_on_card_change(context: AppContext, now: datetime, account_id: uuid.UUID) -> None:
     """M2: a replaced card pays the account's past_due invoices at once, new plan and legacy
     alike, each in its own transaction after the card's commit; a failure here leaves the
@@ -331,15 +357,18 @@ class JobTimer:
         sweep_interval: float = 300,
         mail_interval: float = 30,
         media_interval: float = 30,
+        commands_interval: float = 1,
     ) -> None:
         self._context = context
         self._stop = threading.Event()
+        self._events = event_listener(context) if commands_interval > 0 else None
         loops: list[tuple[str, float, Callable[[AppContext, datetime], object]]] = [
             ("due", interval, run_due),
             ("sweep", sweep_interval, sweep_clips),
             ("mail", mail_interval, deliver_mail),
             ("media", media_interval, probe_media),
             ("export", media_interval, build_exports),
+            ("commands", commands_interval if context.publisher else 0, deliver_commands),
         ]
         self._threads = [
             threading.Thread(
@@ -352,8 +381,14 @@ class JobTimer:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        if self._events:
+            self._events.start()
 
     def stop(self) -> None:
+        if self._events:
+            self._events.stop()
+        if self._context.publisher:
+            self._context.publisher.close()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -369,7 +404,7 @@ class JobTimer:
 def job_timer(context: AppContext) -> JobTimer:
     """The timers the configuration asks for (`KASACARE_JOBS_INTERVAL_SECONDS`,
     `KASACARE_SWEEP_INTERVAL_SECONDS`, `KASACARE_MAIL_INTERVAL_SECONDS`,
-    `KASACARE_MEDIA_INTERVAL_SECONDS`)."""
+    `KASACARE_MEDIA_INTERVAL_SECONDS`, `KASACARE_COMMANDS_INTERVAL_SECONDS`)."""
     settings = context.settings
     return JobTimer(
         context,
@@ -377,6 +412,7 @@ def job_timer(context: AppContext) -> JobTimer:
         sweep_interval=settings.sweep_interval_seconds,
         mail_interval=settings.mail_interval_seconds,
         media_interval=settings.media_interval_seconds,
+        commands_interval=settings.commands_interval_seconds,
     )
 
 
@@ -384,6 +420,7 @@ __all__ = [
     "JobTimer",
     "after_commit",
     "build_exports",
+    "deliver_commands",
     "deliver_mail",
     "job_timer",
     "probe_media",

@@ -20,7 +20,7 @@ from kasacare.billing.models import (
 )
 from kasacare.cameras.models import Camera, Device
 from kasacare.clips.models import Clip, ManualRecording, SweepProgress
-from kasacare.devices.models import ClaimCode, ClaimThrottle, ProvisionedDevice
+from kasacare.devices.models import ClaimCode, ClaimThrottle, DeviceCommand, ProvisionedDevice
 from kasacare.kit.db import TestClockRow
 from kasacare.kit.idempotency_models import IdempotencyKey
 from kasacare.kit.secrets import ServiceSecret
@@ -52,6 +52,7 @@ __all__ = [
     "CreditNoteLine",
     "DataExport",
     "Device",
+    "DeviceCommand",
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from kasacare.app import create_app
+from kasacare.cameras.models import Camera
 from kasacare.context import AppContext
 from kasacare.devices.codes import DeviceClaims
-from tests.factories import claim_code, provision_device
+from kasacare.kit.clock import FixedClock
+from tests.conftest import START
+from tests.factories import claim_code, owner, provision_device, register_camera
 from tests.web.conftest import csrf
 from tests.web.test_pages import sign_up
 
@@ -54,3 +59,35 @@ def test_issue_12_the_field_is_required_only_when_claims_are(browser: TestClient
     page = browser.get("/app/cameras")  # the shared test settings: claims off
     field = next(line for line in page.text.splitlines() if 'name="claim_code"' in line)
     assert " required" not in field
+
+
+def test_issue_12_the_camera_list_shows_online_or_offline_with_the_last_seen(
+    browser: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    sign_up(browser)
+    page = browser.get("/app/cameras")
+    form = {"model": "KC120", "serial": "WEBSEEN1", "name": "Porch", "csrf_token": csrf(page.text)}
+    assert "Offline (never seen)" in browser.post("/app/cameras", data=form).text
+    # Heard from now (an MQTT event or a long poll: tests/devices, tests/e2e).
+    with context.sessions() as session:
+        session.execute(update(Camera).values(last_seen_at=START))
+        session.commit()
+    assert '<p class="presence">Online</p>' in browser.get("/app/cameras").text
+    clock.advance(timedelta(minutes=2))  # nothing heard for 2 minutes
+    # The account's zone (GB sign-up: Europe/London, GMT in March): 12:00 local.
+    assert "Offline (last seen 1 Mar 2026, 12:00)" in browser.get("/app/cameras").text
+
+
+def test_issue_12_a_long_poll_marks_the_camera_online_in_the_api(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    _, headers = owner(browser, "api@example.com")
+    bound = register_camera(browser, headers, "KC120")
+    assert (bound["online"], bound["last_seen_at"]) == (False, None)
+    device = {"Authorization": f"Device {bound['device_token']}"}
+    assert browser.get("/v1/device/commands", headers=device).json() == {"items": []}
+    listed = browser.get("/v1/cameras", headers=headers).json()["items"][0]
+    assert (listed["online"], listed["last_seen_at"]) == (True, "2026-03-01T12:00:00Z")
+    clock.advance(timedelta(minutes=2))
+    listed = browser.get("/v1/cameras", headers=headers).json()["items"][0]
+    assert (listed["online"], listed["last_seen_at"]) == (False, "2026-03-01T12:00:00Z")

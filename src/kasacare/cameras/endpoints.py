@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -26,6 +27,7 @@ from kasacare.cameras.schemas import (
 from kasacare.catalog.schemas import Catalog
 from kasacare.context import Context, DbSession, Now
 from kasacare.devices import service as devices
+from kasacare.devices.presence import is_online
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement, camera_entitlements
 from kasacare.kit.errors import NotFound
@@ -34,8 +36,10 @@ from kasacare.kit.http import problem_responses
 router = APIRouter(tags=["cameras"])
 
 
-def _read(camera: Camera, entitlement: Entitlement) -> CameraRead:
+def _read(camera: Camera, entitlement: Entitlement, now: datetime) -> CameraRead:
     return CameraRead(
+        online=is_online(camera.last_seen_at, now),
+        last_seen_at=camera.last_seen_at,
         id=camera.id,
         model=camera.device.model,
         serial=camera.device.serial,
@@ -51,7 +55,8 @@ def _created(
 ) -> CameraCreated:
     entitlement = camera_entitlement(session, catalog, registered.camera, now)
     return CameraCreated(
-        **_read(registered.camera, entitlement).model_dump(), device_token=registered.device_token
+        **_read(registered.camera, entitlement, now).model_dump(),
+        device_token=registered.device_token,
     )
 
 
@@ -91,7 +96,7 @@ def register_camera(
 def list_cameras(owner: Owner, context: Context, session: DbSession, now: Now) -> CameraList:
     cameras = service.list_owned(session, owner)
     entitlements = camera_entitlements(session, context.catalog, cameras, now)
-    return CameraList(items=[_read(camera, entitlements[camera.id]) for camera in cameras])
+    return CameraList(items=[_read(camera, entitlements[camera.id], now) for camera in cameras])
 
 
 @router.get(
@@ -101,7 +106,7 @@ def get_camera(
     camera_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> CameraRead:
     camera = service.get_owned(session, owner, camera_id)
-    return _read(camera, camera_entitlement(session, context.catalog, camera, now))
+    return _read(camera, camera_entitlement(session, context.catalog, camera, now), now)
 
 
 @router.patch(
@@ -119,7 +124,7 @@ def rename_camera(
 ) -> CameraRead:
     """Rename one of the owner's cameras (404 for any other camera)."""
     camera = service.rename(session, owner, camera_id, body.name)
-    read = _read(camera, camera_entitlement(session, context.catalog, camera, now))
+    read = _read(camera, camera_entitlement(session, context.catalog, camera, now), now)
     session.commit()
     return read
 

@@ -48,5 +48,7 @@ class Camera(Base):
     device_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     unbound_at: Mapped[datetime | None]
+    #: When the camera was last heard from: an MQTT event or a long poll (`devices.presence`).
+    last_seen_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship(lazy="raise")

@@ -71,6 +71,10 @@ class CameraRead(BaseModel):
     setup_at: datetime
     created_at: datetime
     entitlement: EntitlementRead
+    online: bool = Field(description="Heard from within the last 2 minutes (issue 12)")
+    last_seen_at: datetime | None = Field(
+        description="Its last MQTT event or long poll; null: never heard from"
+    )
 
 
 class CameraCreated(CameraRead):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -16,6 +16,8 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.clips.errors import ClipNoLongerAvailable, NoCloudRecording
 from kasacare.clips.models import Clip, ClipKind, ManualRecording
 from kasacare.clips.rules import LISTED_FOR, available, fits_window
+from kasacare.devices import commands
+from kasacare.devices.models import CommandKind
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
@@ -216,6 +218,10 @@ def clip_by_key(session: Session, storage_key: str) -> Clip | None:
     return session.scalar(select(Clip).where(Clip.storage_key == storage_key))
 
 
+#: A record_now the camera has not answered by then is expired (issue 12 item 3).
+RECORD_NOW_VALID_FOR = timedelta(minutes=2)
+
+
 def request_manual_recording(
     session: Session, catalog: Catalog, camera: Camera, now: datetime
 ) -> ManualRecording:
@@ -224,4 +230,13 @@ def request_manual_recording(
     request = ManualRecording(camera_id=camera.id, requested_at=now)
     session.add(request)
     session.flush()
+    # Issue 12: the camera learns of it through the command outbox, after the commit.
+    commands.issue(
+        session,
+        camera,
+        CommandKind.RECORD_NOW,
+        now,
+        request_id=str(request.id),
+        until=(now + RECORD_NOW_VALID_FOR).isoformat(),
+    )
     return request

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kasacare.kit.db import Base, new_id
+from kasacare.kit.db import Base, new_id, str_enum
 from kasacare.kit.throttle_rows import ThrottleRow
 
 
@@ -48,3 +49,32 @@ class ClaimThrottle(ThrottleRow, Base):
     """Failed claims of one serial or one account (`kit.throttle`), one row per key."""
 
     __tablename__ = "claim_throttles"
+
+
+class CommandKind(StrEnum):
+    RECORD_NOW = "record_now"
+    ENTITLEMENT_CHANGED = "entitlement_changed"
+
+
+class DeviceCommand(Base):
+    """The command outbox (`devices.commands`): written with the change that causes it,
+    delivered after its commit by MQTT or to the camera's long poll."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_open", "delivered_at", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    camera_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), index=True
+    )
+    #: The binding's serial, so delivery names the topic without a join.
+    serial: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[CommandKind] = mapped_column(str_enum(CommandKind, length=32))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime]
+    #: The broker's PUBACK, or the camera's ack of a long poll: never handed out again.
+    delivered_at: Mapped[datetime | None]
+    #: A long poll handed it out until then.
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

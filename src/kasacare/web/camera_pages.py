@@ -15,6 +15,7 @@ from kasacare.cameras import service as cameras
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.devices import service as devices
 from kasacare.devices.codes import DeviceClaims
+from kasacare.devices.presence import is_online
 from kasacare.entitlements.service import camera_entitlements
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError
@@ -38,7 +39,15 @@ def _cameras_page(
 ) -> HTMLResponse:
     owned = cameras.list_owned(session, account)
     entitlements = camera_entitlements(session, context.catalog, owned, now)
-    items = [{"camera": c, "entitlement": entitlements[c.id]} for c in owned]
+    items = [
+        {
+            "camera": c,
+            "entitlement": entitlements[c.id],
+            "online": is_online(c.last_seen_at, now),
+            "last_seen": local(c.last_seen_at, account.time_zone) if c.last_seen_at else None,
+        }
+        for c in owned
+    ]
     return page(
         request,
         session,

@@ -1,7 +1,7 @@
 """subscription auto renew
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-06 22:50:41.389882
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031"
-down_revision: str | None = "0030"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """account token email index
 
-Revision ID: 0030
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-06 22:41:22.480866
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0030"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

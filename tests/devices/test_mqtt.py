@@ -1,0 +1,217 @@
+"""Issue 12 item 2, with a real Mosquitto and real MQTT clients: commands are published
+(QoS 1) only after the commit that issued them, never on a rollback, again after a broker
+restart; a camera cannot subscribe to another camera's topic; an unbound camera's
+credential stops working once the broker's files are written again and reloaded; cameras'
+events mark them online."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from kasacare.app import create_app
+from kasacare.cameras.models import Camera as CameraRow
+from kasacare.context import AppContext
+from kasacare.devices import commands
+from kasacare.devices.broker import parse_mqtt_url
+from kasacare.devices.broker_config import write_broker_files
+from kasacare.devices.models import CommandKind, DeviceCommand
+from kasacare.devices.mqtt import Publisher
+from kasacare.jobs import deliver_commands, event_listener
+from kasacare.kit.clock import FixedClock
+from kasacare.kit.db import session_scope
+from tests.conftest import START
+from tests.devices.mosquitto import Broker, Camera, running_broker
+from tests.factories import owner, register_camera
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    (tmp_path / "passwords").write_text("")
+    (tmp_path / "acl").write_text("")
+    with running_broker(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def mqtt_context(context: AppContext, broker: Broker) -> Iterator[AppContext]:
+    settings = context.settings.model_copy(update={"mqtt_url": SecretStr(broker.url)})
+    publisher = Publisher(parse_mqtt_url(broker.url))
+    yield replace(context, settings=settings, publisher=publisher)
+    publisher.close()
+
+
+@pytest.fixture
+def mqtt_client(mqtt_context: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(mqtt_context), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _configure(context: AppContext, broker: Broker) -> None:
+    """What the operator runs after bindings change: `kasacare mqtt-config`, then SIGHUP."""
+    with session_scope(context.sessions) as session:
+        write_broker_files(session, broker.url, broker.directory)
+    broker.reload()
+
+
+def _bound_camera(
+    client: TestClient, headers: dict[str, str]
+) -> tuple[dict[str, Any], Camera, dict[str, str]]:
+    camera = register_camera(client, headers, "KC120")
+    device = {"Authorization": f"Device {camera['device_token']}"}
+    credentials = client.get("/v1/device/mqtt-credentials", headers=device)
+    assert credentials.status_code == 200, credentials.text
+    body = credentials.json()
+    assert body["username"] == camera["serial"]
+    assert body["commands_topic"] == f"kasacare/devices/{camera['serial']}/commands"
+    return camera, Camera(body["port"], body["username"], body["password"]), body
+
+
+def _wait_for(camera: Camera, seconds: float = 5) -> list[dict[str, Any]]:
+    camera.received.wait(seconds)
+    return [json.loads(payload) for _, payload in camera.messages]
+
+
+def test_issue_12_a_command_is_published_after_its_commit_and_never_on_a_rollback(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
+) -> None:
+    _, headers = owner(mqtt_client)
+    camera, device, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    assert device.connect().value == 0
+    assert not device.subscribe(credentials["commands_topic"])[0].is_failure
+    # A change that issued a command and then rolled back: nothing goes out.
+    with mqtt_context.sessions() as session:
+        bound = commands_camera(session, camera["id"])
+        commands.issue(session, bound, CommandKind.RECORD_NOW, START, request_id="rolled-back")
+        session.rollback()
+    assert deliver_commands(mqtt_context, START) == 0
+    # The owner's manual recording (V5) commits its record_now; the job publishes it.
+    request = mqtt_client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=headers)
+    assert request.status_code == 202
+    assert deliver_commands(mqtt_context, START) == 1
+    received = _wait_for(device)
+    assert len(received) == 1
+    assert received[0]["kind"] == "record_now"
+    assert received[0]["request_id"] == request.json()["id"]
+    assert received[0]["until"] == "2026-03-01T12:02:00+00:00"  # requested at START + 2 min
+    assert deliver_commands(mqtt_context, START) == 0  # delivered once: never again
+    with mqtt_context.sessions() as session:
+        row = session.scalars(select(DeviceCommand)).one()
+    assert row.delivered_at == START
+    device.close()
+
+
+def commands_camera(session: Session, camera_id: str) -> CameraRow:
+    return session.scalars(
+        select(CameraRow)
+        .options(joinedload(CameraRow.device))
+        .where(CameraRow.id == uuid.UUID(camera_id))
+    ).one()
+
+
+def test_issue_12_a_command_is_retried_after_a_broker_restart(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker, clock: FixedClock
+) -> None:
+    _, headers = owner(mqtt_client)
+    camera, _, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    broker.stop()
+    mqtt_client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=headers)
+    assert deliver_commands(mqtt_context, START) == 0  # the broker is down
+    with mqtt_context.sessions() as session:
+        row = session.scalars(select(DeviceCommand)).one()
+    assert (row.attempts, row.delivered_at) == (1, None)
+    assert row.next_attempt_at == START + timedelta(minutes=5)  # kit.backoff after 1 failure
+    broker.start()
+    device = Camera(broker.port, credentials["username"], credentials["password"])
+    assert device.connect().value == 0
+    device.subscribe(credentials["commands_topic"])
+    assert deliver_commands(mqtt_context, START + timedelta(minutes=4)) == 0  # not due yet
+    assert deliver_commands(mqtt_context, START + timedelta(minutes=5)) == 1
+    assert [m["kind"] for m in _wait_for(device)] == ["record_now"]
+    device.close()
+
+
+def test_issue_12_a_camera_never_reads_another_cameras_commands(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
+) -> None:
+    """Mosquitto 2.0's ACL file is applied when a message is delivered: a subscription to
+    another camera's topic (or a wildcard) gets a SUBACK but never a message of it."""
+    _, headers = owner(mqtt_client)
+    _, snoop, snoop_credentials = _bound_camera(mqtt_client, headers)
+    target, device, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    assert snoop.connect().value == 0
+    snoop.subscribe(snoop_credentials["commands_topic"])
+    snoop.subscribe(credentials["commands_topic"])
+    snoop.subscribe("kasacare/devices/+/commands")
+    assert device.connect().value == 0
+    device.subscribe(credentials["commands_topic"])
+    mqtt_client.post(f"/v1/cameras/{target['id']}/manual-recordings", headers=headers)
+    assert deliver_commands(mqtt_context, START) == 1
+    assert [m["kind"] for m in _wait_for(device)] == ["record_now"]
+    time.sleep(0.5)  # the snoop's copy, were there one, left with the target's
+    assert snoop.messages == []
+    snoop.close()
+    device.close()
+
+
+def test_issue_12_an_unbound_cameras_credential_stops_working(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
+) -> None:
+    _, headers = owner(mqtt_client)
+    camera, device, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    assert device.connect().value == 0
+    device.close()
+    assert mqtt_client.delete(f"/v1/cameras/{camera['id']}", headers=headers).status_code == 204
+    _configure(mqtt_context, broker)
+    again = Camera(broker.port, credentials["username"], credentials["password"])
+    assert again.connect().is_failure  # CONNACK: not authorized
+    again.close()
+
+
+def test_issue_12_events_mark_a_camera_online_then_offline(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker, clock: FixedClock
+) -> None:
+    _, headers = owner(mqtt_client)
+    _, device, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    listener = event_listener(mqtt_context)
+    assert listener is not None
+    listener.start()
+    try:
+        assert listener.subscribed.wait(5)
+        listed = mqtt_client.get("/v1/cameras", headers=headers).json()["items"][0]
+        assert (listed["online"], listed["last_seen_at"]) == (False, None)
+        assert device.connect().value == 0
+        device.publish(credentials["events_topic"], json.dumps({"kind": "online"}).encode())
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            listed = mqtt_client.get("/v1/cameras", headers=headers).json()["items"][0]
+            if listed["online"]:
+                break
+            time.sleep(0.1)
+        assert (listed["online"], listed["last_seen_at"]) == (True, "2026-03-01T12:00:00Z")
+        listener.stop()  # no late copy of the event (QoS 1 is at least once) after this
+        clock.advance(timedelta(minutes=2))  # nothing heard for 2 minutes: offline
+        listed = mqtt_client.get("/v1/cameras", headers=headers).json()["items"][0]
+        assert (listed["online"], listed["last_seen_at"]) == (False, "2026-03-01T12:00:00Z")
+    finally:
+        listener.stop()
+        device.close()
