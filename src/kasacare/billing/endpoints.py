@@ -1,4 +1,5 @@
-"""Billing routes: invoices, credit notes and the credit balance of the caller."""
+"""Billing routes: invoices, credit notes, the credit balance and the billing address of
+the caller."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import uuid
 from fastapi import APIRouter
 
 from kasacare.accounts.dependencies import Owner
-from kasacare.billing import service
+from kasacare.billing import addresses, service
 from kasacare.billing.schemas import (
     BalanceRead,
+    BillingAddressRead,
+    BillingAddressWrite,
     CreditNoteList,
     CreditNoteRead,
     InvoiceList,
     InvoiceRead,
 )
-from kasacare.context import DbSession
+from kasacare.context import Context, DbSession, Now
+from kasacare.kit.errors import NotFound
 from kasacare.kit.http import problem_responses
 from kasacare.kit.schemas import MoneyRead
 
@@ -47,3 +51,32 @@ def list_credit_notes(owner: Owner, session: DbSession) -> CreditNoteList:
 @router.get("/v1/balance", response_model=BalanceRead, responses=READS)
 def get_balance(owner: Owner, session: DbSession) -> BalanceRead:
     return BalanceRead(credit=MoneyRead.of(service.balance(session, owner)))
+
+
+@router.get(
+    "/v1/me/billing-address",
+    response_model=BillingAddressRead,
+    responses=problem_responses(401, 403, 404),
+)
+def get_billing_address(owner: Owner, context: Context, session: DbSession) -> BillingAddressRead:
+    row = addresses.address(session, owner)
+    if row is None:
+        raise NotFound("No billing address yet")
+    return BillingAddressRead.of(row, addresses.treatment(session, context.catalog, owner))
+
+
+@router.put(
+    "/v1/me/billing-address",
+    response_model=BillingAddressRead,
+    responses=problem_responses(401, 403, 422),
+)
+def put_billing_address(
+    body: BillingAddressWrite, owner: Owner, context: Context, session: DbSession, now: Now
+) -> BillingAddressRead:
+    """Set the billing address and VAT number; the next documents are taxed by them."""
+    row = addresses.save_address(
+        session, context.catalog, now, owner, addresses.AddressInput(**body.model_dump())
+    )
+    treatment = addresses.treatment(session, context.catalog, owner)
+    session.commit()
+    return BillingAddressRead.of(row, treatment)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from kasacare.billing.locks import lock_documents
 from kasacare.billing.models import (
     BalanceEntry,
+    BillingAddress,
     CardPayment,
     CreditNote,
     Invoice,
@@ -26,6 +27,15 @@ from kasacare.billing.models import (
 class BillingRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def address(self, account_id: uuid.UUID) -> BillingAddress | None:
+        return self.session.get(BillingAddress, account_id)
+
+    def addresses(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingAddress]:
+        rows = self.session.scalars(
+            select(BillingAddress).where(BillingAddress.account_id.in_(list(account_ids)))
+        )
+        return {row.account_id: row for row in rows}
 
     def balance(self, account_id: uuid.UUID, *, refundable: bool | None = None) -> int:
         """The credit balance; `refundable=False`: its goodwill part, `True`: the rest."""

@@ -1,16 +1,20 @@
-"""Billing pages: card on file (through the tokenizer), invoices, credit notes, balance."""
+"""Billing pages: card on file (through the tokenizer), billing address and VAT number
+(they decide the tax), invoices, credit notes, balance."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
+from kasacare.billing import addresses
 from kasacare.billing import service as billing
+from kasacare.billing.tax import TaxTreatment
 from kasacare.context import Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
 from kasacare.kit.errors import KasaCareError
@@ -32,14 +36,22 @@ def _billing_page(
     account: Account,
     error: str | None = None,
     status_code: int = 200,
+    address_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     use_cases = Subscriptions.reading(session, context.catalog, now, account)
     live = use_cases.repo.live(account.id)
+    row = addresses.address(session, account)
+    saved = {name: getattr(row, name) or "" for name in _ADDRESS_FIELDS} if row else {}
     return page(
         request,
         session,
         "billing.html",
         account=account,
+        address=address_form if address_form is not None else saved,
+        countries=sorted(
+            code for code, cur in context.catalog.countries.items() if cur == account.currency
+        ),
+        tax=tax_label(addresses.treatment(session, context.catalog, account)),
         card=payments.get_payment_method(session, account),
         balance=billing.balance(session, account),
         next_invoice=use_cases.next_invoice(live) if live else None,
@@ -75,11 +87,77 @@ async def replace_card(
     return RedirectResponse(notice_url("/app/billing", "card_saved"), status_code=303)
 
 
+_ADDRESS_FIELDS = (
+    "name",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "vat_number",
+)
+
+
+@router.post("/app/billing/address")
+async def save_address(
+    request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """Issue 14 item 1: the billing address and VAT number; a refusal keeps what was typed."""
+    account = signed_in_owner(request, session, now)
+    form = await request.form()
+    given = {name: str(form.get(name, ""))[:200] for name in _ADDRESS_FIELDS}
+    try:
+        check_csrf(request, session, str(form.get(CSRF_FIELD, "")))
+        addresses.save_address(
+            session,
+            context.catalog,
+            now,
+            account,
+            addresses.AddressInput(
+                name=given["name"],
+                line1=given["line1"],
+                line2=given["line2"] or None,
+                city=given["city"],
+                region=given["region"] or None,
+                postal_code=given["postal_code"],
+                country=given["country"],
+                vat_number=given["vat_number"] or None,
+            ),
+        )
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _billing_page(
+            request, context, session, now, account, friendly(error), error.status, given
+        )
+    return RedirectResponse(notice_url("/app/billing", "address_saved"), status_code=303)
+
+
+def tax_label(treatment: TaxTreatment) -> str:
+    """How the billing page says what tax the next documents carry."""
+    if treatment.reverse_charge:
+        return "No VAT is charged: reverse charge (your VAT number)"
+    if treatment.inclusive:
+        return f"Prices include {treatment.name} {treatment.rate}%"
+    if treatment.ratio == 0:
+        return f"No {treatment.name} is added (no rate for your billing address)"
+    return f"{treatment.name.capitalize()} {treatment.rate}% is added to prices"
+
+
 @router.get("/app/billing/invoices/{invoice_id}", response_class=HTMLResponse)
 def invoice_page(invoice_id: uuid.UUID, request: Request, session: DbSession, now: Now) -> Response:
     account = signed_in_owner(request, session, now)
     document = billing.invoice(session, account, invoice_id)
-    return page(request, session, "document.html", account=account, doc=document, kind="Invoice")
+    return page(
+        request,
+        session,
+        "document.html",
+        account=account,
+        doc=document,
+        kind="Invoice",
+        tax=_stored_tax(document.tax),
+    )
 
 
 @router.get("/app/billing/credit-notes/{note_id}", response_class=HTMLResponse)
@@ -99,6 +177,17 @@ def credit_note_page(
             error="No such credit note.",
             status_code=404,
         )
+    note = notes[note_id]
     return page(
-        request, session, "document.html", account=account, doc=notes[note_id], kind="Credit note"
+        request,
+        session,
+        "document.html",
+        account=account,
+        doc=note,
+        kind="Credit note",
+        tax=_stored_tax(note.tax),
     )
+
+
+def _stored_tax(data: dict[str, Any] | None) -> TaxTreatment | None:
+    return TaxTreatment.from_json(data) if data else None
