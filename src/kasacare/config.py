@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     #: Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks, comma
     #: separated); empty: the peer address is the client (`kit.clients`).
     trusted_proxies: str = ""
+    #: The seller every invoice and credit note names (issue 14 item 2): its legal name,
+    #: its address (lines separated by ";") and its tax id (VAT number). Set all three in
+    #: production; the defaults leave address and tax id off the documents.
+    seller_name: Annotated[str, Field(min_length=1, max_length=120)] = "Kasa Care"
+    seller_address: Annotated[str, Field(max_length=400)] = ""
+    seller_tax_id: Annotated[str, Field(max_length=40)] = ""
+    #: A TrueType font for PDF documents, for names outside the Windows-1252 characters
+    #: (Greek, Polish ...); unset: the PDF core font, other characters shown as "?".
+    pdf_font_path: Path | None = None
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
@@ -124,6 +133,20 @@ class Settings(BaseSettings):
     @classmethod
     def _trusted_proxies(cls, value: str) -> str:
         parse_networks(value)
+        return value
+
+    @field_validator("seller_name", "seller_address", "seller_tax_id")
+    @classmethod
+    def _seller(cls, value: str) -> str:
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise ValueError("one line of text (separate address lines with ;)")
+        return value.strip()
+
+    @field_validator("pdf_font_path")
+    @classmethod
+    def _pdf_font(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no font file at {value}")
         return value
 
     @field_validator("admin_token")

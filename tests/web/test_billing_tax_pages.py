@@ -3,9 +3,11 @@ item 1), in a GB account: VAT 20% included in prices."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
 from tests.web.conftest import csrf
 from tests.web.test_pages import sign_up
@@ -79,3 +81,11 @@ def test_issue14_review_and_invoice_show_the_vat(browser: TestClient) -> None:
     assert '<th class="num" data-total="net">£2.91</th>' in invoice
     assert '<th class="num" data-total="tax">£0.58</th>' in invoice
     assert '<th class="num" data-total="gross">£3.49</th>' in invoice
+    # issue 14 item 2: the printable page is the same document as the PDF
+    assert "<p data-payment>Charged to Visa •4242 £3.49</p>" in invoice
+    assert "<section data-seller><h2>From</h2><p>Kasa Care" in invoice
+    assert "download>Download PDF</a>" in invoice
+    pdf = browser.get(f"{invoice_path}.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "£2.91 20% £0.58 £3.49" in text and "Charged to Visa •4242 £3.49" in text

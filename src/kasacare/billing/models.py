@@ -55,6 +55,12 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None]
     #: The tax treatment of its taxed lines (`billing.tax.TaxTreatment.as_json`), if any.
     tax: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The customer as billed when issued (`billing.documents.customer_snapshot`): kept
+    #: with the document (legal retention) when the account's address changes or goes.
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The card the `charged` part went to, as shown on the document ("Visa •4242").
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         lazy="raise", order_by="InvoiceLine.position", cascade="all, delete-orphan"
@@ -91,6 +97,10 @@ class CreditNote(Base):
     created_at: Mapped[datetime]
     #: The tax treatment of its taxed lines (`billing.tax.TaxTreatment.as_json`), if any.
     tax: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The customer as billed when issued (see Invoice.customer).
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The invoice this note corrects (None: goodwill credit, or money paid before us).
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
 
     lines: Mapped[list[CreditNoteLine]] = relationship(
         lazy="raise", order_by="CreditNoteLine.position", cascade="all, delete-orphan"

@@ -84,6 +84,28 @@ def _sums(rows: Sequence[InvoiceLine | CreditNoteLine], currency: str) -> dict[s
     }
 
 
+class CustomerRead(BaseModel):
+    """The customer as billed when the document was issued (issue 14 item 2)."""
+
+    name: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    vat_number: str | None = None
+
+    @classmethod
+    def stored(cls, data: dict[str, Any] | None) -> CustomerRead | None:
+        return cls.model_validate(data) if data else None
+
+
+class CardRead(BaseModel):
+    brand: str
+    last4: str
+
+
 class InvoiceRead(BaseModel):
     id: uuid.UUID
     number: str
@@ -93,8 +115,10 @@ class InvoiceRead(BaseModel):
     net_total: MoneyRead
     tax_total: MoneyRead
     tax: TaxRead | None
-    credit_used: MoneyRead
-    charged: MoneyRead
+    credit_used: MoneyRead = Field(description="Paid from the credit balance")
+    charged: MoneyRead = Field(description="Charged to the card")
+    card: CardRead | None = Field(description="The card charged")
+    customer: CustomerRead | None
     created_at: datetime
     paid_at: datetime | None
     lines: list[LineRead]
@@ -114,6 +138,12 @@ class InvoiceRead(BaseModel):
             tax=TaxRead.stored(invoice.tax),
             credit_used=money(invoice.credit_used),
             charged=money(invoice.charged),
+            card=(
+                CardRead(brand=invoice.card_brand, last4=invoice.card_last4)
+                if invoice.card_brand and invoice.card_last4
+                else None
+            ),
+            customer=CustomerRead.stored(invoice.customer),
             created_at=invoice.created_at,
             paid_at=invoice.paid_at,
             lines=_lines(invoice.lines, invoice.currency),
@@ -129,6 +159,8 @@ class CreditNoteRead(BaseModel):
     net_total: MoneyRead
     tax_total: MoneyRead
     tax: TaxRead | None
+    invoice_id: uuid.UUID | None = Field(description="The invoice this note corrects")
+    customer: CustomerRead | None
     created_at: datetime
     lines: list[LineRead]
 
@@ -145,6 +177,8 @@ class CreditNoteRead(BaseModel):
             total=money(note.total),
             **_sums(note.lines, note.currency),
             tax=TaxRead.stored(note.tax),
+            invoice_id=note.invoice_id,
+            customer=CustomerRead.stored(note.customer),
             created_at=note.created_at,
             lines=_lines(note.lines, note.currency),
         )

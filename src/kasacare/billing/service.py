@@ -15,6 +15,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import Payer, Pays
 from kasacare.billing.models import (
     BalanceEntry,
+    BillingAddress,
     CardPayment,
     CreditNote,
     CreditNoteKind,
@@ -42,7 +43,7 @@ from kasacare.kit.proration import prorate
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.gateway import Charge
-from kasacare.payments.service import require_payment_method
+from kasacare.payments.service import get_payment_method, require_payment_method
 
 INVOICE_SEQUENCE = "invoice"
 CREDIT_NOTE_SEQUENCE = "credit_note"
@@ -212,6 +213,7 @@ def issue_open_invoice(
     currency = currency_of(account)
     invoice = Invoice(
         id=uuid.uuid4(),
+        customer=customer_snapshot(account, BillingRepository(session).address(account.id)),
         number=f"INV-{BillingRepository(session).take_number(INVOICE_SEQUENCE):06d}",
         account_id=account.id,
         subscription_id=subscription_id,
@@ -282,6 +284,9 @@ def _mark_paid(
                     refundable=refundable_part,
                 )
     if charge is not None:
+        method = get_payment_method(session, account)
+        if method is not None and method.gateway_token == charge.token:
+            invoice.card_brand, invoice.card_last4 = method.brand.value, method.last4
         session.add(
             CardPayment(
                 account_id=account.id,
@@ -382,7 +387,10 @@ def refund_to_card_on_file(
     now, a card credit through the outbox after the commit (key `refund:<note>:<source>`).
     No card on file: PaymentMethodRequired (402)."""
     method = require_payment_method(session, account)
-    note = _credit_note(session, now, account, CreditNoteKind.REFUND, None, lines)
+    corrects = BillingRepository(session).latest_paid_invoice(source_id)
+    note = _credit_note(
+        session, now, account, CreditNoteKind.REFUND, None, lines, corrects=corrects
+    )
     notify(session, account.id, Kind.REFUND_ISSUED, now, _note_data(note))
     session.add(
         RefundOutbox(
@@ -440,10 +448,19 @@ def _credit_note(
     kind: CreditNoteKind,
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
+    *,
+    corrects: Invoice | None = None,
 ) -> CreditNote:
+    """A numbered credit note; it corrects `corrects`, or else the newest paid invoice of
+    its subscription (the period it credits)."""
     currency = currency_of(account)
+    repository = BillingRepository(session)
+    if corrects is None and subscription_id is not None:
+        corrects = repository.latest_paid_invoice(subscription_id)
     note = CreditNote(
         id=uuid.uuid4(),
+        customer=customer_snapshot(account, repository.address(account.id)),
+        invoice_id=corrects.id if corrects is not None else None,
         number=f"CN-{BillingRepository(session).take_number(CREDIT_NOTE_SEQUENCE):06d}",
         account_id=account.id,
         subscription_id=subscription_id,
@@ -480,6 +497,23 @@ def _invoice_line(position: int, line: LineDraft) -> InvoiceLine:
         period_end=line.period_end,
         **_tax_columns(line),
     )
+
+
+def customer_snapshot(account: Account, row: BillingAddress | None) -> dict[str, Any]:
+    """The customer as a document shows it when issued (issue 14 item 2): the billing
+    address and VAT number, or (none given yet) the account's country alone."""
+    if row is None:
+        return {"country": account.country}
+    return {
+        "name": row.name,
+        "line1": row.line1,
+        "line2": row.line2,
+        "city": row.city,
+        "region": row.region,
+        "postal_code": row.postal_code,
+        "country": row.country,
+        "vat_number": row.vat_number,
+    }
 
 
 def _tax_columns(line: LineDraft) -> dict[str, Any]:
@@ -533,6 +567,13 @@ def invoice(session: Session, account: Account, invoice_id: uuid.UUID) -> Invoic
     found = BillingRepository(session).invoice(account.id, invoice_id)
     if found is None:
         raise NotFound("No such invoice")
+    return found
+
+
+def credit_note(session: Session, account: Account, note_id: uuid.UUID) -> CreditNote:
+    found = BillingRepository(session).credit_note(account.id, note_id)
+    if found is None:
+        raise NotFound("No such credit note")
     return found
 
 

@@ -50,7 +50,7 @@ from kasacare.billing.models import (
 from kasacare.billing.reconciler import RECONCILE_AFTER
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
-from kasacare.billing.service import INVOICE_SEQUENCE, document_tax
+from kasacare.billing.service import INVOICE_SEQUENCE, customer_snapshot, document_tax
 from kasacare.billing.tax import TaxTreatment
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
@@ -306,6 +306,7 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
     if not paid:
         return
     numbers = BillingRepository(session).take_numbers(INVOICE_SEQUENCE, len(paid))
+    customers, cards = _documented(session, {renewal.account_id for renewal, _ in paid})
     invoices, lines, payments, attempts, subscriptions = [], [], [], [], []
     for number, (renewal, charge) in zip(numbers, paid, strict=True):
         invoice_id = uuid.uuid4()
@@ -326,6 +327,8 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "created_at": due,
                 "paid_at": due,
                 "tax": document_tax([line]),
+                "customer": customers[renewal.account_id],
+                **cards.get((renewal.account_id, charge.token), {}),
             }
         )
         lines.append(
@@ -536,6 +539,28 @@ def _basis(
         seats.get(row.id, 0),
         taxes[row.account_id],
     )
+
+
+def _documented(
+    session: Session, account_ids: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, dict[str, Any]], dict[tuple[uuid.UUID, str], dict[str, str]]]:
+    """What the invoices of these accounts show (issue 14 item 2): the customer as billed
+    now, and per (account, gateway token) the card charged."""
+    accounts = session.scalars(select(Account).where(Account.id.in_(account_ids)))
+    found = BillingRepository(session).addresses(account_ids)
+    customers = {
+        account.id: customer_snapshot(account, found.get(account.id)) for account in accounts
+    }
+    cards = {
+        (method.account_id, method.gateway_token): {
+            "card_brand": method.brand.value,
+            "card_last4": method.last4,
+        }
+        for method in session.scalars(
+            select(PaymentMethod).where(PaymentMethod.account_id.in_(account_ids))
+        )
+    }
+    return customers, cards
 
 
 def _taxes(

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
-from kasacare.billing import addresses
+from kasacare.billing import addresses, documents
 from kasacare.billing import service as billing
+from kasacare.billing.pdf import render_pdf
 from kasacare.billing.tax import TaxTreatment
-from kasacare.context import Context, DbSession, Now
+from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
-from kasacare.kit.errors import KasaCareError
+from kasacare.kit.errors import KasaCareError, NotFound
 from kasacare.payments import service as payments
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.web.guard import signed_in_owner
@@ -145,49 +145,79 @@ def tax_label(treatment: TaxTreatment) -> str:
     return f"{treatment.name.capitalize()} {treatment.rate}% is added to prices"
 
 
-@router.get("/app/billing/invoices/{invoice_id}", response_class=HTMLResponse)
-def invoice_page(invoice_id: uuid.UUID, request: Request, session: DbSession, now: Now) -> Response:
+# The .pdf pages go first: the document pages' paths would take `<id>.pdf` too.
+@router.get("/app/billing/invoices/{invoice_id}.pdf")
+def invoice_pdf(
+    invoice_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """The invoice's PDF for the signed-in owner (the API's is for bearer tokens)."""
     account = signed_in_owner(request, session, now)
     document = billing.invoice(session, account, invoice_id)
+    return _pdf(documents.invoice_view(context.settings, account, document), context)
+
+
+@router.get("/app/billing/credit-notes/{note_id}.pdf")
+def credit_note_pdf(
+    note_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    account = signed_in_owner(request, session, now)
+    note = billing.credit_note(session, account, note_id)
+    return _pdf(documents.credit_note_view(session, context.settings, account, note), context)
+
+
+def _pdf(view: documents.DocumentView, context: AppContext) -> Response:
+    return Response(
+        render_pdf(view, context.settings.pdf_font_path),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{view.number}.pdf"'},
+    )
+
+
+@router.get("/app/billing/invoices/{invoice_id}", response_class=HTMLResponse)
+def invoice_page(
+    invoice_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    account = signed_in_owner(request, session, now)
+    document = billing.invoice(session, account, invoice_id)
+    view = documents.invoice_view(context.settings, account, document)
     return page(
         request,
         session,
         "document.html",
         account=account,
-        doc=document,
+        view=view,
         kind="Invoice",
-        tax=_stored_tax(document.tax),
+        pdf_url=f"/app/billing/invoices/{document.id}.pdf",
     )
 
 
 @router.get("/app/billing/credit-notes/{note_id}", response_class=HTMLResponse)
 def credit_note_page(
-    note_id: uuid.UUID, request: Request, session: DbSession, now: Now
+    note_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
     account = signed_in_owner(request, session, now)
-    notes = {n.id: n for n in billing.credit_notes(session, account)}
-    if note_id not in notes:
+    try:
+        note = billing.credit_note(session, account, note_id)
+    except NotFound:
         return page(
             request,
             session,
             "document.html",
             account=account,
-            doc=None,
+            view=None,
             kind="Credit note",
             error="No such credit note.",
             status_code=404,
         )
-    note = notes[note_id]
+    view = documents.credit_note_view(session, context.settings, account, note)
+    corrects = f"/app/billing/invoices/{note.invoice_id}" if note.invoice_id else None
     return page(
         request,
         session,
         "document.html",
         account=account,
-        doc=note,
+        view=view,
         kind="Credit note",
-        tax=_stored_tax(note.tax),
+        pdf_url=f"/app/billing/credit-notes/{note.id}.pdf",
+        corrects_url=corrects,
     )
-
-
-def _stored_tax(data: dict[str, Any] | None) -> TaxTreatment | None:
-    return TaxTreatment.from_json(data) if data else None
