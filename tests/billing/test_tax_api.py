@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from kasacare.accounts import export
 from kasacare.billing.models import BillingAddress
 from kasacare.billing.tax import REVERSE_CHARGE_MENTION
 from kasacare.context import AppContext
@@ -328,3 +329,16 @@ def test_issue14_gdpr_the_billing_address_goes_with_the_account(
     assert done.status_code == 200, done.text
     with context.sessions() as session:
         assert session.get(BillingAddress, uuid.UUID(account["id"])) is None
+
+
+def test_issue14_gdpr_the_export_holds_the_billing_address(
+    client: TestClient, context: AppContext
+) -> None:
+    """GDPR Art. 20 (issue 13 item 3): the account's billing address is in its export."""
+    account, headers = owner(client, EMAIL, country="US")
+    put_address(client, headers, "US-CA")
+    with context.sessions() as session:
+        files = dict(export.documents(session, uuid.UUID(account["id"])))
+    saved = files["billing_address.json"]
+    assert isinstance(saved, dict)
+    assert (saved["city"], saved["region"], saved["country"]) == ("San Jose", "CA", "US")
