@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         current = self.secret_key.get_secret_value()
         return tuple(k.strip().encode() for k in (current, *previous.split(",")) if k.strip())
 
+    #: The seller every invoice and credit note names (issue 14 item 2): its legal name,
+    #: its address (lines separated by ";") and its tax id (VAT number). Set all three in
+    #: production; the defaults leave address and tax id off the documents.
+    seller_name: Annotated[str, Field(min_length=1, max_length=120)] = "Kasa Care"
+    seller_address: Annotated[str, Field(max_length=400)] = ""
+    seller_tax_id: Annotated[str, Field(max_length=40)] = ""
+    #: A TrueType font for PDF documents, for names outside the Windows-1252 characters
+    #: (Greek, Polish ...); unset: the PDF core font, other characters shown as "?".
+    pdf_font_path: Path | None = None
+
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
@@ -190,6 +200,20 @@ class Settings(BaseSettings):
         if self.test_clock:
             raise ValueError("KASACARE_TEST_CLOCK is refused when KASACARE_ENV=production")
         return self
+
+    @field_validator("seller_name", "seller_address", "seller_tax_id")
+    @classmethod
+    def _seller(cls, value: str) -> str:
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise ValueError("one line of text (separate address lines with ;)")
+        return value.strip()
+
+    @field_validator("pdf_font_path")
+    @classmethod
+    def _pdf_font(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no font file at {value}")
+        return value
 
     @field_validator("admin_token")
     @classmethod

@@ -161,3 +161,54 @@ def test_camera_models_lists_every_model_with_its_free_plan(client: TestClient) 
     assert models["KC300S2"]["free_history_hours"] == 48
     assert models["KC300S2"]["kit_of"] == "KC300"
     assert models["KC105"]["free_cloud_recording"] is False
+
+
+# Issue 14 item 1, written out independently of the catalog file: EU standard VAT rates on
+# 1 January 2026 for the member states the catalog sells in.
+EU_STANDARD_VAT = {
+    "AT": "20",
+    "BE": "21",
+    "CY": "19",
+    "DE": "19",
+    "EE": "24",
+    "ES": "21",
+    "FI": "25.5",
+    "FR": "20",
+    "GR": "24",
+    "HR": "25",
+    "IE": "23",
+    "IT": "22",
+    "LT": "21",
+    "LU": "17",
+    "LV": "21",
+    "MT": "18",
+    "NL": "21",
+    "PT": "23",
+    "SI": "22",
+    "SK": "23",
+}
+
+
+def test_issue14_shipped_tax_table() -> None:
+    tax = load_catalog(SHIPPED_CATALOG).tax
+    rows = tax.countries
+    assert (rows["GB"].name, rows["GB"].rate, rows["GB"].inclusive) == ("VAT", "20", True)
+    assert (rows["AU"].name, rows["AU"].rate, rows["AU"].inclusive) == ("GST", "10", True)
+    eu = {code: row.rate for code, row in rows.items() if row.eu}
+    assert eu == EU_STANDARD_VAT
+    assert all(rows[code].inclusive and rows[code].name == "VAT" for code in eu)
+    assert tax.seller_country in eu
+    for country in ("US", "CA"):
+        assert not rows[country].inclusive and rows[country].rate is None
+    assert len(rows["US"].regions) == 51  # 50 states and DC
+    assert (rows["US"].regions["CA"], rows["US"].regions["NY"], rows["US"].regions["OR"]) == (
+        "7.25",
+        "4",
+        "0",
+    )
+    assert (rows["CA"].regions["ON"], rows["CA"].regions["QC"], rows["CA"].regions["AB"]) == (
+        "13",
+        "14.975",
+        "5",
+    )
+    assert len(rows["CA"].regions) == 13  # 10 provinces, 3 territories

@@ -162,6 +162,7 @@ def test_issue_13_item_3_export_zip_holds_exactly_the_accounts_data_and_expires(
         assert set(documents) == {
             "account.json",
             "cameras.json",
+            "billing_address.json",  # issue 14 item 1: null until one is given
             "subscriptions.json",
             "invoices.json",
             "credit_notes.json",
@@ -170,6 +171,7 @@ def test_issue_13_item_3_export_zip_holds_exactly_the_accounts_data_and_expires(
         assert documents["account.json"]["email"] == email
         assert "password_hash" not in documents["account.json"]
         assert [c["id"] for c in documents["cameras.json"]] == [camera["id"]]
+        assert documents["billing_address.json"] is None
         text = json.dumps(documents)
         for foreign in (other_email, other_camera["id"], other_clip):
             assert foreign not in text

@@ -7,7 +7,9 @@ proration (`Fraction` and Python's half-even `round`, M6), its own settlement wi
 credit balance (M9) and its own entitlement resolution (F1-F5, T4). Nothing of the
 service's rules or proration code is imported into the model.
 
-Operations: sign up one or two owners (US), register or import cameras of mixed models,
+Operations: sign up one or two owners (US), give or move their billing address between US
+states (issue 14 item 1: California 7.25% and New York 4% sales tax added to the catalog
+price, Oregon none; no address: none), register or import cameras of mixed models,
 unbind and re-bind them (C6, F2), put a card on file (good or declining) and swap it (M2),
 subscribe Plus or Premium monthly or annual with or without trial (an 11th Premium camera
 too), add and remove cameras, change Premium <-> Plus in the same cycle, change the cycle
@@ -16,7 +18,11 @@ running due jobs. Every state-changing call is previewed first (C5: same quote).
 
 After every step: the balance (>= 0) and every invoice and credit note equal the model's
 (status, total, credit used, card charge, lines and their periods); refunds never exceed
-card charges (per charge, in our tables and at the gateway); numbers are gapless (M8); at
+card charges (per charge, in our tables and at the gateway); every line's net + tax is its
+gross, its net the gross / (1 + its rate) rounded half-even, each document's totals the sums
+of its lines, the rate of each line the one the model expects for its period, and the tax
+credited and refunded never more than the tax of paid invoices (issue 14 item 1); numbers
+are gapless (M8); at
 most one trial (T1) and one live subscription of one type (P1), Premium <= 10 cameras (P2);
 each camera's entitlement and free-plan end are the model's; an open invoice exists only
 while the subscription is past_due (M5, C1).
@@ -95,6 +101,8 @@ PRICES = {
     ("premium", "annual"): 10999,
 }
 CYCLE_MONTHS = {"monthly": 1, "annual": 12}
+#: Billing states and their sales tax (tests/catalog.toml), added to the catalog price.
+STATES = {"CA": Fraction(725, 10000), "NY": Fraction(4, 100), "OR": Fraction(0)}
 #: model -> (free history hours, free period years), or None: no free cloud recording (F5).
 FREE: dict[str, tuple[int, int] | None] = {
     "KC100": (12, 2),
@@ -150,6 +158,11 @@ def unused(start: datetime, end: datetime, now: datetime) -> Fraction:
 def prorate(amount: int, fraction: Fraction) -> int:
     """M6: rounded half-even to the minor unit (Python's round on a Fraction)."""
     return round(amount * fraction)
+
+
+def gross(price: int, rate: Fraction) -> int:
+    """Issue 14: an exclusive (US) price is the net; the tax on it is rounded once."""
+    return price + round(price * rate)
 
 
 def value(plan: str, seats: int, unit: int) -> int:
@@ -211,6 +224,7 @@ class MSub:
     start: datetime
     end: datetime
     trial_end: datetime | None
+    rate: Fraction = Fraction(0)  # the sales tax the period was invoiced at (issue 14)
     dunning_since: datetime | None = None
     retries: int = 0
     next_retry: datetime | None = None
@@ -229,6 +243,7 @@ class MOwner:
     token_expires: datetime
     cameras: list[MCamera] = field(default_factory=list)
     card: str | None = None  # good | bad
+    rate: Fraction = Fraction(0)  # the billing address's sales tax (none without one)
     trial_used: bool = False
     sub: MSub | None = None
     balance: int = 0
@@ -438,7 +453,8 @@ class BillingMachine(RuleBasedStateMachine):
         start = add_months(sub.anchor, sub.index * months)
         assert start == sub.end == at
         sub.start, sub.end = start, add_months(sub.anchor, (sub.index + 1) * months)
-        sub.unit, sub.status = PRICES[sub.plan, sub.cycle], "active"
+        sub.unit, sub.status = gross(PRICES[sub.plan, sub.cycle], owner.rate), "active"
+        sub.rate = owner.rate
         invoice = MInvoice("open", sub.value, 0, 0, [(sub.value, sub.start, sub.end)])
         owner.invoices.append(invoice)
         used, card = self.settle(owner, invoice.total)
@@ -493,7 +509,8 @@ class BillingMachine(RuleBasedStateMachine):
         """C2, C3, T4: credit the unused old state, charge the new one to the same end."""
         sub = owner.sub
         assert sub is not None
-        unit = sub.unit if plan == sub.plan else PRICES[plan, sub.cycle]
+        # the period's tax: a new address is taxed from the next period (issue 14)
+        unit = sub.unit if plan == sub.plan else gross(PRICES[plan, sub.cycle], sub.rate)
         old, new = sub.value, value(plan, seats, unit)
         lines: list[Line] = []
         if sub.status != "trialing" and old != new:
@@ -647,6 +664,25 @@ class BillingMachine(RuleBasedStateMachine):
         self.register(self.pick_owner(who), device.model, device.serial, device.setup_at)
 
     @precondition(lambda self: self.owners)
+    @rule(who=st.integers(0, 1), state=st.sampled_from(sorted(STATES)))
+    def set_address(self, who: int, state: str) -> None:
+        """Issue 14 item 1: the billing state decides the sales tax of the next periods."""
+        owner = self.pick_owner(who)
+        body = {
+            "name": "Model Owner",
+            "line1": "1 Main Street",
+            "city": "Springfield",
+            "region": state,
+            "postal_code": "10001",
+            "country": "US",
+        }
+        response = self.call(owner, "PUT", "/v1/me/billing-address", body)
+        assert response.status_code == 200, response.text
+        assert Fraction(response.json()["tax"]["rate"]) / 100 == STATES[state]
+        owner.rate = STATES[state]
+        event(f"billing address in {state}")
+
+    @precondition(lambda self: self.owners)
     @rule(who=st.integers(0, 1), card=st.sampled_from(sorted(CARDS)))
     def put_card(self, who: int, card: str) -> None:
         self.attach_card(self.pick_owner(who), card)
@@ -724,7 +760,7 @@ class BillingMachine(RuleBasedStateMachine):
             problems.add((409, "premium_camera_limit"))
         if trial and owner.trial_used:
             problems.add((409, "trial_already_used"))
-        price = PRICES[plan, cycle]
+        price = gross(PRICES[plan, cycle], owner.rate)
         total = value(plan, len(chosen), price)
         used, card = (0, 0) if trial else self.settle(owner, total)
         if not problems:
@@ -760,6 +796,7 @@ class BillingMachine(RuleBasedStateMachine):
         owner.sub = MSub(
             created["id"], plan, cycle, status, chosen, price, anchor, index, start, end, trial_end
         )
+        owner.sub.rate = owner.rate
 
     @precondition(lambda self: any(owner.sub for owner in self.owners))
     @rule(who=st.integers(0, 1), pick=st.integers(0, 63), fresh=st.booleans())
@@ -860,7 +897,7 @@ class BillingMachine(RuleBasedStateMachine):
             problems.add((409, "subscription_past_due"))
         if plan == "premium" and len(seats) > PREMIUM_MAX:
             problems.add((409, "premium_camera_limit"))
-        price = PRICES[plan, cycle]
+        price = gross(PRICES[plan, cycle], owner.rate)
         total = value(plan, len(seats), price)
         amount = refunded = rest = used = card = 0
         if sub.status == "active":
@@ -893,6 +930,7 @@ class BillingMachine(RuleBasedStateMachine):
                 self.now,
                 sub.trial_end,
                 sub.trial_end,
+                owner.rate,
             )
             expected = self.quote(
                 balance_after=owner.balance,
@@ -922,6 +960,7 @@ class BillingMachine(RuleBasedStateMachine):
                 self.now,
                 end,
                 None,
+                owner.rate,
             )
             expected = self.quote(
                 charge=card,
@@ -966,7 +1005,8 @@ class BillingMachine(RuleBasedStateMachine):
         assert response.status_code == 200, response.text
         removed = [seat for seat in sub.seats if seat not in seats]
         upcoming = net_of_credit(
-            value(plan, len(seats), PRICES[plan, sub.cycle]), money.balance_after
+            value(plan, len(seats), gross(PRICES[plan, sub.cycle], owner.rate)),
+            money.balance_after,
         )
         expected = self.quote(
             charge=money.card,
@@ -1143,7 +1183,8 @@ class BillingMachine(RuleBasedStateMachine):
         trial_end = body["trial_end"] and parse(body["trial_end"])
         assert trial_end == sub.trial_end
         if sub.status != "past_due":
-            upcoming = value(sub.plan, len(sub.seats), PRICES[sub.plan, sub.cycle])
+            price = gross(PRICES[sub.plan, sub.cycle], owner.rate)
+            upcoming = value(sub.plan, len(sub.seats), price)
             assert body["next_invoice"] == {
                 "date": iso(sub.end),
                 "amount": usd(net_of_credit(upcoming, owner.balance)),
@@ -1175,6 +1216,10 @@ class BillingMachine(RuleBasedStateMachine):
             assert document["total"]["amount"] == sum(
                 line["amount"]["amount"] for line in document["lines"]
             )
+            self.check_tax(owner, document)
+        # Issue 14: the tax credited or refunded never exceeds the tax of paid invoices.
+        tax_charged = sum(i["tax_total"]["amount"] for i in invoices if i["status"] == "paid")
+        assert sum(n["tax_total"]["amount"] for n in notes) <= tax_charged
         got = Counter(
             (
                 invoice["status"],
@@ -1206,6 +1251,20 @@ class BillingMachine(RuleBasedStateMachine):
             "an open invoice outlived its past_due subscription"
         )
         return [document["number"] for document in [*invoices, *notes]]
+
+    @staticmethod
+    def check_tax(owner: MOwner, document: dict[str, Any]) -> None:
+        """Issue 14 item 1, M6: each line's net is its gross / (1 + its rate), rounded
+        half-even once, and its tax the rest; the document's totals are the sums of its
+        lines'. (Each line's gross is the model's, priced at the rate of its period.)"""
+        for line in document["lines"]:
+            amount, net, tax = (line[key]["amount"] for key in ("amount", "net", "tax"))
+            rate = Fraction(line["tax_rate"] or "0") / 100
+            assert net == round(Fraction(amount) / (1 + rate)), line
+            assert net + tax == amount, line
+        for total, key in (("net_total", "net"), ("tax_total", "tax")):
+            lines = document["lines"]
+            assert document[total]["amount"] == sum(line[key]["amount"] for line in lines)
 
     @staticmethod
     def check_numbers(numbers: list[str]) -> None:

@@ -36,6 +36,7 @@ from kasacare.accounts.models import (
 from kasacare.accounts.self_service import confirm_password
 from kasacare.billing.charging import Payer
 from kasacare.billing.locks import lock_account
+from kasacare.billing.models import BillingAddress
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.models import Clip
@@ -115,7 +116,7 @@ def _forget(session: Session, account: Account, now: datetime, authorization: st
     if authorization:
         caller = hashlib.sha256(authorization.encode("latin-1")).hexdigest()
         session.execute(delete(IdempotencyKey).where(IdempotencyKey.caller_digest == caller))
-    for table in (AccessToken, AccountMail, Notification, PaymentMethod):
+    for table in (AccessToken, AccountMail, BillingAddress, Notification, PaymentMethod):
         session.execute(delete(table).where(table.account_id == account.id))
     export.forget(session, account.id, now)  # its zips deleted after the commit
     session.execute(delete(AccountToken).where(AccountToken.account_id == account.id))

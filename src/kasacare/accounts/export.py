@@ -31,7 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from kasacare.accounts import mails
 from kasacare.accounts.export_models import DataExport
 from kasacare.accounts.models import Account, MailKind
-from kasacare.billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine
+from kasacare.billing.models import (
+    BillingAddress,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceLine,
+)
 from kasacare.cameras.models import Camera
 from kasacare.clips.archive import CHUNK, safe_name
 from kasacare.clips.models import Clip
@@ -207,6 +213,8 @@ def documents(session: Session, account_id: uuid.UUID) -> Iterator[tuple[str, ob
     yield "account.json", _row(account)
     cameras = _all(session, select(Camera).where(Camera.account_id == account_id))
     yield "cameras.json", cameras
+    address = session.get(BillingAddress, account_id)
+    yield "billing_address.json", _row(address) if address is not None else None
     subscriptions = session.scalars(
         select(Subscription).where(Subscription.account_id == account_id)
     ).all()

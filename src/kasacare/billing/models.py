@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, true
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.db import Base, new_id, str_enum
@@ -52,6 +53,14 @@ class Invoice(Base):
     charged: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
+    #: The tax treatment of its taxed lines (`billing.tax.TaxTreatment.as_json`), if any.
+    tax: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The customer as billed when issued (`billing.documents.customer_snapshot`): kept
+    #: with the document (legal retention) when the account's address changes or goes.
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The card the `charged` part went to, as shown on the document ("Visa •4242").
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         lazy="raise", order_by="InvoiceLine.position", cascade="all, delete-orphan"
@@ -68,6 +77,11 @@ class InvoiceLine(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    #: `amount` is the gross charged or credited; net + tax = amount (issue 14 item 1).
+    net: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    tax: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    #: The tax rate in percent ("20", "7.25"); None: outside the scope of tax.
+    tax_rate: Mapped[str | None] = mapped_column(String(10))
 
 
 class CreditNote(Base):
@@ -81,6 +95,12 @@ class CreditNote(Base):
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    #: The tax treatment of its taxed lines (`billing.tax.TaxTreatment.as_json`), if any.
+    tax: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The customer as billed when issued (see Invoice.customer).
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The invoice this note corrects (None: goodwill credit, or money paid before us).
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
 
     lines: Mapped[list[CreditNoteLine]] = relationship(
         lazy="raise", order_by="CreditNoteLine.position", cascade="all, delete-orphan"
@@ -97,6 +117,30 @@ class CreditNoteLine(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
+    #: `amount` is the gross charged or credited; net + tax = amount (issue 14 item 1).
+    net: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    tax: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    #: The tax rate in percent ("20", "7.25"); None: outside the scope of tax.
+    tax_rate: Mapped[str | None] = mapped_column(String(10))
+
+
+class BillingAddress(Base):
+    """An account's billing address and optional VAT number: they decide its tax (issue 14
+    item 1). Personal data: erased with the account."""
+
+    __tablename__ = "billing_addresses"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    line1: Mapped[str] = mapped_column(String(200))
+    line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    #: State or province code (US, CA: it picks the rate), or free text elsewhere.
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    updated_at: Mapped[datetime]
 
 
 class BalanceEntry(Base):

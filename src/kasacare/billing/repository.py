@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from kasacare.billing.locks import lock_documents
 from kasacare.billing.models import (
     BalanceEntry,
+    BillingAddress,
     CardPayment,
     CreditNote,
     Invoice,
@@ -26,6 +27,15 @@ from kasacare.billing.models import (
 class BillingRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def address(self, account_id: uuid.UUID) -> BillingAddress | None:
+        return self.session.get(BillingAddress, account_id)
+
+    def addresses(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, BillingAddress]:
+        rows = self.session.scalars(
+            select(BillingAddress).where(BillingAddress.account_id.in_(list(account_ids)))
+        )
+        return {row.account_id: row for row in rows}
 
     def balance(self, account_id: uuid.UUID, *, refundable: bool | None = None) -> int:
         """The credit balance; `refundable=False`: its goodwill part, `True`: the rest."""
@@ -135,6 +145,36 @@ class BillingRepository:
                 )
             )
         )
+
+    def credit_note(self, account_id: uuid.UUID, note_id: uuid.UUID) -> CreditNote | None:
+        return self.session.scalar(
+            select(CreditNote)
+            .options(selectinload(CreditNote.lines))
+            .where(CreditNote.id == note_id, CreditNote.account_id == account_id)
+        )
+
+    def latest_paid_invoice(self, subscription_id: uuid.UUID) -> Invoice | None:
+        """The newest paid invoice of a subscription (new plan or legacy): what a credit
+        note of its period corrects."""
+        return self.session.scalar(
+            select(Invoice)
+            .where(Invoice.subscription_id == subscription_id, Invoice.status == InvoiceStatus.PAID)
+            .order_by(Invoice.created_at.desc(), Invoice.number.desc())
+            .limit(1)
+        )
+
+    def refunded_cards(self, note_id: uuid.UUID) -> list[tuple[Invoice, int]]:
+        """The invoices whose card payments a refund note goes back to, and how much."""
+        return [
+            (invoice, int(amount))
+            for invoice, amount in self.session.execute(
+                select(Invoice, RefundOutbox.amount)
+                .join(CardPayment, CardPayment.invoice_id == Invoice.id)
+                .join(RefundOutbox, RefundOutbox.card_payment_id == CardPayment.id)
+                .where(RefundOutbox.credit_note_id == note_id)
+                .order_by(Invoice.number)
+            ).all()
+        ]
 
     def credit_notes(self, account_id: uuid.UUID) -> list[CreditNote]:
         return list(

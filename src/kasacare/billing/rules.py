@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from kasacare.billing.tax import TaxSplit, TaxTreatment, split
 from kasacare.kit.money import Money
 
 
 @dataclass(frozen=True, slots=True)
 class LineDraft:
-    """A document line before issue: what it covers and its amount (+ charge, - credit)."""
+    """A document line before issue: what it covers and its gross amount (+ charge,
+    - credit), and the tax it includes (None: outside the scope of tax). `net`: a net fixed
+    by the caller (the rest of a line split in two keeps the whole line's tax exactly)."""
 
     description: str
     amount: Money
     period_start: datetime | None = None
     period_end: datetime | None = None
+    tax: TaxTreatment | None = None
+    net: Money | None = None
+
+    @property
+    def split(self) -> TaxSplit:
+        if self.net is not None:
+            return TaxSplit(self.net, self.amount - self.net, self.amount)
+        return split(self.amount, self.tax)
+
+    def negated(self) -> LineDraft:
+        """The same line with the opposite sign (a credit line as credited, and back)."""
+        net = -self.net if self.net is not None else None
+        return replace(self, amount=-self.amount, net=net)
+
+
+def parted(line: LineDraft, part: Money, description: str) -> tuple[LineDraft, LineDraft]:
+    """`line` in two: `part` of its gross (split on its own) and the rest, whose net is the
+    whole line's net less the part's, so the two taxes add up to the line's exactly."""
+    first = LineDraft(description, part, line.period_start, line.period_end, line.tax)
+    rest_net = line.split.net - first.split.net
+    rest = replace(line, amount=line.amount - part, net=rest_net)
+    return first, rest
 
 
 def total(lines: Sequence[LineDraft], currency: str) -> Money:
@@ -24,6 +49,14 @@ def total(lines: Sequence[LineDraft], currency: str) -> Money:
     result = Money.zero(currency)
     for line in lines:
         result += line.amount
+    return result
+
+
+def tax_total(lines: Sequence[LineDraft], currency: str) -> Money:
+    """The tax of a document: the sum of its lines' taxes, each split on its own."""
+    result = Money.zero(currency)
+    for line in lines:
+        result += line.split.tax
     return result
 
 

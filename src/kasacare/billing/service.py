@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import Payer, Pays
 from kasacare.billing.models import (
     BalanceEntry,
+    BillingAddress,
     CardPayment,
     CreditNote,
     CreditNoteKind,
@@ -30,6 +32,7 @@ from kasacare.billing.rules import (
     LineDraft,
     Refundable,
     Settlement,
+    parted,
     settle,
     settle_cancel,
     total,
@@ -40,7 +43,7 @@ from kasacare.kit.proration import prorate
 from kasacare.notifications.models import Kind
 from kasacare.notifications.service import notify
 from kasacare.payments.gateway import Charge
-from kasacare.payments.service import require_payment_method
+from kasacare.payments.service import get_payment_method, require_payment_method
 
 INVOICE_SEQUENCE = "invoice"
 CREDIT_NOTE_SEQUENCE = "credit_note"
@@ -62,6 +65,17 @@ def goodwill_balance(session: Session, account: Account) -> Money:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelDocuments:
+    """The lines a cancel refund documents: the refund note's (unused time refunded, the
+    balance paid out), the goodwill part kept as goodwill credit and the rest kept as
+    credit. The unused time's tax is split once over the parts (`rules.parted`)."""
+
+    refund: tuple[LineDraft, ...]
+    kept: LineDraft | None
+    rest: LineDraft | None
+
+
+@dataclass(frozen=True, slots=True)
 class CancelRefund:
     """The refund of ending paid coverage, as planned (C1, M9): the unused lines (as
     credited, positive), the part of them goodwill paid (it stays goodwill), and the money
@@ -71,6 +85,37 @@ class CancelRefund:
     unused_lines: tuple[LineDraft, ...]
     paid_by_goodwill: Money | None
     settlement: CancelSettlement
+
+    def documents(self) -> CancelDocuments:
+        outcome = self.settlement
+        currency = outcome.credit_rest.currency
+        unused = total(self.unused_lines, currency)
+        refund: list[LineDraft] = []
+        rest: LineDraft | None = None
+        if outcome.refund_from_unused == unused:
+            refund = list(self.unused_lines)
+        else:
+            first = self.unused_lines[0]
+            net = total([LineDraft("", line.split.net) for line in self.unused_lines], currency)
+            rest = replace(first, amount=unused, net=net)
+            if outcome.refund_from_unused.amount > 0:
+                part, rest = parted(rest, outcome.refund_from_unused, "Unused time refunded")
+                refund = [part]
+        if outcome.refund_from_balance.amount:
+            refund.append(LineDraft("Credit balance refunded", outcome.refund_from_balance))
+        kept = None
+        goodwill = (self.paid_by_goodwill or Money.zero(currency)).min(outcome.credit_rest)
+        kept_text = "Unused time paid with goodwill credit, kept as goodwill credit"
+        if rest is not None and goodwill.amount > 0:
+            if goodwill == rest.amount:
+                kept, rest = replace(rest, description=kept_text), None
+            else:
+                kept, rest = parted(rest, goodwill, kept_text)
+        if rest is not None:
+            rest = replace(
+                rest, description="Unused time kept as credit (no card payment to refund)"
+            )
+        return CancelDocuments(tuple(refund), kept, rest)
 
 
 def plan_cancel(
@@ -168,6 +213,7 @@ def issue_open_invoice(
     currency = currency_of(account)
     invoice = Invoice(
         id=uuid.uuid4(),
+        customer=customer_snapshot(account, BillingRepository(session).address(account.id)),
         number=f"INV-{BillingRepository(session).take_number(INVOICE_SEQUENCE):06d}",
         account_id=account.id,
         subscription_id=subscription_id,
@@ -178,6 +224,7 @@ def issue_open_invoice(
         charged=0,
         created_at=now,
         paid_at=None,
+        tax=document_tax(lines),
         lines=[_invoice_line(i, line) for i, line in enumerate(lines)],
     )
     session.add(invoice)
@@ -237,6 +284,9 @@ def _mark_paid(
                     refundable=refundable_part,
                 )
     if charge is not None:
+        method = get_payment_method(session, account)
+        if method is not None and method.gateway_token == charge.token:
+            invoice.card_brand, invoice.card_last4 = method.brand.value, method.last4
         session.add(
             CardPayment(
                 account_id=account.id,
@@ -294,13 +344,12 @@ def issue_cancel_refund(
     card payments, newest first; a refund note documents it and outbox rows carry it out
     after the commit; what no payment can take stays as credit (a `credit` note), and what
     goodwill paid stays as goodwill credit."""
-    outcome, unused_lines = planned.settlement, planned.unused_lines
-    subscription_id, paid_by_goodwill = planned.subscription_id, planned.paid_by_goodwill
+    outcome, subscription_id = planned.settlement, planned.subscription_id
+    documents = planned.documents()
     if outcome.refund_total.amount > 0:
-        lines = _scaled(unused_lines, outcome.refund_from_unused)
-        if outcome.refund_from_balance.amount:
-            lines.append(LineDraft("Credit balance refunded", outcome.refund_from_balance))
-        note = _credit_note(session, now, account, CreditNoteKind.REFUND, subscription_id, lines)
+        note = _credit_note(
+            session, now, account, CreditNoteKind.REFUND, subscription_id, documents.refund
+        )
         notify(session, account.id, Kind.REFUND_ISSUED, now, _note_data(note))
         if outcome.refund_from_balance.amount:
             _ledger(
@@ -312,20 +361,18 @@ def issue_cancel_refund(
                 note=note,
             )
         _queue_refunds(session, now, note, outcome.allocations)
-    kept = (paid_by_goodwill or Money.zero(outcome.credit_rest.currency)).min(outcome.credit_rest)
-    if kept.amount > 0:
-        line = LineDraft("Unused time paid with goodwill credit, kept as goodwill credit", kept)
+    if documents.kept is not None and documents.kept.amount.amount > 0:
+        kept = documents.kept.amount
         issue_credit(
-            session, now, account, subscription_id=subscription_id, lines=[line], goodwill=kept
+            session,
+            now,
+            account,
+            subscription_id=subscription_id,
+            lines=[documents.kept],
+            goodwill=kept,
         )
-    if (outcome.credit_rest - kept).amount > 0:
-        rest = [
-            LineDraft(
-                "Unused time kept as credit (no card payment to refund)",
-                outcome.credit_rest - kept,
-            )
-        ]
-        issue_credit(session, now, account, subscription_id=subscription_id, lines=rest)
+    if documents.rest is not None and documents.rest.amount.amount > 0:
+        issue_credit(session, now, account, subscription_id=subscription_id, lines=[documents.rest])
 
 
 def refund_to_card_on_file(
@@ -340,7 +387,10 @@ def refund_to_card_on_file(
     now, a card credit through the outbox after the commit (key `refund:<note>:<source>`).
     No card on file: PaymentMethodRequired (402)."""
     method = require_payment_method(session, account)
-    note = _credit_note(session, now, account, CreditNoteKind.REFUND, None, lines)
+    corrects = BillingRepository(session).latest_paid_invoice(source_id)
+    note = _credit_note(
+        session, now, account, CreditNoteKind.REFUND, None, lines, corrects=corrects
+    )
     notify(session, account.id, Kind.REFUND_ISSUED, now, _note_data(note))
     session.add(
         RefundOutbox(
@@ -366,16 +416,6 @@ def _note_data(note: CreditNote) -> dict[str, object]:
         "number": note.number,
         "amount": {"amount": note.total, "currency": note.currency},
     }
-
-
-def _scaled(lines: Sequence[LineDraft], amount: Money) -> list[LineDraft]:
-    """The unused lines, or one line when only part of them can be refunded."""
-    if total(lines, amount.currency) == amount:
-        return list(lines)
-    if amount.amount == 0:
-        return []
-    first = lines[0]
-    return [LineDraft("Unused time refunded", amount, first.period_start, first.period_end)]
 
 
 def _queue_refunds(
@@ -408,10 +448,19 @@ def _credit_note(
     kind: CreditNoteKind,
     subscription_id: uuid.UUID | None,
     lines: Sequence[LineDraft],
+    *,
+    corrects: Invoice | None = None,
 ) -> CreditNote:
+    """A numbered credit note; it corrects `corrects`, or else the newest paid invoice of
+    its subscription (the period it credits)."""
     currency = currency_of(account)
+    repository = BillingRepository(session)
+    if corrects is None and subscription_id is not None:
+        corrects = repository.latest_paid_invoice(subscription_id)
     note = CreditNote(
         id=uuid.uuid4(),
+        customer=customer_snapshot(account, repository.address(account.id)),
+        invoice_id=corrects.id if corrects is not None else None,
         number=f"CN-{BillingRepository(session).take_number(CREDIT_NOTE_SEQUENCE):06d}",
         account_id=account.id,
         subscription_id=subscription_id,
@@ -419,6 +468,7 @@ def _credit_note(
         currency=currency,
         total=total(lines, currency).amount,
         created_at=now,
+        tax=document_tax(lines),
         lines=[
             CreditNoteLine(
                 position=i,
@@ -426,6 +476,7 @@ def _credit_note(
                 amount=line.amount.amount,
                 period_start=line.period_start,
                 period_end=line.period_end,
+                **_tax_columns(line),
             )
             for i, line in enumerate(lines)
         ],
@@ -444,7 +495,43 @@ def _invoice_line(position: int, line: LineDraft) -> InvoiceLine:
         amount=line.amount.amount,
         period_start=line.period_start,
         period_end=line.period_end,
+        **_tax_columns(line),
     )
+
+
+def customer_snapshot(account: Account, row: BillingAddress | None) -> dict[str, Any]:
+    """The customer as a document shows it when issued (issue 14 item 2): the billing
+    address and VAT number, or (none given yet) the account's country alone."""
+    if row is None:
+        return {"country": account.country}
+    return {
+        "name": row.name,
+        "line1": row.line1,
+        "line2": row.line2,
+        "city": row.city,
+        "region": row.region,
+        "postal_code": row.postal_code,
+        "country": row.country,
+        "vat_number": row.vat_number,
+    }
+
+
+def _tax_columns(line: LineDraft) -> dict[str, Any]:
+    """A line's net, tax and rate columns (issue 14 item 1): net + tax = amount."""
+    parts = line.split
+    return {
+        "net": parts.net.amount,
+        "tax": parts.tax.amount,
+        "tax_rate": line.tax.rate if line.tax is not None else None,
+    }
+
+
+def document_tax(lines: Sequence[LineDraft]) -> dict[str, Any] | None:
+    """A document's tax treatment: that of its taxed lines (one treatment a document)."""
+    for line in lines:
+        if line.tax is not None:
+            return line.tax.as_json()
+    return None
 
 
 def _ledger(
@@ -480,6 +567,13 @@ def invoice(session: Session, account: Account, invoice_id: uuid.UUID) -> Invoic
     found = BillingRepository(session).invoice(account.id, invoice_id)
     if found is None:
         raise NotFound("No such invoice")
+    return found
+
+
+def credit_note(session: Session, account: Account, note_id: uuid.UUID) -> CreditNote:
+    found = BillingRepository(session).credit_note(account.id, note_id)
+    if found is None:
+        raise NotFound("No such credit note")
     return found
 
 

@@ -57,6 +57,9 @@ def _resolve(catalog: Catalog, source: str) -> Catalog:
             raise CatalogError(
                 f"catalog {source}: countries.{country}: no plan has a price in {currency}"
             )
+    for country in catalog.countries:
+        if country not in catalog.tax.countries:
+            raise CatalogError(f"catalog {source}: tax.countries: no row for {country}")
     return catalog.model_copy(
         update={
             "models": models,

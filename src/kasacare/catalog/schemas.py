@@ -95,6 +95,46 @@ class LegacyPlan(_Frozen):
     history_days: PositiveInt
 
 
+Percent = Annotated[str, Field(pattern=r"^\d{1,2}(\.\d{1,3})?$")]
+RegionCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class TaxCountry(_Frozen):
+    """A country's tax (issue 14 item 1): its name, whether catalog prices include it, and
+    its rate, or (exclusive countries) the rate of each region (state, province)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=20)]
+    inclusive: bool
+    rate: Percent | None = None
+    regions: dict[RegionCode, Percent] = {}
+    #: A member of the EU VAT area: a VAT number of another member state than the
+    #: seller's is a reverse charge.
+    eu: bool = False
+
+    @model_validator(mode="after")
+    def _rates(self) -> Self:
+        if self.inclusive and (self.rate is None or self.regions):
+            raise ValueError("an inclusive tax has one rate and no regions")
+        if not self.inclusive and not self.regions:
+            raise ValueError("an exclusive tax needs the rates of its regions")
+        if self.eu and not self.inclusive:
+            raise ValueError("EU VAT is included in prices")
+        return self
+
+
+class TaxTable(_Frozen):
+    #: The EU member state where the seller is established for VAT.
+    seller_country: CountryCode
+    countries: dict[CountryCode, TaxCountry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _seller(self) -> Self:
+        seller = self.countries.get(self.seller_country)
+        if seller is None or not seller.eu:
+            raise ValueError("seller_country must be an EU member of the table")
+        return self
+
+
 class Catalog(_Frozen):
     trial_days: Annotated[int, Field(ge=1, le=365)]
     card_brands: tuple[CardBrand, ...] = Field(min_length=1)
@@ -102,6 +142,7 @@ class Catalog(_Frozen):
     models: dict[str, CameraModel] = Field(min_length=1)
     plans: dict[str, Plan] = Field(min_length=1)
     legacy_plans: dict[str, LegacyPlan] = {}
+    tax: TaxTable
 
     def model(self, model_id: str) -> CameraModel | None:
         return self.models.get(model_id.strip().upper())

@@ -20,6 +20,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import Payer
 from kasacare.billing.locks import lock_legacy
 from kasacare.billing.rules import LineDraft
+from kasacare.billing.tax import TaxTreatment
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.money import Money
 from kasacare.legacy.models import Channel, LegacyEndReason, LegacyStatus, LegacySubscription
@@ -55,13 +56,19 @@ class Legacy:
         return row.channel is Channel.APP_STORE
 
     def start_period(
-        self, catalog: Catalog, row: LegacySubscription, start: datetime, end: datetime
+        self,
+        catalog: Catalog,
+        row: LegacySubscription,
+        start: datetime,
+        end: datetime,
+        tax: TaxTreatment,
     ) -> list[LineDraft]:
+        """The grandfathered price is what is charged (gross): its tax is split out of it."""
         row.current_period_start, row.current_period_end = start, end
         row.paid, row.refunded = 0, 0
         name = catalog.legacy_plans[row.plan].name
         price = Money(row.price, row.currency)
-        return [LineDraft(f"{name}, {row.cycle.value}", price, start, end)]
+        return [LineDraft(f"{name}, {row.cycle.value}", price, start, end, tax)]
 
     def mark_paid(self, row: LegacySubscription) -> None:
         row.status = LegacyStatus.ACTIVE

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account, Role
+from kasacare.billing import addresses
 from kasacare.billing import service as billing
 from kasacare.billing.locks import lock_account, lock_legacy
 from kasacare.billing.rules import LineDraft
@@ -248,7 +249,8 @@ def apply_termination(
         legacy, amount = item.legacy, item.refund
         if amount.amount > 0:
             name = catalog.legacy_plans[legacy.plan].name
-            line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end)
+            tax = addresses.treatment(session, catalog, account)
+            line = LineDraft(f"Unused time on {name}", amount, now, legacy.current_period_end, tax)
             billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])
             legacy.refunded += amount.amount
         # The caller refunds the balance once for all (M9) and gives the clips their

@@ -33,6 +33,8 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from kasacare.accounts.models import Account
+from kasacare.billing.addresses import treatment_of
 from kasacare.billing.charging import reverse
 from kasacare.billing.locks import lock_accounts, lock_documents, lock_plans
 from kasacare.billing.models import (
@@ -48,7 +50,8 @@ from kasacare.billing.models import (
 from kasacare.billing.reconciler import RECONCILE_AFTER
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
-from kasacare.billing.service import INVOICE_SEQUENCE
+from kasacare.billing.service import INVOICE_SEQUENCE, customer_snapshot, document_tax
+from kasacare.billing.tax import TaxTreatment
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.db import table_of
@@ -193,6 +196,7 @@ def _claim(
         _balances(session, rows),
         _tokens(session, rows),
     )
+    taxes = _taxes(session, catalog, rows)
     lock_documents(session)
     earlier = _attempts(session, rows)
     renewals: list[Renewal] = []
@@ -202,7 +206,7 @@ def _claim(
         if in_flight and attempt is not None and attempt[1] > recorded_at - IN_FLIGHT:
             outcome.held.append(row.id)  # another worker's renewal, in flight
             continue
-        renewal = _plan(catalog, row, seats, balances, tokens) if attempt is None else None
+        renewal = _plan(catalog, row, seats, balances, tokens, taxes) if attempt is None else None
         if renewal is None:
             outcome.one_by_one.append((row.id, None))
             continue
@@ -243,6 +247,7 @@ def _apply(
     lock_accounts(session, {renewal.account_id for renewal in renewals})  # we hold charges
     rows = {row.id: row for row in _lock_due(session, ids, due)}
     seats, balances = _seats(session, rows), _balances(session, rows.values())
+    taxes = _taxes(session, catalog, rows.values())
     lock_documents(session)
     pending = set(
         session.scalars(
@@ -269,7 +274,7 @@ def _apply(
                 to_reverse.append((renewal.attempt_id, answer))
             outcome.held.append(renewal.subscription_id)
             continue
-        if _basis(row, seats) != renewal.basis or balances.get(row.account_id, 0) != 0:
+        if _basis(row, seats, taxes) != renewal.basis or balances.get(row.account_id, 0) != 0:
             outcome.one_by_one.append((renewal.subscription_id, None))  # changed: on its own
         elif isinstance(answer, CardDeclined):
             declined.append((renewal, answer))
@@ -301,6 +306,7 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
     if not paid:
         return
     numbers = BillingRepository(session).take_numbers(INVOICE_SEQUENCE, len(paid))
+    customers, cards = _documented(session, {renewal.account_id for renewal, _ in paid})
     invoices, lines, payments, attempts, subscriptions = [], [], [], [], []
     for number, (renewal, charge) in zip(numbers, paid, strict=True):
         invoice_id = uuid.uuid4()
@@ -320,6 +326,9 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "charged": amount,
                 "created_at": due,
                 "paid_at": due,
+                "tax": document_tax([line]),
+                "customer": customers[renewal.account_id],
+                **cards.get((renewal.account_id, charge.token), {}),
             }
         )
         lines.append(
@@ -331,6 +340,9 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "amount": amount,
                 "period_start": line.period_start,
                 "period_end": line.period_end,
+                "net": line.split.net.amount,
+                "tax": line.split.tax.amount,
+                "tax_rate": line.tax.rate if line.tax is not None else None,
             }
         )
         payments.append(
@@ -364,6 +376,7 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "current_period_start": line.period_start,
                 "current_period_end": line.period_end,
                 "unit_price": renewal.unit_price,
+                "tax": line.tax.as_json() if line.tax is not None else None,
                 "trial_reminder_at": trial_at,
                 "renewal_reminder_at": renewal_at,
                 "job_failures": 0,
@@ -480,6 +493,7 @@ def _plan(
     seats: dict[uuid.UUID, int],
     balances: dict[uuid.UUID, int],
     tokens: dict[uuid.UUID, str],
+    taxes: dict[uuid.UUID, TaxTreatment],
 ) -> Renewal | None:
     """The renewal of `row` if the batch can make it: a charge of the whole period to the
     card on file (no balance to spend first: that is the one-at-a-time path's)."""
@@ -489,7 +503,14 @@ def _plan(
     start = row.current_period_end
     end = period_after(row.anchor, row.cycle, start)
     line, price = period_line(
-        catalog, row.plan, row.cycle, row.currency, seats.get(row.id, 0), start, end
+        catalog,
+        row.plan,
+        row.cycle,
+        row.currency,
+        seats.get(row.id, 0),
+        start,
+        end,
+        taxes[row.account_id],
     )
     if line.amount.amount <= 0:
         return None
@@ -502,11 +523,13 @@ def _plan(
         unit_price=price.amount,
         trial_end=row.trial_end,
         cycle=row.cycle,
-        basis=_basis(row, seats),
+        basis=_basis(row, seats, taxes),
     )
 
 
-def _basis(row: Row[Any], seats: dict[uuid.UUID, int]) -> tuple[Any, ...]:
+def _basis(
+    row: Row[Any], seats: dict[uuid.UUID, int], taxes: dict[uuid.UUID, TaxTreatment]
+) -> tuple[Any, ...]:
     """Everything a renewal's plan is computed from, but the balance and the card."""
     return (
         row.plan,
@@ -515,7 +538,47 @@ def _basis(row: Row[Any], seats: dict[uuid.UUID, int]) -> tuple[Any, ...]:
         row.anchor,
         row.current_period_end,
         seats.get(row.id, 0),
+        taxes[row.account_id],
     )
+
+
+def _documented(
+    session: Session, account_ids: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, dict[str, Any]], dict[tuple[uuid.UUID, str], dict[str, str]]]:
+    """What the invoices of these accounts show (issue 14 item 2): the customer as billed
+    now, and per (account, gateway token) the card charged."""
+    accounts = session.scalars(select(Account).where(Account.id.in_(account_ids)))
+    found = BillingRepository(session).addresses(account_ids)
+    customers = {
+        account.id: customer_snapshot(account, found.get(account.id)) for account in accounts
+    }
+    cards = {
+        (method.account_id, method.gateway_token): {
+            "card_brand": method.brand.value,
+            "card_last4": method.last4,
+        }
+        for method in session.scalars(
+            select(PaymentMethod).where(PaymentMethod.account_id.in_(account_ids))
+        )
+    }
+    return customers, cards
+
+
+def _taxes(
+    session: Session, catalog: Catalog, rows: Iterable[Row[Any]]
+) -> dict[uuid.UUID, TaxTreatment]:
+    """Per account of `rows`, the tax of its billing address (issue 14 item 1)."""
+    account_ids = {row.account_id for row in rows}
+    countries = dict(
+        session.execute(
+            select(Account.id, Account.country).where(Account.id.in_(account_ids))
+        ).all()
+    )
+    found = BillingRepository(session).addresses(account_ids)
+    return {
+        account_id: treatment_of(catalog, countries[account_id] or "", found.get(account_id))
+        for account_id in account_ids
+    }
 
 
 __all__ = ["IN_FLIGHT", "BatchOutcome", "Renewal", "renew_batch"]

@@ -27,12 +27,14 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
+from kasacare.billing import addresses
 from kasacare.billing import service as billing
 from kasacare.billing.charging import Payer, Pays
 from kasacare.billing.locks import claim_account, lock_account
 from kasacare.billing.models import Invoice
 from kasacare.billing.repository import BillingRepository
 from kasacare.billing.rules import LineDraft
+from kasacare.billing.tax import TaxTreatment
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle, period_index, period_start
 from kasacare.legacy.models import LegacySubscription
@@ -77,9 +79,10 @@ class RenewalKind(Protocol[Row]):
         ...
 
     def start_period(
-        self, catalog: Catalog, row: Row, start: datetime, end: datetime
+        self, catalog: Catalog, row: Row, start: datetime, end: datetime, tax: TaxTreatment
     ) -> list[LineDraft]:
-        """Move the row to the period [start, end) (unpaid yet) and return its lines."""
+        """Move the row to the period [start, end) (unpaid yet) and return its lines, taxed
+        at `tax` (the account's billing address now)."""
         ...
 
     def mark_paid(self, row: Row) -> None:
@@ -207,7 +210,8 @@ def _renew(
 ) -> None:
     start = row.current_period_end
     end = period_after(row.anchor, row.cycle, start)
-    lines = kind.start_period(catalog, row, start, end)
+    tax = addresses.treatment(session, catalog, account)
+    lines = kind.start_period(catalog, row, start, end, tax)
     try:
         billing.issue_invoice(
             session,

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, text, true
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.calendar import Cycle
@@ -58,6 +59,10 @@ class Subscription(Base):
     currency: Mapped[str] = mapped_column(String(3))
     #: Full-period price as invoiced for the current period: per seat (Plus) or flat (Premium).
     unit_price: Mapped[int] = mapped_column(BigInteger)
+    #: The tax treatment the current period was invoiced at (`billing.tax.TaxTreatment`):
+    #: changes and refunds within the period split their lines at it. None: none recorded
+    #: (rows from before tax): the account's treatment now.
+    tax: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     anchor: Mapped[datetime]
     trial_end: Mapped[datetime | None]
     current_period_start: Mapped[datetime]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from kasacare.billing.tax import TaxTreatment
 from kasacare.entitlements.erasure import Erasure
 from kasacare.kit.money import Money
 
@@ -27,6 +28,11 @@ class Quote:
     balance_after: Money
     next_invoice: NextInvoice | None = None
     erased: tuple[Erasure, ...] = ()
+    #: The tax in what is invoiced now and in what is refunded or credited now, and its
+    #: treatment (issue 14 item 1). Filled from the plan's documents (`BillingPlan`).
+    tax_charged: Money | None = None
+    tax_credited: Money | None = None
+    tax: TaxTreatment | None = None
 
     @classmethod
     def nothing(
@@ -61,4 +67,7 @@ def quote_json(quote: Quote) -> dict[str, object]:
             else None
         ),
         "erased": [{"camera_id": str(e.camera_id), "before": iso(e.before)} for e in quote.erased],
+        "tax_charged": money(quote.tax_charged or Money.zero(quote.charge_now.currency)),
+        "tax_credited": money(quote.tax_credited or Money.zero(quote.charge_now.currency)),
+        "tax": quote.tax.as_json() if quote.tax else None,
     }

@@ -19,6 +19,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import Payer
 from kasacare.billing.locks import lock_account, lock_subscription
 from kasacare.billing.rules import LineDraft
+from kasacare.billing.tax import TaxTreatment, gross_price
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
@@ -63,13 +64,19 @@ class NewPlans:
         return not row.auto_renew
 
     def start_period(
-        self, catalog: Catalog, row: Subscription, start: datetime, end: datetime
+        self,
+        catalog: Catalog,
+        row: Subscription,
+        start: datetime,
+        end: datetime,
+        tax: TaxTreatment,
     ) -> list[LineDraft]:
         line, price = period_line(
-            catalog, row.plan, row.cycle, row.currency, len(row.seats), start, end
+            catalog, row.plan, row.cycle, row.currency, len(row.seats), start, end, tax
         )
         row.current_period_start, row.current_period_end = start, end
         row.unit_price = price.amount
+        row.tax = tax.as_json()
         row.status = Status.ACTIVE
         schedule_subscription(row)
         return [line]
@@ -113,14 +120,17 @@ def period_line(
     seats: int,
     start: datetime,
     end: datetime,
+    tax: TaxTreatment,
 ) -> tuple[LineDraft, Money]:
-    """A renewal's invoice line for the period [start, end) at catalog prices, and the unit
-    price it invoices (T4: a trial's first charge too)."""
+    """A renewal's invoice line for the period [start, end) at catalog prices under `tax`,
+    and the unit price it invoices (T4: a trial's first charge too)."""
     plan = catalog.plans[plan_id]
-    price = plan.price(currency, cycle)
-    assert price is not None, "a live subscription's plan is sold in its currency"
+    catalog_price = plan.price(currency, cycle)
+    assert catalog_price is not None, "a live subscription's plan is sold in its currency"
+    price = gross_price(catalog_price, tax)
     state = SeatState(plan, seats, price)
-    return LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end), price
+    description = f"{state.describe()}, {cycle.value}"
+    return LineDraft(description, state.period_value, start, end, tax), price
 
 
 def next_due(session: Session, after: datetime | None = None) -> datetime | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kasacare.billing.rules import LineDraft
+from kasacare.billing.tax import TaxTreatment
 from kasacare.catalog.schemas import Plan
 from kasacare.kit.money import Money
 from kasacare.kit.proration import prorate
@@ -38,24 +39,34 @@ def net_of_credit(state: SeatState, balance: Money) -> Money:
     return value - value.min(balance) if balance.amount > 0 else value
 
 
-def unused_line(state: SeatState, start: datetime, end: datetime, at: datetime) -> LineDraft:
-    """The unused part of a state, as credited (positive): value x M6 fraction, rounded."""
+def unused_line(
+    state: SeatState, start: datetime, end: datetime, at: datetime, tax: TaxTreatment
+) -> LineDraft:
+    """The unused part of a state, as credited (positive): value x M6 fraction, rounded;
+    its tax split out of that gross at the period's `tax`."""
     return LineDraft(
         f"Unused time on {state.describe()}",
         prorate(state.period_value, start, end, at),
         at,
         end,
+        tax,
     )
 
 
 def change_lines(
-    old: SeatState, new: SeatState, start: datetime, end: datetime, at: datetime
+    old: SeatState,
+    new: SeatState,
+    start: datetime,
+    end: datetime,
+    at: datetime,
+    tax: TaxTreatment,
 ) -> list[LineDraft]:
     """C2: a credit line for the unused part of the old state (all seats) and a charge line
-    for the new state to the same period end, each rounded on its own (M6)."""
-    credit = unused_line(old, start, end, at)
+    for the new state to the same period end, each rounded on its own (M6), each taxed at
+    the period's `tax` (split out of its prorated gross)."""
+    credit = unused_line(old, start, end, at, tax)
     charge = prorate(new.period_value, start, end, at)
     return [
-        LineDraft(credit.description, -credit.amount, at, end),
-        LineDraft(f"Remaining time on {new.describe()}", charge, at, end),
+        credit.negated(),
+        LineDraft(f"Remaining time on {new.describe()}", charge, at, end, tax),
     ]

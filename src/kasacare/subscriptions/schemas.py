@@ -9,7 +9,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from kasacare.billing.schemas import TaxRead
 from kasacare.kit.calendar import Cycle
+from kasacare.kit.money import Money
 from kasacare.kit.schemas import MoneyRead
 from kasacare.subscriptions.models import Status, Subscription
 from kasacare.subscriptions.quote import NextInvoice, Quote
@@ -78,10 +80,21 @@ class QuoteRead(BaseModel):
     balance_after: MoneyRead
     next_invoice: NextInvoiceRead | None
     erased: list[ErasureRead]
+    tax_charged: MoneyRead = Field(
+        description="The tax included in what is invoiced now (before credit is applied)"
+    )
+    tax_credited: MoneyRead = Field(
+        description="The tax included in what is refunded or credited now"
+    )
+    tax: TaxRead | None = Field(description="The tax treatment of these documents")
 
     @classmethod
     def of(cls, quote: Quote) -> QuoteRead:
+        zero = Money.zero(quote.charge_now.currency)
         return cls(
+            tax_charged=MoneyRead.of(quote.tax_charged or zero),
+            tax_credited=MoneyRead.of(quote.tax_credited or zero),
+            tax=TaxRead.of(quote.tax),
             charge_now=MoneyRead.of(quote.charge_now),
             refund_now=MoneyRead.of(quote.refund_now),
             credit_added=MoneyRead.of(quote.credit_added),

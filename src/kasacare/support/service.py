@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
+from kasacare.billing import addresses
 from kasacare.billing import service as billing
 from kasacare.billing.charging import Planning
 from kasacare.billing.locks import lock_account, lock_legacy
@@ -116,6 +117,7 @@ def resolve_legacy(
             amount,
             legacy.current_period_start,
             legacy.current_period_end,
+            addresses.treatment(session, catalog, account),
         )
         if outcome is Outcome.REFUND:
             billing.refund_to_card_on_file(session, now, account, source_id=legacy.id, lines=[line])

@@ -58,6 +58,7 @@ MESSAGES = {
 NOTICES = {
     "welcome": "Welcome to Kasa Care",
     "card_saved": "Card saved",
+    "address_saved": "Billing address saved",
     "camera_added": "Camera added",
     "camera_removed": "Camera removed",
     "settings_saved": "Settings saved",

@@ -103,6 +103,7 @@ def _create(scope: Scope, new: CreateSubscription) -> Subscription:
             status=new.status,
             currency=scope.currency,
             unit_price=new.price.amount,
+            tax=new.tax.as_json(),
             anchor=new.end if new.trial_end is not None else new.start,
             trial_end=new.trial_end,
             current_period_start=new.start,

@@ -29,7 +29,15 @@ def plan_cancel(scope: Scope) -> BillingPlan:
     unused: list[LineDraft] = []
     if live.status is Status.ACTIVE:
         state = scope.state(live)
-        unused = [unused_line(state, live.current_period_start, live.current_period_end, scope.now)]
+        unused = [
+            unused_line(
+                state,
+                live.current_period_start,
+                live.current_period_end,
+                scope.now,
+                scope.period_tax(live),
+            )
+        ]
     ending = plan_ending(
         scope.session,
         scope.catalog,

@@ -64,8 +64,10 @@ def _plan_change_to(
     scope.check_limit(plan, len(cameras))
     scope.check_uncovered(cameras, live.id)
     old = scope.state(live)
-    # A new type is valued at the catalog price now; the same type as invoiced.
-    unit = old.unit_price if plan.id == live.plan else scope.price(plan, live.cycle)
+    # A new type is valued at the catalog price now; the same type as invoiced. Both at the
+    # tax the period was invoiced at (a new address is taxed from the next period).
+    tax = scope.period_tax(live)
+    unit = old.unit_price if plan.id == live.plan else scope.price(plan, live.cycle, tax)
     new = SeatState(plan, len(cameras), unit)
     removed = [cid for cid in live.camera_ids if cid not in {c.id for c in cameras}]
     removed_cameras = scope.owned_cameras(removed, allow_empty=True)
@@ -73,7 +75,7 @@ def _plan_change_to(
     lines: list[LineDraft] = []
     if live.status is not Status.TRIALING and old.period_value != new.period_value:
         lines = change_lines(
-            old, new, live.current_period_start, live.current_period_end, scope.now
+            old, new, live.current_period_start, live.current_period_end, scope.now, tax
         )
     net = total(lines, scope.currency)
     settlement = settle(net, scope.balance())
@@ -93,10 +95,7 @@ def _plan_change_to(
     if lines and net.amount >= 0:
         effects.append(IssueInvoice(live.id, tuple(lines), Pays.purchase(live.id)))
     elif lines:
-        credited = tuple(
-            LineDraft(line.description, -line.amount, line.period_start, line.period_end)
-            for line in lines
-        )
+        credited = tuple(line.negated() for line in lines)
         effects.append(IssueCredit(live.id, credited, scope.goodwill_share(live, credited)))
     added = tuple(camera.id for camera in cameras if camera.id not in live.camera_ids)
     effects += [

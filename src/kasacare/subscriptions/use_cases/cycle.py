@@ -35,7 +35,8 @@ def plan_cycle_change(
     camera_ids: Sequence[uuid.UUID],
 ) -> BillingPlan:
     """P5 (see the module docstring)."""
-    price = scope.price(plan, cycle)
+    tax = scope.tax()
+    price = scope.price(plan, cycle, tax)
     cameras = scope.owned_cameras(camera_ids)
     scope.check_limit(plan, len(cameras))
     scope.check_uncovered(cameras, live.id)
@@ -62,13 +63,18 @@ def plan_cycle_change(
             Status.TRIALING,
             scope.now,
             live.trial_end,
+            tax,
             live.trial_end,
         )
         return BillingPlan(quote, (*ended, trialing))
     old = scope.state(live)
-    unused = [unused_line(old, live.current_period_start, live.current_period_end, scope.now)]
+    period_tax = scope.period_tax(live)
+    unused = [
+        unused_line(old, live.current_period_start, live.current_period_end, scope.now, period_tax)
+    ]
     start, end = scope.now, period_start(scope.now, cycle, 1)
-    lines = (LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end),)
+    description = f"{state.describe()}, {cycle.value}"
+    lines = (LineDraft(description, state.period_value, start, end, tax),)
     cancelled = billing.plan_cancel(
         scope.session,
         scope.account,
@@ -87,7 +93,9 @@ def plan_cycle_change(
         next_invoice=NextInvoice(end, net_of_credit(state, settlement.balance_after)),
         erased=erased,
     )
-    paid = CreateSubscription(new_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end)
+    paid = CreateSubscription(
+        new_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end, tax
+    )
     return BillingPlan(
         quote, (Refund(cancelled), *ended, paid, IssueInvoice(new_id, lines, Pays.purchase(new_id)))
     )

@@ -8,12 +8,13 @@ the order it writes it: documents are numbered in that order.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from kasacare.billing.charging import Pays
-from kasacare.billing.rules import LineDraft
+from kasacare.billing.rules import LineDraft, tax_total
 from kasacare.billing.service import CancelRefund
+from kasacare.billing.tax import TaxTreatment
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Plan
 from kasacare.entitlements.erasure import Erasure
@@ -49,6 +50,8 @@ class CreateSubscription:
     status: Status
     start: datetime
     end: datetime
+    #: The tax its first period is invoiced at (a trial: the tax when it starts).
+    tax: TaxTreatment
     trial_end: datetime | None = None
 
 
@@ -127,7 +130,40 @@ Effect = (
 
 @dataclass(frozen=True, slots=True)
 class BillingPlan:
-    """What a use case would do now: its quote, and its effects in the order they apply."""
+    """What a use case would do now: its quote, and its effects in the order they apply.
+    The quote's tax is read off the documents the effects issue (one computation)."""
 
     quote: Quote
     effects: tuple[Effect, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quote", _with_tax(self.quote, self.effects))
+
+
+def _with_tax(quote: Quote, effects: tuple[Effect, ...]) -> Quote:
+    """The quote with the tax of the invoices and of the credit and refund notes issued."""
+    currency = quote.charge_now.currency
+    charged: list[LineDraft] = []
+    credited: list[LineDraft] = []
+    for effect in effects:
+        match effect:
+            case IssueInvoice(_, lines, _):
+                charged += lines
+            case IssueCredit(_, lines, _):
+                credited += lines
+            case Refund(refund):
+                credited += _documented(refund)
+            case EndCoverage(ending) if ending.refund is not None:
+                credited += _documented(ending.refund)
+    treatment = next((line.tax for line in (*charged, *credited) if line.tax), None)
+    return replace(
+        quote,
+        tax_charged=tax_total(charged, currency),
+        tax_credited=tax_total(credited, currency),
+        tax=treatment,
+    )
+
+
+def _documented(refund: CancelRefund) -> list[LineDraft]:
+    documents = refund.documents()
+    return [*documents.refund, *(line for line in (documents.kept, documents.rest) if line)]

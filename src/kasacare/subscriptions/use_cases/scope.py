@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from kasacare.accounts.models import Account
+from kasacare.billing import addresses
 from kasacare.billing import service as billing
 from kasacare.billing.rules import LineDraft, total
+from kasacare.billing.tax import TaxTreatment, gross_price
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog, Plan
 from kasacare.entitlements.erasure import Erasure, erasures
@@ -102,11 +104,25 @@ class Scope:
             )
         return plan
 
-    def price(self, plan: Plan, cycle: Cycle) -> Money:
+    def price(self, plan: Plan, cycle: Cycle, tax: TaxTreatment | None = None) -> Money:
+        """The full-period (seat) price charged: the catalog price under `tax` (the
+        account's tax now by default): tax added in exclusive countries (issue 14)."""
         price = plan.price(self.currency, cycle)
         if price is None:
             raise ValidationFailed(f"{plan.name} is not sold in {self.currency}", field="plan")
-        return price
+        return gross_price(price, tax or self.tax())
+
+    # ---- tax -----------------------------------------------------------------------------
+
+    def tax(self) -> TaxTreatment:
+        """The tax of a document issued now: the billing address's."""
+        return addresses.treatment(self.session, self.catalog, self.account)
+
+    def period_tax(self, live: Subscription) -> TaxTreatment:
+        """The tax the live period was invoiced at: its changes and refunds split at it."""
+        if live.tax is None:
+            return self.tax()
+        return TaxTreatment.from_json(live.tax)
 
     def state(self, live: Subscription) -> SeatState:
         """The live subscription's state at the unit price it was invoiced at."""

@@ -11,6 +11,7 @@ from datetime import timedelta
 from kasacare.billing import service as billing
 from kasacare.billing.charging import Pays
 from kasacare.billing.rules import LineDraft, settle, total
+from kasacare.billing.tax import TaxTreatment
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Plan
 from kasacare.entitlements.rules import EntitlementSource, PaidCoverage
@@ -68,12 +69,13 @@ def plan_subscribe(
             "Send confirm_legacy_termination: true to go ahead.",
             quote=quote_json(preview.quote),
         )
-    price = scope.price(plan, cycle)
+    tax = scope.tax()
+    price = scope.price(plan, cycle, tax)
     cameras = scope.owned_cameras(camera_ids)
     scope.check_limit(plan, len(cameras))
     if not migrating:
         scope.check_uncovered(cameras, None)
-        return _new(scope, plan, cycle, cameras, price, trial)
+        return _new(scope, plan, cycle, cameras, price, tax, trial)
     # L3: every legacy plan ends first, in the same transaction; the cameras they cover
     # are the new plan's then (P4 holds: no new plan is live, as checked above).
     source = EntitlementSource.TRIAL if trial else EntitlementSource(plan.id)
@@ -86,7 +88,7 @@ def plan_subscribe(
         LegacyEndReason.MIGRATED,
         covered_after=taken_over,
     )
-    new = _new(scope, plan, cycle, cameras, price, trial)
+    new = _new(scope, plan, cycle, cameras, price, tax, trial)
     # M9: legacy coverage ended; what the new plan's first invoice leaves of the balance
     # goes back to the card payments (its goodwill part stays).
     rest = billing.plan_cancel(scope.session, scope.account, [], spent=new.quote.credit_used)
@@ -103,14 +105,21 @@ def plan_subscribe(
 
 
 def _new(
-    scope: Scope, plan: Plan, cycle: Cycle, cameras: list[Camera], price: Money, trial: bool
+    scope: Scope,
+    plan: Plan,
+    cycle: Cycle,
+    cameras: list[Camera],
+    price: Money,
+    tax: TaxTreatment,
+    trial: bool,
 ) -> BillingPlan:
     state = SeatState(plan, len(cameras), price)
     balance = scope.balance()
     if trial:
-        return _trial(scope, plan, cycle, cameras, state, balance)
+        return _trial(scope, plan, cycle, cameras, state, balance, tax)
     start, end = scope.now, period_start(scope.now, cycle, 1)
-    lines = (LineDraft(f"{state.describe()}, {cycle.value}", state.period_value, start, end),)
+    description = f"{state.describe()}, {cycle.value}"
+    lines = (LineDraft(description, state.period_value, start, end, tax),)
     settlement = settle(total(lines, scope.currency), balance)
     quote = Quote(
         charge_now=settlement.charge_card,
@@ -122,7 +131,7 @@ def _new(
     )
     subscription_id = uuid.uuid4()
     create = CreateSubscription(
-        subscription_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end
+        subscription_id, plan, cycle, tuple(cameras), price, Status.ACTIVE, start, end, tax
     )
     return BillingPlan(
         quote, (create, IssueInvoice(subscription_id, lines, Pays.purchase(subscription_id)))
@@ -136,6 +145,7 @@ def _trial(
     cameras: list[Camera],
     state: SeatState,
     balance: Money,
+    tax: TaxTreatment,
 ) -> BillingPlan:
     """T1, T4: once per account, card on file, full entitlement, no money until its end."""
     if scope.account.trial_started_at is not None:
@@ -152,6 +162,7 @@ def _trial(
         Status.TRIALING,
         scope.now,
         trial_end,
+        tax,
         trial_end,
     )
     return BillingPlan(quote, (StartTrial(), create))
