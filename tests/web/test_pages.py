@@ -4,12 +4,21 @@ person. (The real-browser tests are in tests/web/test_browser.py.)"""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 from fastapi.testclient import TestClient
 
 from kasacare.context import AppContext
-from tests.factories import PASSWORD
+from kasacare.kit.clock import FixedClock
+from tests.factories import (
+    PASSWORD,
+    card_on_file,
+    owner,
+    register_camera,
+    subscribe,
+    token_for,
+)
 from tests.web.conftest import csrf
 
 
@@ -163,7 +172,17 @@ def _agent(browser: TestClient, admin_headers: dict[str, str]) -> None:
     assert "Support console" in signed.text
 
 
-def test_support_goodwill_credit_and_force_unbind_are_audited(
+def _confirmed(browser: TestClient, path: str, data: dict[str, str]) -> tuple[str, str]:
+    """Post a support action, read its confirmation page, confirm it: both pages' text."""
+    review = browser.post(f"{path}/actions", data=data)
+    assert review.status_code == 200, review.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', review.text))
+    assert fields["confirmed"] == "1"
+    done = browser.post(f"{path}/actions", data=fields)
+    return review.text, done.text
+
+
+def test_issue_14_item_6_goodwill_and_force_unbind_are_confirmed_then_audited_by_name(
     browser: TestClient, admin_headers: dict[str, str], context: AppContext
 ) -> None:
     sign_up(browser, "customer@example.com")
@@ -182,38 +201,99 @@ def test_support_goodwill_credit_and_force_unbind_are_audited(
     account_path = re.search(r'href="(/support/accounts/[^"]+)"', found.text).group(1)  # type: ignore[union-attr]
     account_page = browser.get(account_path)
     assert "customer@example.com" in account_page.text
+    # GB without a plan: the cap is a year of Plus for one camera at the annual price.
+    assert "up to £34.99 over any 12 months for this account; £34.99 may still be given" in (
+        account_page.text
+    )
     token = csrf(account_page.text)
     no_note = browser.post(
         f"{account_path}/actions",
         data={"action": "goodwill_credit", "amount": "5.00", "note": "", "csrf_token": token},
     )
     assert no_note.status_code == 422 and "Write a note" in no_note.text
-    credited = browser.post(
-        f"{account_path}/actions",
-        data={
+    review, credited = _confirmed(
+        browser,
+        account_path,
+        {
             "action": "goodwill_credit",
             "amount": "5.00",
             "note": "Outage in March",
             "csrf_token": token,
         },
     )
-    assert "balance £5.00" in credited.text
-    assert "goodwill_credit — Outage in March" in credited.text
-    camera_id = re.search(r'name="camera_id" value="([^"]+)"', credited.text).group(1)  # type: ignore[union-attr]
-    unbound = browser.post(
-        f"{account_path}/actions",
-        data={
+    assert "Give £5.00 goodwill credit to customer@example.com?" in review
+    assert "never refunded to a card" in review
+    assert "£0.00 was given in the last 12 months, so £34.99 may still be given" in review
+    assert "balance £5.00" in credited
+    assert "agent@kasa.example gave a goodwill credit: Outage in March" in credited
+    camera_id = re.search(r'name="camera_id" value="([^"]+)"', credited).group(1)  # type: ignore[union-attr]
+    review, unbound = _confirmed(
+        browser,
+        account_path,
+        {
             "action": "force_unbind",
             "camera_id": camera_id,
             "note": "Resold on eBay",
-            "csrf_token": token,
+            "csrf_token": csrf(credited),
         },
     )
-    assert "force_unbind — Resold on eBay" in unbound.text
-    assert "RESOLD01" not in unbound.text.split("Timeline")[0]
+    assert "Force-unbind Garage (KC120, RESOLD01)?" in review
+    assert "erased at once and for good: 0 clip(s)" in review
+    assert "No plan covers it: no money moves." in review
+    assert "agent@kasa.example force-unbound a resold camera: Resold on eBay" in unbound
+    assert "RESOLD01" not in unbound.split("Timeline")[0]
     log = browser.get("/v1/admin/audit-log", headers=admin_headers).json()["items"]
     assert {e["action"] for e in log} >= {"goodwill_credit", "force_unbind"}
     assert all(e["actor"].startswith("support:") for e in log)
+
+
+def test_issue_14_item_6_force_unbind_of_a_covered_camera_shows_the_owners_credit(
+    browser: TestClient, admin_headers: dict[str, str], clock: FixedClock
+) -> None:
+    """A resold camera on a two-camera Plus plan leaves it as the owner removing it would
+    (C3): the confirmation states the prorated credit before anything is done."""
+    clock.set(datetime(2026, 3, 1, tzinfo=UTC))
+    _, headers = owner(browser, "plus@example.com")  # US: USD, no sales tax without an address
+    card_on_file(browser, headers)
+    cameras = [register_camera(browser, headers, "KC120")["id"] for _ in range(2)]
+    subscribe(browser, headers, cameras)  # 2 x 399 for March 1 to April 1 (31 days)
+    clock.set(datetime(2026, 3, 22, tzinfo=UTC))  # 10 of 31 days unused
+    _agent(browser, admin_headers)
+    found = browser.get("/support", params={"q": "plus@"})
+    path = re.search(r'href="(/support/accounts/[^"]+)"', found.text).group(1)  # type: ignore[union-attr]
+    review = browser.post(
+        f"{path}/actions",
+        data={
+            "action": "force_unbind",
+            "camera_id": cameras[1],
+            "note": "Resold",
+            "csrf_token": csrf(browser.get(path).text),
+        },
+    )
+    # Credit 798 x 10/31 = 257.42 -> 257, charge 399 x 10/31 = 128.71 -> 129: 128 net credit.
+    assert "It leaves the owner&#39;s plan: $1.28 prorated credit goes onto their balance." in (
+        review.text
+    )
+    headers = token_for(browser, "plus@example.com")
+    assert browser.get("/v1/subscription", headers=headers).json()["camera_ids"] == cameras
+
+
+def test_issue_14_item_6_search_by_the_beginning_of_an_address(
+    browser: TestClient, admin_headers: dict[str, str]
+) -> None:
+    for email in ("ann.lee@example.com", "ann_b@example.com", "annabel@example.org"):
+        sign_up(browser, email)
+        browser.cookies.clear()
+    _agent(browser, admin_headers)
+
+    def found(q: str) -> list[str]:
+        text = browser.get("/support", params={"q": q}).text
+        return re.findall(r'<a href="/support/accounts/[^"]+">([^<]+)</a>', text)
+
+    assert found("ANN") == ["ann.lee@example.com", "ann_b@example.com", "annabel@example.org"]
+    assert found("ann_") == ["ann_b@example.com"]  # "_" is a letter here, not a wildcard
+    assert found("ann.lee@") == ["ann.lee@example.com"]
+    assert found("%") == []
 
 
 def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_cap(
@@ -237,4 +317,6 @@ def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_c
     over = credit("35.00")
     assert over.status_code == 409 and "£34.99" in over.text
     assert "balance £0.00" in over.text  # nothing was written
-    assert credit("34.99").status_code == 200
+    review = credit("34.99")  # within the cap: the confirmation page, nothing done yet
+    assert review.status_code == 200 and "Give £34.99 goodwill credit" in review.text
+    assert "balance £0.00" in browser.get(account_path).text

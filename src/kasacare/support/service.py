@@ -68,6 +68,76 @@ def audit(
     )
 
 
+def search(session: Session, query: str) -> list[Account]:
+    """Owners for the console's search box: an email address or its beginning (`ann@`,
+    `ann.lee@exa`), or a bound camera's serial."""
+    text = query.strip()
+    if not text:
+        return []
+    repo = AuditRepository(session)
+    found = [*repo.owners_by_serial(text.upper()), *repo.owners_by_email_prefix(text.lower())]
+    return list({account.id: account for account in found}.values())
+
+
+def actor_names(session: Session, actors: set[str]) -> dict[str, str]:
+    """Each audit actor as people read it: an agent's address, or "Operator (API)"."""
+    ids = {}
+    for actor in actors:
+        kind, _, raw_id = actor.partition(":")
+        if kind == "support":
+            try:
+                ids[actor] = uuid.UUID(raw_id)
+            except ValueError:
+                continue
+    emails = AuditRepository(session).emails(list(ids.values()))
+    names = {actor: emails.get(agent, "a former agent") for actor, agent in ids.items()}
+    return {actor: names.get(actor, "Operator (API)") for actor in actors}
+
+
+def goodwill_policy(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    account: Account,
+    years: Fraction,
+) -> tuple[Money, Money, Money]:
+    """(the yearly cap, what was given over the last rolling year, what may still be given)."""
+    cap = goodwill_cap(session, catalog, account, years)
+    given = Money(
+        BillingRepository(session).goodwill_since(account.id, now - GOODWILL_WINDOW), cap.currency
+    )
+    return cap, given, cap - given.min(cap)
+
+
+def check_goodwill(
+    session: Session,
+    catalog: Catalog,
+    now: datetime,
+    account: Account,
+    amount: Money,
+    years: Fraction,
+) -> tuple[Money, Money, Money]:
+    """The policy's figures (cap, given, allowed) for `amount`; GoodwillLimitExceeded when
+    it is more than may still be given."""
+    cap, given, allowed = goodwill_policy(session, catalog, now, account, years)
+    if amount.amount > allowed.amount:
+        raise GoodwillLimitExceeded(
+            f"At most {format_money(allowed)} more goodwill credit for this account this "
+            f"year (the policy allows {format_money(cap)} a year; "
+            f"{format_money(given)} given)",
+            allowed={"amount": allowed.amount, "currency": allowed.currency},
+        )
+    return cap, given, allowed
+
+
+def check_unbindable(session: Session, camera_id: uuid.UUID) -> None:
+    if LegacyRepository(session).covering([camera_id]):
+        raise CameraCoveredByLegacy(
+            "A legacy subscription covers this camera. Resolve the legacy case first "
+            "(POST /v1/support/legacy-subscriptions/{id}/resolve), then unbind the camera",
+        )
+
+
 def audit_log(
     session: Session, *, account_id: uuid.UUID | None = None, limit: int = 100
 ) -> list[AuditEntry]:
@@ -198,19 +268,7 @@ def goodwill_credit(
         raise ValidationFailed(
             f"A goodwill credit is a positive amount in {account.currency}", field="amount"
         )
-    cap = goodwill_cap(session, catalog, account, cap_years)
-    given = Money(
-        BillingRepository(session).goodwill_since(account.id, now - GOODWILL_WINDOW),
-        amount.currency,
-    )
-    allowed = cap - given.min(cap)
-    if amount.amount > allowed.amount:
-        raise GoodwillLimitExceeded(
-            f"At most {format_money(allowed)} more goodwill credit for this account this "
-            f"year (the policy allows {format_money(cap)} a year; "
-            f"{format_money(given)} given)",
-            allowed={"amount": allowed.amount, "currency": allowed.currency},
-        )
+    check_goodwill(session, catalog, now, account, amount, cap_years)
     credit = billing.issue_credit(
         session,
         now,
@@ -249,11 +307,7 @@ def force_unbind(
     if found is None:
         raise NotFound("No such camera")
     account = lock_account(session, found)
-    if LegacyRepository(session).covering([camera_id]):
-        raise CameraCoveredByLegacy(
-            "A legacy subscription covers this camera. Resolve the legacy case first "
-            "(POST /v1/support/legacy-subscriptions/{id}/resolve), then unbind the camera",
-        )
+    check_unbindable(session, camera_id)
     live = SubscriptionRepository(session).live(account.id)
     if live is not None and camera_id in live.camera_ids:
         Subscriptions(session, catalog, Planning(), now, account).remove_camera(camera_id)

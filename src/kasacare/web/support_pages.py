@@ -12,12 +12,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
+from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account, Role
-from kasacare.accounts.service import normalize_email
 from kasacare.billing import service as billing
-from kasacare.cameras.models import Camera, Device
-from kasacare.context import Context, DbSession, Now
+from kasacare.billing.charging import Planning
+from kasacare.cameras.models import Camera
+from kasacare.catalog.schemas import Catalog
+from kasacare.clips import service as clip_service
+from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError, NotFound, ValidationFailed
 from kasacare.kit.money import Money, format_money, parse_major
@@ -25,6 +28,8 @@ from kasacare.legacy.repository import LegacyRepository
 from kasacare.notifications.service import for_account
 from kasacare.subscriptions.models import Subscription
 from kasacare.subscriptions.repository import SubscriptionRepository
+from kasacare.subscriptions.service import Subscriptions
+from kasacare.subscriptions.use_cases.change import plan_remove_camera
 from kasacare.support import service as support
 from kasacare.support.policy import goodwill_cap_years
 from kasacare.web.guard import signed_in_as
@@ -42,72 +47,88 @@ def _agent(request: Request, session: Session, now: datetime) -> Account:
 @router.get("/support", response_class=HTMLResponse)
 def console(request: Request, session: DbSession, now: Now, q: str = "") -> Response:
     agent = _agent(request, session, now)
-    results: list[Account] = []
-    if q.strip():
-        by_email = session.scalars(
-            select(Account).where(Account.email == normalize_email(q), Account.role == Role.OWNER)
-        ).all()
-        by_serial = session.scalars(
-            select(Account)
-            .join(Camera, Camera.account_id == Account.id)
-            .join(Device, Device.id == Camera.device_id)
-            .where(Device.serial == q.strip().upper(), Camera.unbound_at.is_(None))
-        ).all()
-        results = list({a.id: a for a in [*by_email, *by_serial]}.values())
+    results = support.search(session, q)
     return page(request, session, "support.html", account=agent, q=q, results=results)
 
 
-def _timeline(session: Session, account: Account) -> list[dict[str, Any]]:
+# Words for the timeline: an agent reads what happened, not the codes it is stored under.
+_STATUS = {"trialing": "free trial", "active": "active", "past_due": "payment failed"}
+_STATUS |= {"ended": "ended"}
+_ENDED = {
+    "cancelled": "cancelled by the owner",
+    "cycle_change": "replaced by the other billing cycle",
+    "dunning": "the payment failed after every retry",
+    "not_renewed": "auto-renew was off",
+}
+_INVOICE = {"open": "unpaid", "paid": "paid", "void": "voided"}
+_CREDIT_NOTE = {"refund": "refunded to the card", "credit": "added to the balance"}
+_CHANNEL = {"direct": "paid by card", "app_store": "bought in an app store"}
+_NOTICE = {
+    "trial_ending": "the free trial ends soon",
+    "annual_renewal": "the annual plan renews soon",
+    "card_expiring": "the card expires soon",
+    "payment_failed": "a payment failed",
+    "refund_issued": "a refund is on its way",
+    "credit_added": "credit was added",
+    "subscription_ended": "a subscription ended",
+    "subscription_ending": "a subscription ends soon",
+    "history_erased": "video history was erased",
+}
+_ACTION = {
+    "goodwill_credit": "gave a goodwill credit",
+    "force_unbind": "force-unbound a resold camera",
+    "legacy_resolve": "resolved a legacy case",
+    "legacy_import": "imported a legacy plan",
+    "legacy_extend": "extended an app-store legacy plan",
+}
+
+
+def _plan(catalog: Catalog, plan: str, cycle: str) -> str:
+    known = catalog.plans.get(plan) or catalog.legacy_plans.get(plan)
+    return f"{known.name if known else plan} ({cycle})"
+
+
+def _timeline(session: Session, catalog: Catalog, account: Account) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for sub in session.scalars(select(Subscription).where(Subscription.account_id == account.id)):
-        events.append(
-            {
-                "at": sub.created_at,
-                "what": f"Subscription {sub.plan.value} "
-                f"({sub.cycle.value}) started, status {sub.status.value}",
-            }
-        )
+        plan = _plan(catalog, sub.plan.value, sub.cycle.value)
+        how = " as a free trial" if sub.trial_end else ""
+        now_ = _STATUS.get(sub.status.value, sub.status.value)
+        events.append({"at": sub.created_at, "what": f"{plan} started{how} (now {now_})"})
         if sub.ended_at:
-            events.append(
-                {
-                    "at": sub.ended_at,
-                    "what": f"Subscription {sub.plan.value} ended "
-                    f"({sub.end_reason.value if sub.end_reason else ''})",
-                }
-            )
+            why = _ENDED.get(sub.end_reason.value if sub.end_reason else "", "it ended")
+            events.append({"at": sub.ended_at, "what": f"{plan} ended: {why}"})
     for legacy in LegacyRepository(session).all_for(account.id):
+        plan = _plan(catalog, legacy.plan, legacy.cycle.value)
+        channel = _CHANNEL.get(legacy.channel.value, legacy.channel.value)
+        status = _STATUS.get(legacy.status.value, legacy.status.value)
         events.append(
-            {
-                "at": legacy.created_at,
-                "what": f"Legacy {legacy.plan} imported "
-                f"({legacy.channel.value}), status {legacy.status.value}",
-            }
+            {"at": legacy.created_at, "what": f"Legacy {plan} imported, {channel} (now {status})"}
         )
     for invoice in billing.invoices(session, account):
+        total = format_money(Money(invoice.total, invoice.currency))
+        state = _INVOICE.get(invoice.status.value, invoice.status.value)
         events.append(
-            {
-                "at": invoice.created_at,
-                "what": f"Invoice {invoice.number}: "
-                f"{format_money(Money(invoice.total, invoice.currency))} {invoice.status.value}",
-            }
+            {"at": invoice.created_at, "what": f"Invoice {invoice.number}: {total}, {state}"}
         )
     for note in billing.credit_notes(session, account):
-        events.append(
-            {
-                "at": note.created_at,
-                "what": f"Credit note {note.number} ({note.kind.value}): "
-                f"{format_money(Money(note.total, note.currency))}",
-            }
-        )
+        total = format_money(Money(note.total, note.currency))
+        kind = _CREDIT_NOTE.get(note.kind.value, note.kind.value)
+        events.append({"at": note.created_at, "what": f"Credit note {note.number}: {total} {kind}"})
     for notice in for_account(session, account.id):
-        events.append({"at": notice.created_at, "what": f"Notified: {notice.kind.value}"})
-    for entry in support.audit_log(session, account_id=account.id, limit=200):
-        events.append({"at": entry.at, "what": f"{entry.actor}: {entry.action} — {entry.note}"})
+        told = _NOTICE.get(notice.kind.value, notice.kind.value)
+        events.append({"at": notice.created_at, "what": f"Told the owner: {told}"})
+    entries = support.audit_log(session, account_id=account.id, limit=200)
+    names = support.actor_names(session, {entry.actor for entry in entries})
+    for entry in entries:
+        did = _ACTION.get(entry.action, entry.action)
+        events.append({"at": entry.at, "what": f"{names[entry.actor]} {did}: {entry.note}"})
     return sorted(events, key=lambda e: e["at"], reverse=True)
 
 
 def _account_page(
     request: Request,
+    context: AppContext,
     session: Session,
     now: datetime,
     agent: Account,
@@ -125,25 +146,37 @@ def _account_page(
             .where(Camera.account_id == account.id, Camera.unbound_at.is_(None))
         )
     )
+    live = SubscriptionRepository(session).live(account.id)
+    years = goodwill_cap_years(context.settings)
+    cap, _, allowed = support.goodwill_policy(session, context.catalog, now, account, years)
     return page(
         request,
         session,
         "support_account.html",
         account=agent,
         customer=account,
-        cameras=owned,
+        cameras=sorted(owned, key=lambda camera: (camera.name.casefold(), str(camera.id))),
         legacy=LegacyRepository(session).live(account.id),
-        live=SubscriptionRepository(session).live(account.id),
+        plan=(
+            f"{_plan(context.catalog, live.plan.value, live.cycle.value)}, "
+            f"{_STATUS.get(live.status.value, live.status.value)}"
+            if live
+            else None
+        ),
+        goodwill=(cap, allowed),
         balance=billing.balance(session, account),
-        timeline=_timeline(session, account),
+        timeline=_timeline(session, context.catalog, account),
         error=error,
         status_code=status_code,
     )
 
 
 @router.get("/support/accounts/{account_id}", response_class=HTMLResponse)
-def account_page(account_id: uuid.UUID, request: Request, session: DbSession, now: Now) -> Response:
-    return _account_page(request, session, now, _agent(request, session, now), account_id)
+def account_page(
+    account_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    agent = _agent(request, session, now)
+    return _account_page(request, context, session, now, agent, account_id)
 
 
 @router.post("/support/accounts/{account_id}/actions")
@@ -179,6 +212,9 @@ async def act(
             amount = _amount(form.get("amount"), customer)
             if amount is None:
                 raise ValidationFailed("A goodwill credit needs a positive amount.")
+            if form.get("confirmed") != "1":
+                facts = _goodwill_facts(context, session, now, customer, amount)
+                return _confirm(request, session, agent, customer, form, facts)
             support.goodwill_credit(
                 session,
                 context.catalog,
@@ -193,6 +229,9 @@ async def act(
             camera_id = uuid.UUID(str(form.get("camera_id")))
             if camera_id not in {c.id for c in _bound_cameras(session, customer)}:
                 raise NotFound("No such camera on this account")
+            if form.get("confirmed") != "1":
+                facts = _unbind_facts(context, session, now, customer, camera_id)
+                return _confirm(request, session, agent, customer, form, facts)
             support.force_unbind(session, context.catalog, now, actor, camera_id, note)
         else:
             raise ValidationFailed("Unknown action.")
@@ -201,11 +240,89 @@ async def act(
         session.rollback()
         message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
         status = error.status if isinstance(error, KasaCareError) else 422
-        return _account_page(request, session, now, agent, account_id, message, status)
+        return _account_page(request, context, session, now, agent, account_id, message, status)
     after_commit(context, now)
     return RedirectResponse(
         notice_url(f"/support/accounts/{account_id}", "support_done"), status_code=303
     )
+
+
+def _confirm(
+    request: Request,
+    session: Session,
+    agent: Account,
+    customer: Account,
+    form: FormData,
+    facts: dict[str, Any],
+) -> HTMLResponse:
+    """Nothing is done yet: the agent reads what the action will do, then confirms it (the
+    same form posted again with `confirmed=1`)."""
+    session.rollback()  # the account's lock: nothing was written
+    fields = {k: str(v) for k, v in form.items() if k not in (CSRF_FIELD, "confirmed")}
+    return page(
+        request,
+        session,
+        "support_confirm.html",
+        account=agent,
+        customer=customer,
+        fields=fields,
+        **facts,
+    )
+
+
+def _goodwill_facts(
+    context: AppContext, session: Session, now: datetime, customer: Account, amount: Money
+) -> dict[str, Any]:
+    years = goodwill_cap_years(context.settings)
+    cap, given, allowed = support.check_goodwill(
+        session, context.catalog, now, customer, amount, years
+    )
+    return {
+        "title": f"Give {format_money(amount)} goodwill credit to {customer.email}?",
+        "facts": [
+            "It goes onto the account's credit balance at once and pays the next invoices "
+            "before the card. It is never refunded to a card, not even if the owner cancels.",
+            f"The policy allows {format_money(cap)} a year for this account ({years} year of "
+            f"its plan at the annual price); {format_money(given)} was given in the last 12 "
+            f"months, so {format_money(allowed)} may still be given.",
+        ],
+        "button": f"Give {format_money(amount)}",
+    }
+
+
+def _unbind_facts(
+    context: AppContext, session: Session, now: datetime, customer: Account, camera_id: uuid.UUID
+) -> dict[str, Any]:
+    support.check_unbindable(session, camera_id)
+    camera = session.scalars(
+        select(Camera).options(joinedload(Camera.device)).where(Camera.id == camera_id)
+    ).one()
+    held = len(clip_service.held_clips(session, camera_id, now))
+    facts = [
+        f"The camera leaves {customer.email} now; whoever holds it can register it again.",
+        f"Its video history is erased at once and for good: {held} clip(s).",
+    ]
+    live = SubscriptionRepository(session).live(customer.id)
+    if live is not None and camera_id in live.camera_ids:
+        scope = Subscriptions(session, context.catalog, Planning(), now, customer).scope
+        quote = plan_remove_camera(scope, camera_id).quote
+        if quote.refund_now.amount:
+            facts.append(
+                f"It was the last camera of the plan, so the plan is cancelled: "
+                f"{format_money(quote.refund_now)} is refunded to the card."
+            )
+        else:
+            facts.append(
+                f"It leaves the owner's plan: {format_money(quote.credit_added)} prorated "
+                "credit goes onto their balance."
+            )
+    else:
+        facts.append("No plan covers it: no money moves.")
+    return {
+        "title": f"Force-unbind {camera.name} ({camera.device.model}, {camera.device.serial})?",
+        "facts": facts,
+        "button": "Force-unbind the camera",
+    }
 
 
 def _amount(raw: object, customer: Account) -> Money | None:
