@@ -176,6 +176,9 @@ def test_issue_13_item_2_delete_the_account_end_to_end(
         assert (to, message["Subject"]) == ([EMAIL], "Your Kasa Care account was deleted")
         assert _rows_naming(context, EMAIL) == []
         assert _rows_naming(context, "leaving@") == []
+        # Nor the account's id in text: the wrong password above counted under
+        # `reauth:<id>`, and a claim code's failures under `claim-account:<id>`.
+        assert _rows_naming(context, account["id"]) == []
 
         # The password no longer signs in (a failed sign-in counts under the address, as
         # for any unknown address, until `throttle.FORGET_AFTER`).

@@ -41,6 +41,8 @@ from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.models import Clip
 from kasacare.clips.retention import erase_camera
+from kasacare.devices.codes import account_key as claim_account_key
+from kasacare.devices.models import ClaimThrottle
 from kasacare.kit.idempotency_models import IdempotencyKey
 from kasacare.legacy import service as legacy
 from kasacare.notifications.models import Notification
@@ -120,9 +122,9 @@ def _forget(session: Session, account: Account, now: datetime, authorization: st
         session.execute(delete(table).where(table.account_id == account.id))
     export.forget(session, account.id, now)  # its zips deleted after the commit
     session.execute(delete(AccountToken).where(AccountToken.account_id == account.id))
-    session.execute(
-        delete(SignInThrottle).where(SignInThrottle.key == throttle.email_key(account.email))
-    )
+    own_keys = [throttle.email_key(account.email), throttle.reauth_key(account.id)]
+    session.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(own_keys)))
+    session.execute(delete(ClaimThrottle).where(ClaimThrottle.key == claim_account_key(account.id)))
     # Queued after the outbox was emptied: the one mail left is this confirmation.
     if account.email_verified_at is not None:
         mails.queue(session, account.id, MailKind.ACCOUNT_DELETED, account.email, now)
