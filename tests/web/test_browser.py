@@ -425,10 +425,11 @@ def test_c1_cancel_shows_the_quote_refunds_and_erased_clips_are_no_longer_availa
     screenshot(page, "activity", docs="activity.png")
 
     page.goto("/app/notifications")
-    expect(page.locator("li", has_text="A refund is on its way to your card")).to_contain_text(
-        refund
-    )
-    expect(page.get_by_text("Some video history was erased")).to_be_visible()
+    # Issue 14 item 3: each notice names its amount, plan, camera and document.
+    refunded = page.locator("li", has_text=f"Your Kasa Care refund of {refund}")
+    expect(refunded).to_contain_text("for Kasa Care Plus for Hall")
+    expect(refunded.get_by_role("link", name=re.compile("^Credit note CN-"))).to_be_visible()
+    expect(page.get_by_text("Video history of Hall was erased")).to_be_visible()
     screenshot(page, "notifications")
 
 

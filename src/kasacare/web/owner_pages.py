@@ -23,7 +23,9 @@ from kasacare.jobs import after_commit
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.legacy import service as legacy
-from kasacare.notifications.service import for_account
+from kasacare.notifications.facts import facts_for
+from kasacare.notifications.service import for_account, mark_read
+from kasacare.notifications.wording import describe
 from kasacare.subscriptions.quote import Quote
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.subscriptions.use_cases.cancel import plan_cancel, plan_cancel_legacy
@@ -268,12 +270,22 @@ def _apply(use_cases: Subscriptions, form: FormData) -> None:
 
 
 @router.get("/app/notifications", response_class=HTMLResponse)
-def notifications_page(request: Request, session: DbSession, now: Now) -> Response:
+def notifications_page(
+    request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """Every notification worded as the mail words it (issue 14 item 3). Opening the page
+    marks them read: the ones unread until now stay marked "New" on this visit, so nothing
+    is lost, and no extra click is needed for what the page exists to show."""
     account = signed_in_owner(request, session, now)
-    return page(
-        request,
-        session,
-        "notifications.html",
-        account=account,
-        items=for_account(session, account.id),
-    )
+    items = for_account(session, account.id)
+    facts = facts_for(session, context.catalog, items)
+    shown = [
+        (
+            item,
+            describe(item.kind, item.data, item.created_at, facts[item.id]),
+            item.read_at is None,
+        )
+        for item in items
+    ]
+    mark_read(session, account.id, now)
+    return page(request, session, "notifications.html", account=account, items=shown)

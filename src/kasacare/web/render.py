@@ -11,8 +11,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from kasacare.accounts.models import Account, Role
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
 from kasacare.kit.money import Money, format_money
+from kasacare.kit.zones import local
+from kasacare.notifications.service import unread_count
 from kasacare.web import kept_forms
 from kasacare.web.messages import NOTICES, banners
 from kasacare.web.session import CSRF_FIELD, csrf_token, finish
@@ -20,12 +23,19 @@ from kasacare.web.session import CSRF_FIELD, csrf_token, finish
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
-def day(moment: datetime | None) -> str:
-    return moment.strftime("%-d %b %Y") if moment else ""
+def day(moment: datetime | None, zone: str | None = None) -> str:
+    """`4 Jan 2027`: the date in `zone` (the account's time zone) or UTC."""
+    if moment is None:
+        return ""
+    return (local(moment, zone) if zone else moment).strftime("%-d %b %Y")
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%-d %b %Y, %H:%M UTC") if moment else ""
+def when(moment: datetime | None, zone: str | None = None) -> str:
+    """`4 Jan 2027, 09:00 GMT`: the time in `zone` (the account's time zone) or UTC."""
+    if moment is None:
+        return ""
+    seen = local(moment, zone) if zone else moment
+    return f"{seen:%-d %b %Y, %H:%M} {seen.tzname() or 'UTC'}"
 
 
 def money(amount: int | Money | dict[str, Any], currency: str | None = None) -> str:
@@ -83,6 +93,9 @@ def page(
     context.setdefault("error", error)
     context.setdefault("notice", notice)
     context["csrf"] = csrf_token(request)
+    account = context.get("account")
+    if isinstance(account, Account) and account.role is Role.OWNER:
+        context["unread"] = unread_count(session, account.id)  # the nav's count
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if form is not None:
         kept_forms.forget(response)  # shown once
