@@ -17,7 +17,7 @@ from kasacare.kit.money import Money, format_money
 from kasacare.kit.zones import local
 from kasacare.notifications.service import unread_count
 from kasacare.web import kept_forms
-from kasacare.web.messages import NOTICES, banners
+from kasacare.web.messages import NOTICES, banners, fix_for
 from kasacare.web.session import CSRF_FIELD, csrf_token, finish
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -58,7 +58,16 @@ def entitlement_words(entitlement: Entitlement) -> str:
     """ "Free plan: last 2 days, until 12 Mar 2028", "Premium: 30 days", ..."""
     source = entitlement.source
     if source is EntitlementSource.NONE:
-        return "No cloud recording: add a microSD card or subscribe"
+        # Issue 14 item 4: a microSD card records locally; it never gives cloud recording.
+        if entitlement.free_plan_ends_at is not None:
+            return (
+                f"No cloud recording: the free plan ended on {day(entitlement.free_plan_ends_at)}."
+                " Subscribe to Kasa Care to record to the cloud"
+            )
+        return (
+            "No cloud recording on this model's free plan (it records to its microSD card)."
+            " Subscribe to Kasa Care to record to the cloud"
+        )
     if source is EntitlementSource.FREE:
         return (
             f"Free plan: last {history(entitlement.history_hours)}, "
@@ -90,7 +99,10 @@ def page(
     if form is not None:
         context["kept_form"] = form
         notice = NOTICES["form_kept"]
-    context.setdefault("error", error)
+    if context.get("error") is None:  # a page's own refusal first, else the address's
+        context["error"] = error
+    code = context.pop("error_code", None) or request.query_params.get("problem")
+    context.setdefault("error_fix", fix_for(code) if context["error"] else None)
     context.setdefault("notice", notice)
     context["csrf"] = csrf_token(request)
     account = context.get("account")
