@@ -264,6 +264,7 @@ def deliver_mail(context: AppContext, now: datetime) -> int:
         now,
         mail_from=settings.mail_from,
         catalog=context.catalog,
+        settings=settings,
     )
 
 

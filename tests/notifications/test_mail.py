@@ -39,6 +39,7 @@ from kasacare.notifications.mail import (
     retry_delay,
 )
 from kasacare.notifications.models import Kind, Notification
+from kasacare.notifications.wording import Facts
 from tests.factories import card_on_file, owner, register_camera, subscribe, token_for
 from tests.mailbox import verify
 
@@ -117,8 +118,8 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def _trial_then_cancel(client: TestClient, clock: FixedClock, context: AppContext) -> None:
-    """trial_ending (28 Apr), then the first charge (1 May) and a cancel on 10 May:
-    refund_issued, subscription_ended and history_erased."""
+    """trial_ending (28 Apr), then the first charge (1 May: payment_received) and a cancel
+    on 10 May: refund_issued, subscription_ended and history_erased."""
     clock.set(APRIL_1)
     _, headers = owner(client, OWNER)
     verify(client, context, OWNER)  # issue 13: mail goes only to a verified address
@@ -147,11 +148,13 @@ def _ids(context: AppContext) -> list[str]:
 EXPECTED_SUBJECTS = sorted(
     [
         "Your Kasa Care trial ends on 1 May 2026",
+        # Issue 14 item 3: the first charge after the trial, Plus monthly $3.99, has a receipt.
+        "Your Kasa Care receipt for $3.99",
         # Plus monthly $3.99 for [1 May, 1 Jun): cancelled 10 May, 22 of 31 days unused:
         # 399 x 22/31 = 283.16 -> 283
         "Your Kasa Care refund of $2.83",
         "Your Kasa Care Plus subscription has ended",
-        "Some of your cameras' video history was erased",
+        "Video history of KC120 cam was erased",
     ]
 )
 
@@ -160,34 +163,37 @@ def test_each_notification_is_mailed_once_to_the_owner_and_marked_delivered(
     client: TestClient, clock: FixedClock, context: AppContext, smtp: SmtpServer
 ) -> None:
     _trial_then_cancel(client, clock, context)
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 4
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 5
     assert smtp.subjects() == EXPECTED_SUBJECTS
     assert smtp.message_ids() == _ids(context)  # each notification exactly once
     for recipients, message in smtp.inbox.received:
         assert recipients == [OWNER]
         assert message["To"] == OWNER
         assert message["From"] == "Kasa Care <no-reply@kasacare.local>"
-        assert message.get_content_type() == "text/plain"
+        assert message.get_content_type() in ("text/plain", "multipart/mixed")
     assert all(n.delivered_at == MAY_10 for n, _ in _outbox(context))
     trial = next(m for _, m in smtp.inbox.received if "trial" in str(m["Subject"]))
     body = trial.get_content()
-    assert "Your free Kasa Care trial ends on 1 May 2026 at 00:00 UTC." in body
+    assert (
+        "Your free trial of Kasa Care Plus (monthly) for KC120 cam ends on 1 May 2026 at 00:00 UTC."
+        in body
+    )
 
 
 def test_rerunning_delivery_sends_nothing_more(
     client: TestClient, clock: FixedClock, context: AppContext, smtp: SmtpServer
 ) -> None:
     _trial_then_cancel(client, clock, context)
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 4
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 5
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(days=1)) == 0
-    assert len(smtp.inbox.offered) == 4
+    assert len(smtp.inbox.offered) == 5
 
 
 def test_small_batches_deliver_the_whole_outbox_oldest_first(
     client: TestClient, clock: FixedClock, context: AppContext, smtp: SmtpServer
 ) -> None:
     _trial_then_cancel(client, clock, context)
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10, batch=1) == 4
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10, batch=1) == 5
     assert smtp.inbox.received[0][1]["Subject"] == "Your Kasa Care trial ends on 1 May 2026"
     assert smtp.message_ids() == _ids(context)
 
@@ -208,8 +214,8 @@ def test_workers_delivering_at_once_never_send_one_notification_twice(
         thread.start()
     for thread in workers:
         thread.join(timeout=60)
-    assert sum(counts) == 4
-    assert len(smtp.inbox.offered) == 4
+    assert sum(counts) == 5
+    assert len(smtp.inbox.offered) == 5
     assert smtp.message_ids() == _ids(context)
 
 
@@ -222,17 +228,17 @@ def test_a_refused_mail_stays_pending_and_a_later_run_delivers_it_once(
     _trial_then_cancel(client, clock, context)
     smtp.inbox.refuse = reply
     assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 0
-    assert len(smtp.inbox.offered) == 4  # the server is up: each mail is tried
+    assert len(smtp.inbox.offered) == 5  # the server is up: each mail is tried
     for notification, _ in _outbox(context):
         assert notification.delivered_at is None
         assert notification.delivery_attempts == 1
         assert notification.next_attempt_at == MAY_10 + FIRST_RETRY
     # Backoff: no new try before the first retry is due.
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(minutes=4)) == 0
-    assert len(smtp.inbox.offered) == 4
+    assert len(smtp.inbox.offered) == 5
 
     smtp.inbox.refuse = None
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10 + FIRST_RETRY) == 4
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10 + FIRST_RETRY) == 5
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(hours=1)) == 0
     assert smtp.subjects() == EXPECTED_SUBJECTS
     assert smtp.message_ids() == _ids(context)  # once each, no duplicates
@@ -245,7 +251,7 @@ def test_m5_a_mail_that_is_always_refused_does_not_stop_the_others(
     counted and retried with back-off while every other mail is delivered in the same runs."""
     _trial_then_cancel(client, clock, context)
     smtp.inbox.refuse_subject = "Your Kasa Care refund"
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 3
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 4
     refund = "Your Kasa Care refund of $2.83"
     assert smtp.subjects() == sorted(s for s in EXPECTED_SUBJECTS if s != refund)
     now = MAY_10
@@ -254,7 +260,7 @@ def test_m5_a_mail_that_is_always_refused_does_not_stop_the_others(
         assert deliver_pending(context.sessions, smtp.sender, now) == 0
     pending = [n for n, _ in _outbox(context) if n.delivered_at is None]
     assert [(n.kind, n.delivery_attempts) for n in pending] == [(Kind.REFUND_ISSUED, 4)]
-    assert len(smtp.inbox.received) == 3  # nothing delivered twice meanwhile
+    assert len(smtp.inbox.received) == 4  # nothing delivered twice meanwhile
 
 
 def test_the_message_id_is_stable_across_retries(
@@ -265,7 +271,7 @@ def test_the_message_id_is_stable_across_retries(
     deliver_pending(context.sessions, smtp.sender, MAY_10)
     smtp.inbox.refuse = None
     deliver_pending(context.sessions, smtp.sender, MAY_10 + FIRST_RETRY)
-    refused = {str(m["Subject"]): (m["Message-ID"], m["Date"]) for m in smtp.inbox.offered[:4]}
+    refused = {str(m["Subject"]): (m["Message-ID"], m["Date"]) for m in smtp.inbox.offered[:5]}
     accepted = {str(m["Subject"]): (m["Message-ID"], m["Date"]) for _, m in smtp.inbox.received}
     assert refused == accepted
     ids = {str(n.id) for n, _ in _outbox(context)}
@@ -282,12 +288,12 @@ def test_a_stopped_server_leaves_everything_pending_and_a_later_run_delivers_onc
     assert deliver_pending(context.sessions, smtp.sender, MAY_10) == 0
     # The run stops at the first failure: only the oldest counts an attempt.
     attempts = [n.delivery_attempts for n, _ in _outbox(context)]
-    assert attempts == [1, 0, 0, 0]
+    assert attempts == [1, 0, 0, 0, 0]
     assert all(n.delivered_at is None for n, _ in _outbox(context))
 
     smtp.start()
-    # The three untouched go now; the oldest waits for its retry.
-    assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(minutes=1)) == 3
+    # The four untouched go now; the oldest waits for its retry.
+    assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(minutes=1)) == 4
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + FIRST_RETRY) == 1
     assert deliver_pending(context.sessions, smtp.sender, MAY_10 + timedelta(days=1)) == 0
     assert smtp.subjects() == EXPECTED_SUBJECTS
@@ -395,7 +401,7 @@ def test_mail_is_off_without_an_smtp_url_and_on_with_one(
             update={"smtp_url": SecretStr(smtp.url), "mail_from": "Kasa <mail@example.com>"}
         ),
     )
-    assert deliver_mail(configured, MAY_10) == 4
+    assert deliver_mail(configured, MAY_10) == 5
     assert {str(m["From"]) for _, m in smtp.inbox.received} == {"Kasa <mail@example.com>"}
     assert deliver_mail(configured, MAY_10) == 0
 
@@ -539,7 +545,7 @@ USD_399 = {"amount": 399, "currency": "USD"}
         (
             Kind.HISTORY_ERASED,
             {"cameras": [{"camera_id": "c1", "before": "2026-05-08T09:30:00Z"}]},
-            "Some of your cameras' video history was erased",
+            "Video history of Front door was erased",
             "- Front door: video recorded before 8 May 2026 at 09:30 UTC",
         ),
     ],
@@ -547,7 +553,11 @@ USD_399 = {"amount": 399, "currency": "USD"}
 def test_each_kind_reads_as_a_mail_for_a_person(
     catalog: Catalog, kind: Kind, data: dict[str, Any], subject: str, in_body: str
 ) -> None:
-    got_subject, body = compose(kind, data, CREATED, catalog, {"c1": "Front door"})
+    plan = data.get("plan")
+    names = {key: p.name for key, p in catalog.plans.items()}
+    names.update({key: p.name for key, p in catalog.legacy_plans.items()})
+    facts = Facts(plan=names[plan] if plan else None, camera_names={"c1": "Front door"})
+    got_subject, body = compose(kind, data, CREATED, facts)
     assert got_subject == subject
     assert in_body in body
     assert "{" not in body

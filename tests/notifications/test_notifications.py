@@ -51,7 +51,10 @@ def test_annual_renewal_is_announced_7_days_before(
     card_on_file(client, headers)
     subscribe(client, headers, [register_camera(client, headers)["id"]], cycle="annual")
     run_due(context, datetime(2027, 3, 26, tzinfo=UTC))
-    (note,) = _notes(client, clock, datetime(2027, 3, 26, tzinfo=UTC))
+    items = _notes(client, clock, datetime(2027, 3, 26, tzinfo=UTC))
+    # The purchase's receipt (issue 14 item 3), then the reminder.
+    assert _kinds(items) == ["annual_renewal", "payment_received"]
+    (note,) = [n for n in items if n["kind"] == "annual_renewal"]
     assert (note["kind"], note["created_at"]) == ("annual_renewal", "2027-03-25T00:00:00Z")
     assert note["data"]["renews_at"] == "2027-04-01T00:00:00Z"
 
@@ -87,6 +90,7 @@ def test_cancel_tells_of_the_refund_the_end_and_the_erased_history(
         "credit_added",
         "history_erased",
         "history_erased",
+        "payment_received",  # the purchase's receipt (issue 14 item 3)
         "refund_issued",
         "subscription_ended",
     ]

@@ -532,7 +532,7 @@ MIXED_PAGE_ENDS: dict[str, dict[str, Any]] = {
         "attempts": [(MAY_KEY, "succeeded", 399, None)],
         "card_payments": [(399, 0)],
         "balance": [],
-        "notifications": [],
+        "notifications": ["payment_received"],  # its receipt (issue 14 item 3)
         "gateway": [(MAY_KEY, 399)],
     },
     "healthy_two": {
@@ -541,7 +541,7 @@ MIXED_PAGE_ENDS: dict[str, dict[str, Any]] = {
         "attempts": [(MAY_KEY, "succeeded", 798, None)],
         "card_payments": [(798, 0)],
         "balance": [],
-        "notifications": [],
+        "notifications": ["payment_received"],  # its receipt (issue 14 item 3)
         "gateway": [(MAY_KEY, 798)],
     },
     # M9: the balance pays first (100 of goodwill), the card the rest: 399 - 100 = 299.
@@ -551,7 +551,7 @@ MIXED_PAGE_ENDS: dict[str, dict[str, Any]] = {
         "attempts": [(MAY_KEY, "succeeded", 299, None)],
         "card_payments": [(299, 0)],
         "balance": [(-100, False)],  # goodwill: never refundable
-        "notifications": [],
+        "notifications": ["payment_received"],  # its receipt (issue 14 item 3)
         "gateway": [(MAY_KEY, 299)],
     },
     # M5: one declined attempt, an open invoice, past_due, retry a day later; nothing taken.
@@ -782,7 +782,7 @@ def test_m4_c2_a_row_changed_while_the_batch_charged_renews_alone_at_the_new_amo
         ],
         "card_payments": [(798, 0)],
         "balance": [],
-        "notifications": [],
+        "notifications": ["payment_received"],  # one receipt, for the invoice paid
         "gateway": [(MAY_KEY, 399), (f"{MAY_KEY}:2", 798)],
     }
     first, _ = _renewal_attempts(context, changed)

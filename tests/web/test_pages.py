@@ -93,7 +93,11 @@ def test_cameras_show_their_entitlement_in_words(browser: TestClient) -> None:
         "/app/cameras",
         data={"model": "KC105", "serial": "WEB0002", "name": "Hall", "csrf_token": csrf(page.text)},
     )
-    assert "No cloud recording: add a microSD card or subscribe" in sd.text
+    # Issue 14 item 4: the microSD card records locally, never to the cloud.
+    assert (
+        "No cloud recording on this model&#39;s free plan (it records to its microSD card)."
+        " Subscribe to Kasa Care to record to the cloud" in sd.text
+    )
     unknown = browser.post(
         "/app/cameras",
         data={"model": "KC999", "serial": "WEB0003", "csrf_token": csrf(page.text)},

@@ -153,6 +153,12 @@ class BillingRepository:
             .where(CreditNote.id == note_id, CreditNote.account_id == account_id)
         )
 
+    def period_end(self, invoice_id: uuid.UUID) -> datetime | None:
+        """The end of the latest period an invoice's lines cover."""
+        return self.session.scalar(
+            select(func.max(InvoiceLine.period_end)).where(InvoiceLine.invoice_id == invoice_id)
+        )
+
     def latest_paid_invoice(self, subscription_id: uuid.UUID) -> Invoice | None:
         """The newest paid invoice of a subscription (new plan or legacy): what a credit
         note of its period corrects."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
 from kasacare.billing.charging import Payer, Pays
+from kasacare.billing.documents import card_label
 from kasacare.billing.models import (
     BalanceEntry,
     BillingAddress,
@@ -299,6 +300,23 @@ def _mark_paid(
             )
         )
         payer.paid(session, invoice)
+    if invoice.total > 0:
+        notify(session, account.id, Kind.PAYMENT_RECEIVED, now, receipt_data(session, invoice))
+
+
+def receipt_data(session: Session, invoice: Invoice) -> dict[str, object]:
+    """A paid invoice's receipt (issue 14 item 3): what was paid, how, for which period."""
+    period_end = BillingRepository(session).period_end(invoice.id)
+    return {
+        "invoice_id": str(invoice.id),
+        "number": invoice.number,
+        "subscription_id": str(invoice.subscription_id) if invoice.subscription_id else None,
+        "amount": {"amount": invoice.total, "currency": invoice.currency},
+        "credit_used": invoice.credit_used,
+        "charged": invoice.charged,
+        "card": card_label(invoice.card_brand, invoice.card_last4) if invoice.charged else None,
+        "period_end": _iso(period_end) if period_end else None,
+    }
 
 
 def void_open_invoices(session: Session, subscription_id: uuid.UUID) -> None:
@@ -413,6 +431,7 @@ def refund_to_card_on_file(
 def _note_data(note: CreditNote) -> dict[str, object]:
     return {
         "credit_note_id": str(note.id),
+        "subscription_id": str(note.subscription_id) if note.subscription_id else None,
         "number": note.number,
         "amount": {"amount": note.total, "currency": note.currency},
     }
@@ -579,3 +598,7 @@ def credit_note(session: Session, account: Account, note_id: uuid.UUID) -> Credi
 
 def credit_notes(session: Session, account: Account) -> list[CreditNote]:
     return BillingRepository(session).credit_notes(account.id)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -33,19 +33,21 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kasacare.accounts.models import Account
-from kasacare.cameras.models import Camera
 from kasacare.kit.calendar import require_utc
 from kasacare.kit.db import session_scope
-from kasacare.kit.money import Money, format_money
 from kasacare.notifications.models import Kind, Notification
+from kasacare.notifications.wording import Facts, describe
 
 if TYPE_CHECKING:
     from kasacare.catalog.schemas import Catalog
     from kasacare.config import Settings
+    from kasacare.notifications.attachments import Attachment
 
 log = logging.getLogger("kasacare.mail")
 
 DEFAULT_MAIL_FROM = "Kasa Care <no-reply@kasacare.local>"
+#: Where links point when no settings are given (`Settings.public_url`'s default).
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
 #: Failed sends before a notification is given up (it stays listed in the app).
 MAX_ATTEMPTS = 8
 #: Backoff after the n-th failure: FIRST_RETRY x 2^(n-1), at most LONGEST_RETRY
@@ -245,9 +247,14 @@ def deliver_pending(
     batch: int = 50,
     mail_from: str = DEFAULT_MAIL_FROM,
     catalog: Catalog | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Send every notification due for (another) try at `now`, oldest first; return how
-    many were delivered. Stops early when the server is unavailable."""
+    many were delivered. Stops early when the server is unavailable. `settings` gives the
+    links' `KASACARE_PUBLIC_URL` and the seller of the attached PDFs (none without it)."""
+    # Here, not at the top: configuration imports this module, and the documents import it.
+    from kasacare.notifications.facts import facts_for
+
     require_utc(now)
     delivered = 0
     while True:
@@ -255,10 +262,19 @@ def deliver_pending(
             size = batch if session.get_bind().dialect.name != "sqlite" else SQLITE_BATCH
             size = min(batch, size)
             picked = _pick(session, now, size)
-            names = _camera_names(session, [notification for notification, _ in picked])
+            facts = facts_for(session, catalog, [notification for notification, _ in picked])
             stop = False
             for notification, email in picked:
-                outcome = _deliver_one(notification, email, sender, now, mail_from, catalog, names)
+                try:
+                    message = _message(session, settings, notification, email, mail_from, facts)
+                except Exception:
+                    log.exception(
+                        "cannot render notification %s (%s)", notification.id, notification.kind
+                    )
+                    _failed(notification, now, "could not be rendered")
+                    session.flush()
+                    continue
+                outcome = _deliver_one(notification, message, sender, now)
                 if outcome == "sent":
                     delivered += 1
                 session.flush()  # the mark lands right after the send, same transaction
@@ -286,21 +302,30 @@ def _pick(session: Session, now: datetime, limit: int) -> Sequence[Any]:
     ).all()
 
 
-def _deliver_one(
+def _message(
+    session: Session,
+    settings: Settings | None,
     notification: Notification,
     email: str,
-    sender: MailSender,
-    now: datetime,
     mail_from: str,
-    catalog: Catalog | None,
-    camera_names: Mapping[str, str],
+    facts: Mapping[uuid.UUID, Facts],
+) -> EmailMessage:
+    from kasacare.notifications.attachments import document_pdf  # see `deliver_pending`
+
+    attachment = document_pdf(session, settings, notification) if settings else None
+    return render(
+        notification,
+        email,
+        mail_from,
+        facts.get(notification.id),
+        public_url=settings.public_url if settings else DEFAULT_PUBLIC_URL,
+        attachment=attachment,
+    )
+
+
+def _deliver_one(
+    notification: Notification, message: EmailMessage, sender: MailSender, now: datetime
 ) -> Literal["sent", "refused", "server_unavailable"]:
-    try:
-        message = render(notification, email, mail_from, catalog, camera_names)
-    except Exception:
-        log.exception("cannot render notification %s (%s)", notification.id, notification.kind)
-        _failed(notification, now, "could not be rendered")
-        return "refused"
     try:
         sender.send(message)
     except MailNotSent as error:
@@ -341,21 +366,6 @@ def _failed(notification: Notification, now: datetime, reason: str) -> None:
     )
 
 
-def _camera_names(session: Session, notifications: Sequence[Notification]) -> dict[str, str]:
-    ids = set()
-    for notification in notifications:
-        if notification.kind is Kind.HISTORY_ERASED:
-            for camera in notification.data.get("cameras", []):
-                try:
-                    ids.add(uuid.UUID(camera["camera_id"]))
-                except (KeyError, TypeError, ValueError):
-                    continue
-    if not ids:
-        return {}
-    rows = session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(ids)))
-    return {str(camera_id): name for camera_id, name in rows}
-
-
 # --- rendering -----------------------------------------------------------------------------
 
 GREETING = "Hello,"
@@ -370,13 +380,19 @@ def render(
     notification: Notification,
     to: str,
     mail_from: str = DEFAULT_MAIL_FROM,
-    catalog: Catalog | None = None,
-    camera_names: Mapping[str, str] | None = None,
+    facts: Facts | None = None,
+    *,
+    public_url: str = DEFAULT_PUBLIC_URL,
+    attachment: Attachment | None = None,
 ) -> EmailMessage:
-    """The plain-text mail for one notification."""
-    subject, body = compose(
-        notification.kind, notification.data, notification.created_at, catalog, camera_names
+    """The plain-text mail for one notification, its link made absolute, and the PDF of
+    the document it tells of attached (a receipt, a refund, a credit)."""
+    subject, body = compose(notification.kind, notification.data, notification.created_at, facts)
+    notice = describe(
+        notification.kind, notification.data, notification.created_at, facts or Facts()
     )
+    link = f"{notice.link.label}: {public_url.rstrip('/')}{notice.link.path}"
+    attached = f"\n\n{attachment.filename} is attached." if attachment is not None else ""
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail_from
@@ -384,141 +400,17 @@ def render(
     message["Date"] = format_datetime(notification.created_at)
     message["Message-ID"] = message_id(notification.id)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
-    message.set_content(f"{GREETING}\n\n{body}\n\n{SIGNATURE}\n")
+    message.set_content(f"{GREETING}\n\n{body}\n\n{link}{attached}\n\n{SIGNATURE}\n")
+    if attachment is not None:
+        message.add_attachment(
+            attachment.content, maintype="application", subtype="pdf", filename=attachment.filename
+        )
     return message
 
 
 def compose(
-    kind: Kind,
-    data: Mapping[str, Any],
-    created_at: datetime,
-    catalog: Catalog | None = None,
-    camera_names: Mapping[str, str] | None = None,
+    kind: Kind, data: Mapping[str, Any], created_at: datetime, facts: Facts | None = None
 ) -> tuple[str, str]:
-    """Subject and body, worded for a person, from the notification's data."""
-    if kind is Kind.TRIAL_ENDING:
-        ends = _instant(data["trial_end"])
-        return (
-            f"Your Kasa Care trial ends on {_day(ends)}",
-            f"Your free Kasa Care trial ends on {_moment(ends)}.\n\n"
-            "To keep your plan, you need to do nothing: the first payment is taken from your "
-            "card on file when the trial ends. If you would rather not continue, cancel in the "
-            "Kasa app before then and you will not be charged.",
-        )
-    if kind is Kind.ANNUAL_RENEWAL:
-        renews = _instant(data["renews_at"])
-        return (
-            f"Your Kasa Care plan renews on {_day(renews)}",
-            f"Your annual Kasa Care plan renews on {_moment(renews)} for another year. "
-            "Any credit on your balance is used first, then your card on file is charged.\n\n"
-            "To change or cancel your plan, open Kasa Care in the Kasa app before then.",
-        )
-    if kind is Kind.CARD_EXPIRING:
-        # `expires_at` is the first instant the card no longer works: valid the month before.
-        last_valid = _instant(data["expires_at"]) - timedelta(microseconds=1)
-        return (
-            f"Your card ending in {data['last4']} expires soon",
-            f"The card ending in {data['last4']} that pays for your Kasa Care plan is valid "
-            f"through {last_valid:%B %Y}.\n\n"
-            "To keep your plan running without a break, add a new card in the Kasa app "
-            "before then.",
-        )
-    if kind is Kind.PAYMENT_FAILED:
-        amount = _money(data["amount"])
-        retry = data.get("next_retry_at")
-        then = (
-            f"We will try again on {_moment(_instant(retry))}. Your cameras keep their plan "
-            "until then. If you replace your card in the Kasa app, we try again at once."
-            if retry
-            else "That was our last try, so your subscription has ended."
-        )
-        return (
-            f"We couldn't take your Kasa Care payment of {amount}",
-            f"We tried to charge {amount} to your card on file for invoice "
-            f"{data['invoice_number']}, but the payment did not go through.\n\n{then}",
-        )
-    if kind is Kind.REFUND_ISSUED:
-        amount = _money(data["amount"])
-        return (
-            f"Your Kasa Care refund of {amount}",
-            f"We have refunded {amount} to your card (credit note {data['number']}). "
-            "Depending on your bank, it can take a few days to show on your statement.",
-        )
-    if kind is Kind.CREDIT_ADDED:
-        amount = _money(data["amount"])
-        return (
-            f"{amount} credit added to your Kasa Care balance",
-            f"We have added {amount} to your Kasa Care credit balance (credit note "
-            f"{data['number']}). It pays your next bill before your card is charged, and it "
-            "never expires.",
-        )
-    if kind is Kind.SUBSCRIPTION_ENDING:
-        plan = _plan_name(str(data["plan"]), catalog)
-        ends = _instant(data["ends_at"])
-        return (
-            f"Your {plan} subscription ends on {_day(ends)}",
-            f"You turned off auto-renew, so your {plan} subscription ends on {_moment(ends)} "
-            "and you will not be charged again. Video history beyond your cameras' free plan "
-            "is erased when it ends.\n\n"
-            "To keep your plan, turn auto-renew back on in Kasa Care before then.",
-        )
-    if kind is Kind.SUBSCRIPTION_ENDED:
-        plan = _plan_name(str(data["plan"]), catalog)
-        why = _ENDED_BECAUSE.get(str(data.get("reason")), "It ended on {day}.")
-        return (
-            f"Your {plan} subscription has ended",
-            why.format(day=_day(created_at), plan=plan) + "\n\n"
-            "Your cameras go back to their free cloud recording where it still runs; "
-            "otherwise they no longer record to the cloud. Any refund comes in a separate "
-            "message.",
-        )
-    if kind is Kind.HISTORY_ERASED:
-        names = camera_names or {}
-        lines = [
-            f"- {names.get(camera['camera_id'], 'Camera ' + str(camera['camera_id']))}: "
-            f"video recorded before {_moment(_instant(camera['before']))}"
-            for camera in data["cameras"]
-        ]
-        return (
-            "Some of your cameras' video history was erased",
-            "After the change to your plan, this video history is no longer stored and "
-            "cannot be recovered:\n\n" + "\n".join(lines),
-        )
-    raise ValueError(f"no mail for notification kind {kind!r}")
-
-
-_ENDED_BECAUSE = {
-    "cancelled": "As you asked, your {plan} subscription was cancelled on {day}.",
-    "dunning": (
-        "We could not take the payment for your {plan} subscription after several tries, "
-        "so it ended on {day}."
-    ),
-    "migrated": "Your {plan} subscription ended on {day}, when you moved to the new plans.",
-    "not_renewed": "As you chose, your {plan} subscription was not renewed and ended on {day}.",
-    "support": "Our support team ended your {plan} subscription on {day}.",
-}
-
-
-def _plan_name(plan: str, catalog: Catalog | None) -> str:
-    if catalog is not None:
-        if plan in catalog.plans:
-            return catalog.plans[plan].name
-        if plan in catalog.legacy_plans:
-            return catalog.legacy_plans[plan].name
-    return "Kasa Care " + plan.replace("-", " ").title()
-
-
-def _instant(value: str) -> datetime:
-    return require_utc(datetime.fromisoformat(value))
-
-
-def _day(moment: datetime) -> str:
-    return f"{moment.day} {moment:%B %Y}"
-
-
-def _moment(moment: datetime) -> str:
-    return f"{_day(moment)} at {moment:%H:%M} UTC"
-
-
-def _money(value: Mapping[str, Any]) -> str:
-    return format_money(Money(int(value["amount"]), str(value["currency"])))
+    """Subject and body, worded for a person (`wording.describe`, the app's wording too)."""
+    notice = describe(kind, data, created_at, facts or Facts())
+    return notice.title, notice.body

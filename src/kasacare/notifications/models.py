@@ -1,4 +1,5 @@
-"""The notification outbox. Mail delivery (`mail.py`) marks rows delivered; the app lists them."""
+"""The notification outbox. Mail delivery (`mail.py`) marks rows delivered; the app lists them
+and marks them read."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Kind(StrEnum):
     SUBSCRIPTION_ENDED = "subscription_ended"
     SUBSCRIPTION_ENDING = "subscription_ending"
     HISTORY_ERASED = "history_erased"
+    #: A receipt: an invoice was paid (issue 14 item 3); the mail carries its PDF.
+    PAYMENT_RECEIVED = "payment_received"
 
 
 class Notification(Base):
@@ -40,3 +43,5 @@ class Notification(Base):
     #: Mail delivery: failed sends so far, and the earliest instant of the next try.
     delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
+    #: When the owner saw it in the app (issue 14 item 3); None while unread.
+    read_at: Mapped[datetime | None]

@@ -4,10 +4,11 @@ notification exists exactly when what it tells of was committed."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kasacare.notifications.models import Kind, Notification
@@ -47,3 +48,30 @@ def for_account(session: Session, account_id: uuid.UUID) -> list[Notification]:
             .order_by(Notification.created_at.desc(), Notification.id)
         )
     )
+
+
+def unread_count(session: Session, account_id: uuid.UUID) -> int:
+    """How many of the account's notifications the owner has not seen (issue 14 item 3)."""
+    found = session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.account_id == account_id, Notification.read_at.is_(None))
+    )
+    return int(found or 0)
+
+
+def mark_read(
+    session: Session,
+    account_id: uuid.UUID,
+    now: datetime,
+    ids: Collection[uuid.UUID] | None = None,
+) -> int:
+    """Mark the account's unread notifications read (only those of `ids` when given;
+    another account's ids match nothing). Returns how many changed."""
+    query = update(Notification).where(
+        Notification.account_id == account_id, Notification.read_at.is_(None)
+    )
+    if ids is not None:
+        query = query.where(Notification.id.in_(ids))
+    result = session.execute(query.values(read_at=now).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

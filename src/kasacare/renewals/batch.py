@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from kasacare.accounts.models import Account
 from kasacare.billing.addresses import treatment_of
 from kasacare.billing.charging import reverse
+from kasacare.billing.documents import card_label
 from kasacare.billing.locks import lock_accounts, lock_documents, lock_plans
 from kasacare.billing.models import (
     AttemptPurpose,
@@ -56,6 +57,7 @@ from kasacare.catalog.schemas import Catalog
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.db import table_of
 from kasacare.kit.failpoints import failpoint
+from kasacare.notifications.models import Kind, Notification
 from kasacare.notifications.reminders import reminder_instants
 from kasacare.payments.errors import CardDeclined
 from kasacare.payments.gateway import Charge, ChargeRequest, PaymentGateway, charge_all
@@ -307,7 +309,7 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
         return
     numbers = BillingRepository(session).take_numbers(INVOICE_SEQUENCE, len(paid))
     customers, cards = _documented(session, {renewal.account_id for renewal, _ in paid})
-    invoices, lines, payments, attempts, subscriptions = [], [], [], [], []
+    invoices, lines, payments, attempts, subscriptions, receipts = [], [], [], [], [], []
     for number, (renewal, charge) in zip(numbers, paid, strict=True):
         invoice_id = uuid.uuid4()
         line = renewal.line
@@ -366,6 +368,25 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
                 "settled_at": due,
             }
         )
+        card = cards.get((renewal.account_id, charge.token), {})
+        receipts.append(
+            {
+                "id": uuid.uuid4(),
+                "account_id": renewal.account_id,
+                "kind": Kind.PAYMENT_RECEIVED,
+                "created_at": due,
+                "data": {
+                    "invoice_id": str(invoice_id),
+                    "number": f"INV-{number:06d}",
+                    "subscription_id": str(renewal.subscription_id),
+                    "amount": {"amount": amount, "currency": line.amount.currency},
+                    "credit_used": 0,
+                    "charged": amount,
+                    "card": card_label(card.get("card_brand"), card.get("card_last4")),
+                    "period_end": line.period_end.isoformat().replace("+00:00", "Z"),
+                },
+            }
+        )
         trial_at, renewal_at = reminder_instants(
             Status.ACTIVE, renewal.cycle, renewal.trial_end, line.period_end, auto_renew=True
         )
@@ -388,6 +409,8 @@ def _record_paid(session: Session, due: datetime, paid: list[tuple[Renewal, Char
     session.execute(insert(table_of(CardPayment)), payments)
     _update_by_id(session, _ATTEMPTS, attempts)
     _update_by_id(session, table_of(Subscription), subscriptions)
+    # The receipts (issue 14 item 3), as `billing.service` writes one for each paid invoice.
+    session.execute(insert(table_of(Notification)), receipts)
 
 
 _ATTEMPTS = table_of(PaymentAttempt)

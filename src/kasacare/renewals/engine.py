@@ -324,6 +324,7 @@ def _payment_failed(
 ) -> None:
     """M5: the owner is told of every failed charge, and when the next try comes."""
     retry_at = None if last else row.next_retry_at
+    ends_at = row.dunning_since + timedelta(days=RETRY_DAYS[-1]) if row.dunning_since else None
     notify(
         session,
         row.account_id,
@@ -331,8 +332,15 @@ def _payment_failed(
         now,
         {
             **kind.notice(row),
+            "invoice_id": str(invoice.id),
             "invoice_number": invoice.number,
             "amount": {"amount": invoice.total, "currency": invoice.currency},
-            "next_retry_at": retry_at.isoformat().replace("+00:00", "Z") if retry_at else None,
+            "next_retry_at": _iso(retry_at) if retry_at else None,
+            # The plan ends then unless a try succeeds (issue 14 item 3: the end date told).
+            "ends_at": _iso(ends_at) if ends_at and not last else None,
         },
     )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

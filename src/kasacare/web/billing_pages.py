@@ -19,9 +19,11 @@ from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
 from kasacare.kit.errors import KasaCareError, NotFound
 from kasacare.payments import service as payments
+from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
+from kasacare.web.past_due import past_due
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -53,6 +55,7 @@ def _billing_page(
         ),
         tax=tax_label(addresses.treatment(session, context.catalog, account)),
         card=payments.get_payment_method(session, account),
+        past_due=past_due(session, live),
         balance=billing.balance(session, account),
         next_invoice=use_cases.next_invoice(live) if live else None,
         invoices=billing.invoices(session, account),
@@ -74,6 +77,7 @@ async def replace_card(
     """The form carries only the tokenizer's token: the card number never reaches this page."""
     account = signed_in_owner(request, session, now)
     form = await request.form()
+    was_past_due = past_due(session, SubscriptionRepository(session).live(account.id)) is not None
     try:
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
         payments.set_payment_method(
@@ -84,7 +88,12 @@ async def replace_card(
         session.rollback()
         return _billing_page(request, context, session, now, account, friendly(error), error.status)
     retry_on_card_change(context, now, account.id)
-    return RedirectResponse(notice_url("/app/billing", "card_saved"), status_code=303)
+    notice = "card_saved"
+    if was_past_due:  # say what the new card did with the open invoice (issue 14 item 4)
+        session.expire_all()
+        still = past_due(session, SubscriptionRepository(session).live(account.id))
+        notice = "card_saved_still_past_due" if still else "card_paid_invoice"
+    return RedirectResponse(notice_url("/app/billing", notice), status_code=303)
 
 
 _ADDRESS_FIELDS = (

@@ -33,7 +33,7 @@ MESSAGES = {
     "subscription_past_due": (
         "Your last payment failed. Update your card to make changes; you can still cancel."
     ),
-    "payment_method_required": "Add a card first, on the Billing page.",
+    "payment_method_required": "Add a card first: a plan, and a free trial too, needs one.",
     "card_declined": "Your card was declined. Try another card.",
     "card_invalid": "That card number, expiry date or security code isn't valid.",
     "card_brand_not_supported": (
@@ -58,11 +58,23 @@ MESSAGES = {
 NOTICES = {
     "welcome": "Welcome to Kasa Care",
     "card_saved": "Card saved",
+    "card_paid_invoice": "Card saved, and it paid your open invoice: your plan is active again",
+    "card_saved_still_past_due": "Card saved, but the payment failed again: try another card",
     "address_saved": "Billing address saved",
-    "camera_added": "Camera added",
     "camera_removed": "Camera removed",
     "settings_saved": "Settings saved",
-    "plan_updated": "Done",
+    "plan_updated": "Your plan was changed as reviewed",
+    # What a confirmed review did (issue 14 item 4): the Kasa Care page shows the details.
+    "trial_started": "Your free trial has started. Your card is charged when it ends unless"
+    " you cancel before then; the trial end and the first charge are below",
+    "subscribed": "You subscribed: your card was charged and the invoice is under Billing",
+    "plan_changed": "Your plan was changed: any charge or credit is under Billing",
+    "camera_added": "Camera added",
+    "camera_added_to_plan": "The camera is on your plan now: any charge is under Billing",
+    "camera_removed_from_plan": "The camera was removed from your plan: any credit is under"
+    " Billing",
+    "cancelled": "Your plan was cancelled: any refund goes back to your card (see Billing)",
+    "legacy_cancelled": "Your legacy plans were cancelled: refunds go back to your card",
     "auto_renew_off": "Auto-renew is off: your plan runs to the end of this period, then ends",
     "auto_renew_on": "Auto-renew is on again: your plan renews as before",
     "support_done": "Done",
@@ -105,6 +117,19 @@ def banners(query: Mapping[str, str]) -> tuple[str | None, str | None]:
     problem = query.get("problem")
     error = PROBLEMS.get(problem, "That didn't work. Please try again.") if problem else None
     return error, NOTICES.get(query.get("notice", ""))
+
+
+#: Where a refusal is fixed (issue 14 item 4): the banner links there.
+FIXES = {
+    "payment_method_required": ("/app/billing#card", "Add a card on the Billing page"),
+    "card_declined": ("/app/billing#card", "Use another card on the Billing page"),
+    "subscription_past_due": ("/app/billing#card", "Update your card on the Billing page"),
+    "camera_subscribed": ("/app/kasa-care", "Remove it from your plan on Kasa Care"),
+}
+
+
+def fix_for(code: str | None) -> tuple[str, str] | None:
+    return FIXES.get(code) if code else None
 
 
 def friendly(error: KasaCareError) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account
 from kasacare.billing.charging import Planning, run_charged
+from kasacare.billing.documents import card_label
 from kasacare.cameras import service as cameras
 from kasacare.clips import service as clips
 from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
@@ -23,7 +24,10 @@ from kasacare.jobs import after_commit
 from kasacare.kit.calendar import Cycle
 from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.legacy import service as legacy
-from kasacare.notifications.service import for_account
+from kasacare.notifications.facts import facts_for
+from kasacare.notifications.service import for_account, mark_read
+from kasacare.notifications.wording import describe
+from kasacare.payments import service as payments
 from kasacare.subscriptions.quote import Quote
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.subscriptions.use_cases.cancel import plan_cancel, plan_cancel_legacy
@@ -32,11 +36,12 @@ from kasacare.subscriptions.use_cases.change import (
     plan_change,
     plan_remove_camera,
 )
-from kasacare.subscriptions.use_cases.plan import BillingPlan
+from kasacare.subscriptions.use_cases.plan import BillingPlan, IssueCredit, IssueInvoice
 from kasacare.subscriptions.use_cases.scope import Scope
 from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
+from kasacare.web.past_due import past_due
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -110,6 +115,8 @@ def _care_page(
         feature_names=FEATURES,
         trial_eligible=account.trial_eligible,
         trial_days=context.catalog.trial_days,
+        chosen=_chosen(request),
+        past_due=past_due(session, live),
         error=error,
         status_code=status_code,
     )
@@ -161,14 +168,13 @@ async def review(request: Request, context: Context, session: DbSession, now: No
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
         scope = Scope.locked(session, context.catalog, now, account)
         migrating = form.get("action") == "create" and bool(legacy.live_for(session, account))
-        quote = _plan(scope, form, confirmed=True).quote
+        billing_plan = _plan(scope, form, confirmed=True)
+        quote = billing_plan.quote
         erased = _erased_with_downloads(context, session, now, account, quote)
         session.rollback()
     except (KasaCareError, ValueError) as error:
         session.rollback()
-        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
-        status = error.status if isinstance(error, KasaCareError) else 422
-        return _care_page(request, context, session, now, account, message, status)
+        return _refused(form, error)
     fields = [(k, str(v)) for k, v in form.multi_items() if k not in (CSRF_FIELD,)]
     return page(
         request,
@@ -180,7 +186,94 @@ async def review(request: Request, context: Context, session: DbSession, now: No
         fields=fields,
         erased=erased,
         migrating=migrating,
+        bought=_bought(context, session, now, account, form, quote),
+        lines=_lines(billing_plan),
+        back_url="/app/kasa-care?" + urlencode(_choices(form), doseq=True),
     )
+
+
+def _choices(form: FormData) -> dict[str, Any]:
+    """The choices of a Kasa Care form (plan, cycle, cameras, trial), to put back on the
+    page after a refusal or the review's Back (issue 14 item 4)."""
+    choices: dict[str, Any] = {
+        name: str(form[name]) for name in ("plan", "cycle", "trial") if form.get(name)
+    }
+    ids = [str(value) for value in form.getlist("camera_ids")]
+    if ids:
+        choices["camera_ids"] = ids
+    return choices
+
+
+def _refused(form: FormData, error: KasaCareError | ValueError) -> RedirectResponse:
+    """Post/redirect/get: a refused form goes back to the Kasa Care page (a refresh
+    resubmits nothing) with the refusal's code and the choices made."""
+    code = error.code if isinstance(error, KasaCareError) else "validation_error"
+    query = {**_choices(form), "problem": code}
+    return RedirectResponse(
+        "/app/kasa-care?" + urlencode(query, doseq=True) + "#choose", status_code=303
+    )
+
+
+def _chosen(request: Request) -> dict[str, Any] | None:
+    """The choices a refusal or Back brought back in the address (checked by the page's
+    forms only: nothing here is trusted beyond preselecting)."""
+    query = request.query_params
+    if not any(name in query for name in ("plan", "cycle", "camera_ids", "trial")):
+        return None
+    return {
+        "plan": query.get("plan"),
+        "cycle": query.get("cycle"),
+        "camera_ids": query.getlist("camera_ids"),
+        "trial": query.get("trial") == "1",
+    }
+
+
+def _bought(
+    context: AppContext,
+    session: Session,
+    now: datetime,
+    account: Account,
+    form: FormData,
+    quote: Quote,
+) -> dict[str, Any]:
+    """What the review buys, in words (issue 14 item 4): plan, cycle, cameras by name, the
+    trial's end and first charge, and the card that pays."""
+    owned = {str(c.id): c for c in cameras.list_owned(session, account)}
+    ids = [str(v) for v in form.getlist("camera_ids")] or (
+        [str(form["camera_id"])] if form.get("camera_id") else []
+    )
+    plan = context.catalog.plans.get(str(form.get("plan", "")))
+    trial = form.get("action") == "create" and form.get("trial") == "1"
+    method = payments.get_payment_method(session, account)
+    return {
+        "plan": plan.name if plan else None,
+        "cycle": str(form.get("cycle", "monthly")) if plan else None,
+        "cameras": sorted((owned[i].name for i in ids if i in owned), key=str.casefold),
+        "trial": trial,
+        "trial_end": now + timedelta(days=context.catalog.trial_days) if trial else None,
+        "card": card_label(method.brand.value, method.last4) if method else None,
+        "next_invoice": quote.next_invoice,
+    }
+
+
+def _lines(billing_plan: BillingPlan) -> list[dict[str, Any]]:
+    """The document lines the change issues now: charges, and credits as negatives."""
+    found = []
+    for effect in billing_plan.effects:
+        if isinstance(effect, IssueInvoice):
+            found += [(line, 1) for line in effect.lines]
+        elif isinstance(effect, IssueCredit):
+            found += [(line, -1) for line in effect.lines]
+    return [
+        {
+            "description": line.description,
+            "net": line.split.net if sign > 0 else -line.split.net,
+            "tax": line.split.tax if sign > 0 else -line.split.tax,
+            "gross": line.amount if sign > 0 else -line.amount,
+            "rate": line.tax.label() if line.tax else None,
+        }
+        for line, sign in found
+    ]
 
 
 def _erased_with_downloads(
@@ -235,11 +328,23 @@ async def apply(request: Request, context: Context, session: DbSession, now: Now
         session.commit()
     except (KasaCareError, ValueError) as error:
         session.rollback()
-        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
-        status = error.status if isinstance(error, KasaCareError) else 422
-        return _care_page(request, context, session, now, account, message, status)
+        return _refused(form, error)
     after_commit(context, now)
-    return RedirectResponse(notice_url("/app/kasa-care", "plan_updated"), status_code=303)
+    done = DONE.get(str(form.get("action")), "plan_updated")
+    if done == "subscribed" and form.get("trial") == "1":
+        done = "trial_started"
+    return RedirectResponse(notice_url("/app/kasa-care", done), status_code=303)
+
+
+#: What a confirmed review did, as the notice on the page it lands on.
+DONE = {
+    "create": "subscribed",
+    "change": "plan_changed",
+    "add_camera": "camera_added_to_plan",
+    "remove_camera": "camera_removed_from_plan",
+    "cancel": "cancelled",
+    "cancel_legacy": "legacy_cancelled",
+}
 
 
 @router.post("/app/kasa-care/auto-renew")
@@ -268,12 +373,22 @@ def _apply(use_cases: Subscriptions, form: FormData) -> None:
 
 
 @router.get("/app/notifications", response_class=HTMLResponse)
-def notifications_page(request: Request, session: DbSession, now: Now) -> Response:
+def notifications_page(
+    request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """Every notification worded as the mail words it (issue 14 item 3). Opening the page
+    marks them read: the ones unread until now stay marked "New" on this visit, so nothing
+    is lost, and no extra click is needed for what the page exists to show."""
     account = signed_in_owner(request, session, now)
-    return page(
-        request,
-        session,
-        "notifications.html",
-        account=account,
-        items=for_account(session, account.id),
-    )
+    items = for_account(session, account.id)
+    facts = facts_for(session, context.catalog, items)
+    shown = [
+        (
+            item,
+            describe(item.kind, item.data, item.created_at, facts[item.id]),
+            item.read_at is None,
+        )
+        for item in items
+    ]
+    mark_read(session, account.id, now)
+    return page(request, session, "notifications.html", account=account, items=shown)

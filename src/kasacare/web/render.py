@@ -11,21 +11,31 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from kasacare.accounts.models import Account, Role
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
 from kasacare.kit.money import Money, format_money
+from kasacare.kit.zones import local
+from kasacare.notifications.service import unread_count
 from kasacare.web import kept_forms
-from kasacare.web.messages import NOTICES, banners
+from kasacare.web.messages import NOTICES, banners, fix_for
 from kasacare.web.session import CSRF_FIELD, csrf_token, finish
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
-def day(moment: datetime | None) -> str:
-    return moment.strftime("%-d %b %Y") if moment else ""
+def day(moment: datetime | None, zone: str | None = None) -> str:
+    """`4 Jan 2027`: the date in `zone` (the account's time zone) or UTC."""
+    if moment is None:
+        return ""
+    return (local(moment, zone) if zone else moment).strftime("%-d %b %Y")
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%-d %b %Y, %H:%M UTC") if moment else ""
+def when(moment: datetime | None, zone: str | None = None) -> str:
+    """`4 Jan 2027, 09:00 GMT`: the time in `zone` (the account's time zone) or UTC."""
+    if moment is None:
+        return ""
+    seen = local(moment, zone) if zone else moment
+    return f"{seen:%-d %b %Y, %H:%M} {seen.tzname() or 'UTC'}"
 
 
 def money(amount: int | Money | dict[str, Any], currency: str | None = None) -> str:
@@ -48,7 +58,16 @@ def entitlement_words(entitlement: Entitlement) -> str:
     """ "Free plan: last 2 days, until 12 Mar 2028", "Premium: 30 days", ..."""
     source = entitlement.source
     if source is EntitlementSource.NONE:
-        return "No cloud recording: add a microSD card or subscribe"
+        # Issue 14 item 4: a microSD card records locally; it never gives cloud recording.
+        if entitlement.free_plan_ends_at is not None:
+            return (
+                f"No cloud recording: the free plan ended on {day(entitlement.free_plan_ends_at)}."
+                " Subscribe to Kasa Care to record to the cloud"
+            )
+        return (
+            "No cloud recording on this model's free plan (it records to its microSD card)."
+            " Subscribe to Kasa Care to record to the cloud"
+        )
     if source is EntitlementSource.FREE:
         return (
             f"Free plan: last {history(entitlement.history_hours)}, "
@@ -80,9 +99,15 @@ def page(
     if form is not None:
         context["kept_form"] = form
         notice = NOTICES["form_kept"]
-    context.setdefault("error", error)
+    if context.get("error") is None:  # a page's own refusal first, else the address's
+        context["error"] = error
+    code = context.pop("error_code", None) or request.query_params.get("problem")
+    context.setdefault("error_fix", fix_for(code) if context["error"] else None)
     context.setdefault("notice", notice)
     context["csrf"] = csrf_token(request)
+    account = context.get("account")
+    if isinstance(account, Account) and account.role is Role.OWNER:
+        context["unread"] = unread_count(session, account.id)  # the nav's count
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if form is not None:
         kept_forms.forget(response)  # shown once

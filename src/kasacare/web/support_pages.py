@@ -68,6 +68,7 @@ _NOTICE = {
     "annual_renewal": "the annual plan renews soon",
     "card_expiring": "the card expires soon",
     "payment_failed": "a payment failed",
+    "payment_received": "a payment was received (receipt)",
     "refund_issued": "a refund is on its way",
     "credit_added": "credit was added",
     "subscription_ended": "a subscription ended",
