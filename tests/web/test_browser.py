@@ -338,7 +338,9 @@ def test_t1_sign_up_add_a_camera_and_a_card_start_a_trial_and_see_the_entitlemen
     expect(page.get_by_text("Free trial", exact=True)).to_be_visible()
 
     page.get_by_role("navigation").get_by_role("link", name="Cameras").click()
-    expect(page.locator(".camera", has_text="Porch")).to_contain_text("Free trial: 30 days")
+    expect(page.locator(".camera", has_text="Porch")).to_contain_text(
+        "Free trial of Kasa Care Plus: last 30 days, until "
+    )
     screenshot(page, "cameras")
 
 

@@ -15,7 +15,7 @@ from kasacare.kit.http import client_address
 from kasacare.kit.zones import DEFAULT_ZONE, is_zone
 from kasacare.web.guard import safe_next
 from kasacare.web.messages import friendly, notice_url
-from kasacare.web.render import page
+from kasacare.web.render import country_choices, page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session
 
 router = APIRouter(include_in_schema=False)
@@ -80,7 +80,7 @@ def signup_page(request: Request, context: Context, session: DbSession) -> HTMLR
         session,
         "signup.html",
         account=None,
-        countries=sorted(context.catalog.countries),
+        countries=country_choices(context.catalog.countries),
         country="US",
     )
 
@@ -123,7 +123,7 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
             account=None,
             email=email,
             country=country,
-            countries=sorted(context.catalog.countries),
+            countries=country_choices(context.catalog.countries),
             error=friendly(error),
             status_code=error.status,
         )

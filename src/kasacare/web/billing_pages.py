@@ -24,7 +24,7 @@ from kasacare.subscriptions.service import Subscriptions
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.past_due import past_due
-from kasacare.web.render import page
+from kasacare.web.render import country_choices, page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -50,8 +50,9 @@ def _billing_page(
         "billing.html",
         account=account,
         address=address_form if address_form is not None else saved,
-        countries=sorted(
-            code for code, cur in context.catalog.countries.items() if cur == account.currency
+        countries=country_choices(
+            (code for code, cur in context.catalog.countries.items() if cur == account.currency),
+            account.language,
         ),
         tax=tax_label(addresses.treatment(session, context.catalog, account)),
         card=payments.get_payment_method(session, account),

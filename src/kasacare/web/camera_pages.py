@@ -20,6 +20,7 @@ from kasacare.entitlements.service import camera_entitlements
 from kasacare.jobs import after_commit
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import local
+from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.web.guard import signed_in_owner
 from kasacare.web.messages import friendly, notice_url
 from kasacare.web.render import page
@@ -39,10 +40,23 @@ def _cameras_page(
 ) -> HTMLResponse:
     owned = cameras.list_owned(session, account)
     entitlements = camera_entitlements(session, context.catalog, owned, now)
+    live = SubscriptionRepository(session).live(account.id)
+    plan = (
+        {
+            "name": context.catalog.plans[live.plan].name,
+            "status": live.status.value,
+            "auto_renew": live.auto_renew,
+            "trial_end": local(live.trial_end, account.time_zone) if live.trial_end else None,
+            "period_end": local(live.current_period_end, account.time_zone),
+        }
+        if live
+        else None
+    )
     items = [
         {
             "camera": c,
             "entitlement": entitlements[c.id],
+            "plan": plan if live and c.id in live.camera_ids else None,
             "online": is_online(c.last_seen_at, now),
             "last_seen": local(c.last_seen_at, account.time_zone) if c.last_seen_at else None,
         }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -54,8 +56,10 @@ def history(hours: int) -> str:
     return f"{hours} hours"
 
 
-def entitlement_words(entitlement: Entitlement) -> str:
-    """ "Free plan: last 2 days, until 12 Mar 2028", "Premium: 30 days", ..."""
+def entitlement_words(entitlement: Entitlement, plan: dict[str, Any] | None = None) -> str:
+    """ "Free plan: last 2 days, until 12 Mar 2028", "Free trial of Kasa Care Premium: last 30
+    days, until 4 Jan 2027", ...; `plan`: the subscription that covers the camera (`name`,
+    `status`, `auto_renew`, `trial_end`, `period_end`), for its name and dates."""
     source = entitlement.source
     if source is EntitlementSource.NONE:
         # Issue 14 item 4: a microSD card records locally; it never gives cloud recording.
@@ -73,6 +77,12 @@ def entitlement_words(entitlement: Entitlement) -> str:
             f"Free plan: last {history(entitlement.history_hours)}, "
             f"until {day(entitlement.free_plan_ends_at)}"
         )
+    if plan is not None and source in (
+        EntitlementSource.TRIAL,
+        EntitlementSource.PLUS,
+        EntitlementSource.PREMIUM,
+    ):
+        return f"{_plan_words(plan)}: last {history(entitlement.history_hours)}{_until(plan)}"
     names = {
         EntitlementSource.TRIAL: "Free trial",
         EntitlementSource.PLUS: "Plus",
@@ -82,7 +92,40 @@ def entitlement_words(entitlement: Entitlement) -> str:
     return f"{names[source]}: {history(entitlement.history_hours)}"
 
 
-templates.env.filters.update(day=day, when=when, money=money, history=history)
+def _plan_words(plan: dict[str, Any]) -> str:
+    if plan["status"] == "trialing":
+        return f"Free trial of {plan['name']}"
+    return str(plan["name"])
+
+
+def _until(plan: dict[str, Any]) -> str:
+    if plan["status"] == "trialing" and plan["trial_end"] is not None:
+        ends = plan["trial_end"]
+        return f", until {day(ends)}" + ("" if plan["auto_renew"] else " (then it ends)")
+    if plan["status"] == "past_due":
+        return " (the last payment failed: see Billing)"
+    verb = "renews" if plan["auto_renew"] else "ends"
+    return f", {verb} {day(plan['period_end'])}"
+
+
+def country(code: str | None, language: str = "en") -> str:
+    """A country's name in the reader's language (CLDR data through Babel), not its code."""
+    if not code:
+        return ""
+    try:
+        locale = Locale.parse(language, sep="-")
+    except (ValueError, UnknownLocaleError):
+        locale = Locale("en")
+    name: str = locale.territories.get(code, code)
+    return name
+
+
+def country_choices(codes: Iterable[str], language: str = "en") -> list[tuple[str, str]]:
+    """(code, name) for a country menu, by name in the reader's language."""
+    return sorted(((code, country(code, language)) for code in codes), key=lambda c: c[1])
+
+
+templates.env.filters.update(day=day, when=when, money=money, history=history, country=country)
 templates.env.globals.update(entitlement_words=entitlement_words, CSRF_FIELD=CSRF_FIELD)
 
 
