@@ -1,5 +1,7 @@
 """The camera fleet simulator (`kasacare simulate`) against a real server process: its summary
-agrees with what the API and the clip storage hold (SPEC V1, V2, V3a, V4, C4, F5)."""
+agrees with what the API and the clip storage hold (SPEC V1, V2, V3a, V4, V5, C4, F5); its
+cameras speak the device protocol (issue 12 item 5): told of the cancel, the microSD camera
+holds its clips back; each hour's Record now is answered with a manual clip."""
 
 from __future__ import annotations
 
@@ -76,12 +78,19 @@ def test_v1_c4_the_fleet_summary_agrees_with_the_api_and_the_storage(
     assert not free.refused
     assert (free.available, free.unavailable) == (free.uploaded, 0)
 
-    # C4: the cancel erased the KC105's whole history at once; later uploads are refused.
+    # V5, issue 12 item 3: the owner asked the free camera to record at each of the 6 hours;
+    # each was answered with a manual clip linked to its request.
+    assert (len(free.requests), free.recorded) == (6, 6)
+
+    # C4: the cancel erased the KC105's whole history at once. Issue 12 item 4: it was told
+    # (entitlement_changed) right after the cancel, so it sent nothing more to be refused.
     assert (plus.source_start, plus.source_end) == ("plus", "none")
     assert plus.uploaded > 0
-    assert set(plus.refused) == {NO_CLOUD}
-    assert plus.refused[NO_CLOUD] > 0
+    assert not plus.refused
+    assert plus.held_back > 0
     assert (plus.available, plus.unavailable) == (0, plus.uploaded)
+    # Its Record now requests stop with the cancel: hours 1 and 2 only (hour 3 cancels first).
+    assert (len(plus.requests), plus.recorded) == (2, 2)
 
     # The summary against the API itself: every stored clip of a camera with cloud recording
     # is listed available; the erased ones are listed without video and answer 410 (V3a, V4).

@@ -34,6 +34,7 @@ from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
 from kasacare.devices.broker import parse_mqtt_url
 from kasacare.devices.delivery import deliver_commands as deliver_device_commands
+from kasacare.devices.entitlement_push import push_due as push_due_entitlements
 from kasacare.devices.events import record_event
 from kasacare.devices.mqtt import EventListener
 from kasacare.kit.backoff import backoff
@@ -80,8 +81,9 @@ _Renewable = type[Subscription] | type[LegacySubscription]
 
 def run_due(context: AppContext, until: datetime) -> int:
     """Run every job due at or before `until`, earliest first, each at its own due instant:
-    reminders, renewals and dunning retries (new plans and legacy), then the refund outbox
-    and the reconciler. Returns how many renewal and reminder steps ran."""
+    reminders, renewals and dunning retries (new plans and legacy), then the refund outbox,
+    the reconciler, and cameras told of free plans that ended. Returns how many renewal and
+    reminder steps ran."""
     ran = 0
     done_through: datetime | None = None  # every instant up to here was run
     while True:
@@ -115,6 +117,8 @@ def run_due(context: AppContext, until: datetime) -> int:
         ran += step + outcomes.count(Outcome.RAN)
     carry_out_refunds(context.sessions, context.gateway, until)
     reconcile_payments(context.sessions, context.gateway, until)
+    # Issue 12 item 4: a free plan's end is a change no transaction makes; cameras are told.
+    push_due_entitlements(context.sessions, context.catalog, until)
     return ran
 
 

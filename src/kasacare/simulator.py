@@ -16,9 +16,17 @@ clock (`KASACARE_TEST_CLOCK=1`), as an owner, their cameras and the operator wou
    which must answer 200 with the same clip;
 3. half-way (or at `cancel_at_hour`) the owner cancels Plus: the history outside the cameras'
    new windows is erased at once (SPEC C4), and microSD cameras are refused from then on;
-4. reads every camera's entitlement and activity center and reports what was stored (201),
-   replayed (200), refused (by problem code) and listed as no longer available (erased or
-   expired, `available: false`).
+4. the cameras speak the device protocol (issue 12 item 5): each tick, and right after the
+   owner acts, every camera polls its commands (`GET /v1/device/commands`, no wait: the
+   clock is simulated) and acknowledges them; `entitlement_changed` tells it whether it may
+   upload (a camera told it has no cloud recording holds its clips back instead of
+   collecting 403s), and `record_now` is answered with a manual clip posted with the
+   request's id. Every hour the owner asks each camera whose entitlement allows it to
+   record now (V5);
+5. reads every camera's entitlement, activity center and manual requests, and reports what
+   was stored (201), replayed (200), refused (by problem code), held back (told no cloud
+   recording), recorded on request, and listed as no longer available (erased or expired,
+   `available: false`).
 
 Every loop is bounded (`MAX_CAMERAS`, `MAX_HOURS`, `MAX_CLIPS_PER_CAMERA_HOUR`, pages of the
 activity center), and only loopback URLs are accepted: this is a load tool for a local service.
@@ -146,6 +154,12 @@ class SimCamera:
     history_hours: int = 0
     available: int = 0
     unavailable: int = 0
+    #: What the service last told the camera (`entitlement_changed`); None: never told.
+    told_cloud_recording: bool | None = None
+    held_back: int = 0
+    #: The owner's manual recording requests (their ids) and how many ended `uploaded`.
+    requests: list[str] = field(default_factory=list)
+    recorded: int = 0
 
 
 @dataclass(slots=True)
@@ -204,6 +218,18 @@ class SimulationReport:
     def unavailable(self) -> int:
         return sum(camera.unavailable for camera in self.cameras)
 
+    @property
+    def held_back(self) -> int:
+        return sum(camera.held_back for camera in self.cameras)
+
+    @property
+    def requested(self) -> int:
+        return sum(len(camera.requests) for camera in self.cameras)
+
+    @property
+    def recorded(self) -> int:
+        return sum(camera.recorded for camera in self.cameras)
+
 
 def simulate(config: SimulationConfig, console: Console | None = None) -> SimulationReport:
     """Run the simulation against the service at `config.url`; see the module docstring."""
@@ -243,19 +269,31 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
             queued: Clip | None = next(pending, None)
             for tick in range(1, ticks + 1):
                 now = _advance(client, operator, TICK)
+                list(pool.map(lambda camera: _obey(client, camera, route), cameras))
                 due: list[Clip] = []
                 while queued is not None and queued.ends_at <= now:
                     due.append(queued)
                     queued = next(pending, None)
+                sent = []
+                for clip in due:
+                    if cameras[clip.camera].told_cloud_recording is False:
+                        cameras[clip.camera].held_back += 1
+                    else:
+                        sent.append(clip)
                 for clip, results in pool.map(
-                    lambda clip: _upload(client, cameras[clip.camera], clip, route), due
+                    lambda clip: _upload(client, cameras[clip.camera], clip, route), sent
                 ):
                     _tally(cameras[clip.camera], results)
                 hour, rest = divmod(tick, per_hour)
-                if plus and cancelled_at is None and rest == 0 and hour == config.cancel_hour:
+                if rest == 0:
                     owner = _sign_in(client, email, password)  # tokens age with the clock
-                    _cancel(client, owner)
-                    cancelled_at = now
+                    if plus and cancelled_at is None and hour == config.cancel_hour:
+                        _cancel(client, owner)
+                        cancelled_at = now
+                    for camera in cameras:
+                        _record_now(client, owner, camera)
+                    # The cameras wait on their long polls: they hear of it at once.
+                    list(pool.map(lambda camera: _obey(client, camera, route), cameras))
                 progress.update(
                     task,
                     advance=1,
@@ -266,6 +304,10 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
         owner = _sign_in(client, email, password)
         for camera in cameras:
             _read_back(client, owner, camera)
+            camera.recorded = sum(
+                _manual_state(client, owner, camera, request) == "uploaded"
+                for request in camera.requests
+            )
     return SimulationReport(
         owner_email=email,
         owner_token=owner["Authorization"].removeprefix("Bearer "),
@@ -384,6 +426,59 @@ def _send(
         files={"video": ("clip.mp4", body, "video/mp4")},
         headers=device,
     )
+
+
+def _obey(client: httpx.Client, camera: SimCamera, route: _Route) -> None:
+    """The camera's commands, each acknowledged and acted on once (issue 12)."""
+    device = {"Authorization": f"Device {camera.device_token}"}
+    items = _expect(client.get("/v1/device/commands", headers=device), 200)["items"]
+    for item in items:
+        ack = client.post(f"/v1/device/commands/{item['id']}/ack", headers=device)
+        if ack.status_code != 204:
+            raise SimulationError(f"an ack answered {ack.status_code}: {ack.text[:300]}")
+        if item["kind"] == "entitlement_changed":
+            entitlement = item["entitlement"]
+            camera.told_cloud_recording = bool(entitlement and entitlement["cloud_recording"])
+        elif item["kind"] == "record_now":
+            _record_manual(client, camera, item, route)
+
+
+def _record_manual(
+    client: httpx.Client, camera: SimCamera, command: dict[str, Any], route: _Route
+) -> None:
+    """A 10 s manual clip from the moment the command came (half a second later, so it
+    never shares a whole-second `started_at` with a motion clip), naming the request."""
+    started_at = datetime.fromisoformat(command["issued_at"]) + timedelta(milliseconds=500)
+    body = mp4_like(4096, secrets.token_bytes)
+    response = client.post(
+        "/v1/device/clips",
+        data={
+            "started_at": started_at.isoformat(),
+            "duration_s": "10",
+            "kind": "manual",
+            "request_id": command["request_id"],
+        },
+        files={"video": ("clip.mp4", body, "video/mp4")},
+        headers={"Authorization": f"Device {camera.device_token}"},
+    )
+    if response.status_code >= 500:
+        raise SimulationError(f"a manual upload answered {response.status_code}")
+    _tally(camera, [(response.status_code, "" if response.is_success else _code(response))])
+
+
+def _record_now(client: httpx.Client, owner: dict[str, str], camera: SimCamera) -> None:
+    """The owner's Record now, where the camera's entitlement shows it (V5)."""
+    if not _camera(client, owner, camera.id)["entitlement"]["manual_recording"]:
+        return
+    path = f"/v1/cameras/{camera.id}/manual-recordings"
+    camera.requests.append(_expect(client.post(path, headers=owner), 202)["id"])
+
+
+def _manual_state(
+    client: httpx.Client, owner: dict[str, str], camera: SimCamera, request_id: str
+) -> str:
+    path = f"/v1/cameras/{camera.id}/manual-recordings/{request_id}"
+    return str(_expect(client.get(path, headers=owner), 200)["state"])
 
 
 def _code(response: httpx.Response) -> str:
@@ -542,13 +637,17 @@ def summary(report: SimulationReport) -> list[Table]:
         title="Fleet simulation",
         title_justify="left",
         caption="stored: answered 201 · replayed: a retried upload answered 200 with the same "
-        "clip · gone: listed with available: false (erased by a plan change, or expired)",
+        "clip · held back: not sent, the camera was told it has no cloud recording · on "
+        "request: Record now requests answered with a clip / asked · gone: listed with "
+        "available: false (erased by a plan change, or expired)",
         caption_justify="left",
     )
     cameras.add_column("camera", no_wrap=True)
     cameras.add_column("plan", no_wrap=True)
     cameras.add_column("window", justify="right", no_wrap=True)
-    for column in ("stored", "replayed", "refused", "available", "gone"):
+    for column in ("stored", "replayed", "refused", "held back", "on request"):
+        cameras.add_column(column, justify="right")
+    for column in ("available", "gone"):
         cameras.add_column(column, justify="right")
     for camera in report.cameras:
         cameras.add_row(
@@ -560,6 +659,8 @@ def summary(report: SimulationReport) -> list[Table]:
             str(camera.uploaded),
             str(camera.replayed),
             str(sum(camera.refused.values())),
+            str(camera.held_back),
+            f"{camera.recorded}/{len(camera.requests)}",
             str(camera.available),
             str(camera.unavailable),
         )
@@ -571,6 +672,8 @@ def summary(report: SimulationReport) -> list[Table]:
         str(report.stored),
         str(report.replayed),
         str(sum(report.refused.values())),
+        str(report.held_back),
+        f"{report.recorded}/{report.requested}",
         str(report.available),
         str(report.unavailable),
         style="bold",

@@ -427,3 +427,22 @@ def test_presigned_put_is_s3s_and_none_on_the_local_disk(storage: ClipStorage) -
     put = httpx.put(url, content=DATA, headers={"Content-Type": "video/mp4"})
     assert put.status_code == 200
     assert storage.get("cam/put.mp4") == DATA
+
+
+def test_issue_12_item_3_a_direct_manual_upload_answers_its_request(s3: OnS3) -> None:
+    _, headers = owner(s3.client)
+    camera = register_camera(s3.client, headers, "KC120")
+    token = camera["device_token"]
+    request = s3.client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=headers)
+    request_id = request.json()["id"]
+    refused = _begin(s3.client, token, request_id=request_id)  # a motion clip answers nothing
+    assert refused.status_code == 422
+    begun = _begin(s3.client, token, kind="manual", started_at=iso(NOW), request_id=request_id)
+    assert begun.status_code == 201, begun.text
+    assert _put(begun.json()).status_code == 200
+    completed = _complete(s3.client, token, begun.json()["upload_id"])
+    assert completed.status_code == 201, completed.text
+    state = s3.client.get(
+        f"/v1/cameras/{camera['id']}/manual-recordings/{request_id}", headers=headers
+    ).json()
+    assert (state["state"], state["clip_id"]) == ("uploaded", completed.json()["id"])

@@ -136,13 +136,18 @@ def test_issue_12_a_command_is_retried_after_a_broker_restart(
     with mqtt_context.sessions() as session:
         row = session.scalars(select(DeviceCommand)).one()
     assert (row.attempts, row.delivered_at) == (1, None)
-    assert row.next_attempt_at == START + timedelta(minutes=5)  # kit.backoff after 1 failure
+    # Commands' own short schedule (a record_now lasts 2 minutes), not the jobs' 5 minutes.
+    assert row.next_attempt_at == START + timedelta(seconds=2)
+    assert deliver_commands(mqtt_context, START + timedelta(seconds=2)) == 0  # still down
+    with mqtt_context.sessions() as session:
+        row = session.scalars(select(DeviceCommand)).one()
+    assert (row.attempts, row.next_attempt_at) == (2, START + timedelta(seconds=6))  # 2 + 4 s
     broker.start()
     device = Camera(broker.port, credentials["username"], credentials["password"])
     assert device.connect().value == 0
     device.subscribe(credentials["commands_topic"])
-    assert deliver_commands(mqtt_context, START + timedelta(minutes=4)) == 0  # not due yet
-    assert deliver_commands(mqtt_context, START + timedelta(minutes=5)) == 1
+    assert deliver_commands(mqtt_context, START + timedelta(seconds=5)) == 0  # not due yet
+    assert deliver_commands(mqtt_context, START + timedelta(seconds=6)) == 1
     assert [m["kind"] for m in _wait_for(device)] == ["record_now"]
     device.close()
 
@@ -212,6 +217,40 @@ def test_issue_12_events_mark_a_camera_online_then_offline(
         clock.advance(timedelta(minutes=2))  # nothing heard for 2 minutes: offline
         listed = mqtt_client.get("/v1/cameras", headers=headers).json()["items"][0]
         assert (listed["online"], listed["last_seen_at"]) == (False, "2026-03-01T12:00:00Z")
+    finally:
+        listener.stop()
+        device.close()
+
+
+def test_issue_12_item_3_a_recording_started_event_over_the_broker_moves_the_request(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
+) -> None:
+    _, headers = owner(mqtt_client)
+    camera, device, credentials = _bound_camera(mqtt_client, headers)
+    _configure(mqtt_context, broker)
+    listener = event_listener(mqtt_context)
+    assert listener is not None
+    listener.start()
+    try:
+        assert listener.subscribed.wait(5)
+        assert device.connect().value == 0
+        device.subscribe(credentials["commands_topic"])
+        posted = mqtt_client.post(f"/v1/cameras/{camera['id']}/manual-recordings", headers=headers)
+        assert deliver_commands(mqtt_context, START) == 1
+        (command,) = _wait_for(device)
+        event = {"kind": "recording_started", "request_id": command["request_id"]}
+        device.publish(credentials["events_topic"], json.dumps(event).encode())
+        path = f"/v1/cameras/{camera['id']}/manual-recordings/{posted.json()['id']}"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            state = mqtt_client.get(path, headers=headers).json()
+            if state["state"] != "sent":
+                break
+            time.sleep(0.1)
+        assert (state["state"], state["recording_started_at"]) == (
+            "recording",
+            "2026-03-01T12:00:00Z",
+        )
     finally:
         listener.stop()
         device.close()

@@ -1,7 +1,8 @@
-"""Issue 12 item 2 without a broker: cameras long-poll the command outbox, against two real
-`kasacare serve` processes on one database. A command issued during the wait arrives
+"""Issue 12 items 2 and 3 without a broker: cameras long-poll the command outbox, against two
+real `kasacare serve` processes on one database. A command issued during the wait arrives
 within a second; an ack removes it; a second poller on the other process never gets it
-too (the first poll's lease)."""
+too (the first poll's lease); a camera answers record_now with its manual clip, and the
+request goes sent, recording, uploaded."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from tests.databases import fresh_database
 from tests.e2e.server import running_server, server_env
+from tests.factories import VIDEO
 
 pytestmark = pytest.mark.e2e
 
@@ -119,3 +121,60 @@ def test_issue_12_an_acknowledged_command_is_gone_and_two_pollers_never_share_on
                 a.post(f"/v1/device/commands/{command_id}/ack", headers=device).status_code == 204
             )
         assert b.get("/v1/device/commands", headers=device).json() == {"items": []}
+
+
+def _answer_record_now(http: httpx.Client, device: dict[str, str], stop: threading.Event) -> str:
+    """A camera's loop: long-poll, ack, then post the manual clip with the request's id;
+    answers the request id it recorded for."""
+    while not stop.is_set():
+        items = http.get("/v1/device/commands", params={"wait": 25}, headers=device).json()
+        for item in items["items"]:
+            assert (
+                http.post(f"/v1/device/commands/{item['id']}/ack", headers=device).status_code
+                == 204
+            )
+            if item["kind"] == "record_now":
+                # The clip starts when the camera got the command (the server's test clock).
+                started_at = item["issued_at"]
+                clip = http.post(
+                    "/v1/device/clips",
+                    data={
+                        "started_at": started_at,
+                        "duration_s": "10",
+                        "kind": "manual",
+                        "request_id": item["request_id"],
+                    },
+                    files={"video": ("clip.mp4", VIDEO, "video/mp4")},
+                    headers=device,
+                )
+                assert clip.status_code == 201, clip.text
+                return str(item["request_id"])
+    return ""
+
+
+def test_issue_12_item_3_a_long_polling_camera_answers_record_now_with_its_clip(
+    two_nodes: tuple[str, str],
+) -> None:
+    node_a, node_b = two_nodes
+    with (
+        httpx.Client(base_url=node_a, timeout=60) as a,
+        httpx.Client(base_url=node_b, timeout=60) as b,
+    ):
+        owner, device, camera_id = _camera(a, "record-now@example.com")
+        stop = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            camera = pool.submit(_answer_record_now, b, device, stop)
+            time.sleep(0.5)  # the camera is waiting on node B
+            posted = a.post(f"/v1/cameras/{camera_id}/manual-recordings", headers=owner)
+            assert posted.status_code == 202
+            request = posted.json()
+            assert request["state"] == "sent"
+            recorded = camera.result(timeout=30)
+            stop.set()
+        assert recorded == request["id"]
+        state = a.get(f"/v1/cameras/{camera_id}/manual-recordings/{request['id']}", headers=owner)
+        body = state.json()
+        assert body["state"] == "uploaded"
+        assert body["recording_started_at"] is not None  # the ack came first
+        (clip,) = a.get(f"/v1/cameras/{camera_id}/clips", headers=owner).json()["items"]
+        assert (clip["id"], clip["kind"]) == (body["clip_id"], "manual")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kasacare.kit.db import Base, new_id
@@ -37,6 +37,13 @@ class Camera(Base):
             sqlite_where=text("unbound_at IS NULL"),
             postgresql_where=text("unbound_at IS NULL"),
         ),
+        # The job that tells cameras of a free plan's end walks the live ones due.
+        Index(
+            "ix_cameras_entitlement_recheck",
+            "entitlement_recheck_at",
+            sqlite_where=text("unbound_at IS NULL AND entitlement_recheck_at IS NOT NULL"),
+            postgresql_where=text("unbound_at IS NULL AND entitlement_recheck_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -50,5 +57,10 @@ class Camera(Base):
     unbound_at: Mapped[datetime | None]
     #: When the camera was last heard from: an MQTT event or a long poll (`devices.presence`).
     last_seen_at: Mapped[datetime | None]
+    #: The entitlement (JSON) the camera was last told of, or had when bound
+    #: (`devices.entitlement_push`); null only for bindings older than issue 12 item 4.
+    pushed_entitlement: Mapped[str | None] = mapped_column(Text)
+    #: When that entitlement changes by time alone (its free plan's end): the job looks again.
+    entitlement_recheck_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship(lazy="raise")

@@ -17,6 +17,8 @@ from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import erase_camera
 from kasacare.clips.service import HeldClip, held_clips
+from kasacare.devices.entitlement_push import remember
+from kasacare.entitlements.rules import resolve_entitlement
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
 from kasacare.kit.security import new_token, token_digest
 from kasacare.legacy.repository import LegacyRepository
@@ -113,6 +115,9 @@ def register(
         )
     )
     camera.device = device
+    # A new binding has no paid plan yet: what the camera may do from now on, so that the
+    # first change of it is told (`devices.entitlement_push`).
+    remember(camera, resolve_entitlement(camera_model, device.setup_at, None, now), now)
     return RegisteredCamera(camera=camera, device_token=token)
 
 

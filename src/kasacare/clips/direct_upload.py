@@ -113,6 +113,7 @@ def begin(
         storage_key=key,
         created_at=now,
         expires_at=now + UPLOAD_URL_TTL,
+        request_id=upload.request_id,
     )
     session.add(row)
     session.flush()
@@ -133,10 +134,18 @@ class _Pending(NamedTuple):
     completed_at: datetime | None
     clip_id: uuid.UUID | None
     abandoned_at: datetime | None
+    request_id: uuid.UUID | None
 
     @property
     def upload(self) -> Upload:
-        return Upload(self.started_at, self.duration_s, self.kind, self.size, self.content_type)
+        return Upload(
+            self.started_at,
+            self.duration_s,
+            self.kind,
+            self.size,
+            self.content_type,
+            self.request_id,
+        )
 
 
 _UPLOAD = select(
@@ -152,6 +161,7 @@ _UPLOAD = select(
     ClipUpload.completed_at,
     ClipUpload.clip_id,
     ClipUpload.abandoned_at,
+    ClipUpload.request_id,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile, status
@@ -12,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from kasacare.accounts.dependencies import Owner
 from kasacare.cameras.dependencies import DeviceCamera, DeviceTokenDigest
 from kasacare.cameras.service import get_owned
-from kasacare.clips import direct_upload, service
+from kasacare.clips import direct_upload, manual, service
 from kasacare.clips.errors import (
     ClipNoLongerAvailable,
     ClipTooLarge,
@@ -23,8 +24,9 @@ from kasacare.clips.errors import (
 )
 from kasacare.clips.ingest import GATHER_SECONDS, MAX_GROUP, Stored, Submission, ingest
 from kasacare.clips.jpeg import MAX_THUMBNAIL_BYTES, looks_like_jpeg
+from kasacare.clips.manual_rules import answer_until
 from kasacare.clips.media import ClipFileResponse
-from kasacare.clips.models import Clip, ClipKind
+from kasacare.clips.models import Clip, ClipKind, ManualRecording
 from kasacare.clips.mp4 import looks_like_mp4
 from kasacare.clips.schemas import (
     ClipEntry,
@@ -89,6 +91,10 @@ async def upload_clip(
     video: Annotated[UploadFile, File()],
     kind: Annotated[ClipKind, Form()] = ClipKind.MOTION,
     thumbnail: Annotated[UploadFile | None, File()] = None,
+    request_id: Annotated[
+        uuid.UUID | None,
+        Form(description="The manual recording request a `manual` clip answers (issue 12)"),
+    ] = None,
 ) -> Response:
     """V1: a camera with cloud recording uploads a clip; the same camera and `started_at`
     again answers 200 with the same clip and stores nothing more. A video that does not start
@@ -109,9 +115,12 @@ async def upload_clip(
         kind=kind,
         size=len(data),
         content_type=content_type or "video/mp4",
+        request_id=request_id,
     )
     refusal: KasaCareError | None = None
-    if started_at.tzinfo is None:
+    if request_id is not None and kind is not ClipKind.MANUAL:
+        refusal = ValidationFailed("request_id goes with kind manual", field="request_id")
+    elif started_at.tzinfo is None:
         refusal = ValidationFailed("started_at needs a timezone (RFC 3339)", field="started_at")
     elif content_type not in ACCEPTED_TYPES:
         refusal = UnsupportedClipType(f"video must be one of {sorted(ACCEPTED_TYPES)}")
@@ -314,14 +323,39 @@ def clip_thumbnail(token: str, context: Context, session: DbSession, now: Now) -
 def manual_recording(
     camera_id: uuid.UUID, owner: Owner, context: Context, session: DbSession, now: Now
 ) -> ManualRecordingRead:
-    """V5: ask the camera to record now; it uploads the clip as kind `manual`."""
+    """V5, issue 12 item 3: ask the camera to record now (a `record_now` command); it
+    answers, then uploads the clip as kind `manual` with the request's id. The answer is the
+    request in its first state, `sent`."""
     camera = get_owned(session, owner, camera_id)
-    request = service.request_manual_recording(session, context.catalog, camera, now)
-    read = ManualRecordingRead(
-        id=request.id, camera_id=request.camera_id, requested_at=request.requested_at
-    )
+    request = manual.request_recording(session, context.catalog, camera, now)
+    read = _request_read(request, now)
     session.commit()
     return read
+
+
+@router.get(
+    "/v1/cameras/{camera_id}/manual-recordings/{request_id}",
+    response_model=ManualRecordingRead,
+    responses=problem_responses(401, 404),
+)
+def manual_recording_state(
+    camera_id: uuid.UUID, request_id: uuid.UUID, owner: Owner, session: DbSession, now: Now
+) -> ManualRecordingRead:
+    """Issue 12 item 3: the request's state now (sent, recording, uploaded, expired)."""
+    camera = get_owned(session, owner, camera_id)
+    return _request_read(manual.camera_request(session, camera, request_id), now)
+
+
+def _request_read(request: ManualRecording, now: datetime) -> ManualRecordingRead:
+    return ManualRecordingRead(
+        id=request.id,
+        camera_id=request.camera_id,
+        requested_at=request.requested_at,
+        state=manual.state_of(request, now),
+        answer_by=answer_until(request.requested_at),
+        recording_started_at=request.recording_started_at,
+        clip_id=request.clip_id,
+    )
 
 
 @router.post(
@@ -344,6 +378,7 @@ def begin_clip_upload(
         kind=body.kind,
         size=body.size,
         content_type=body.content_type,
+        request_id=body.request_id,
     )
     ticket = direct_upload.begin(
         session,

@@ -43,6 +43,7 @@ from kasacare.cameras.models import Camera, Device
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.coverage_lock import lock_cameras, lock_tokens
 from kasacare.clips.errors import UploadTooSlow
+from kasacare.clips.manual import link_clips
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.service import Upload, check_upload, require_recording, storage_key_for
@@ -480,6 +481,14 @@ def _insert(
         )
     if losers:
         storage.delete_many(_keys(losers))
+    # Issue 12 item 3: a manual clip posted with its request's id answers that request.
+    links = [
+        (writer.upload.request_id, writer.camera_id, row["id"])
+        for writer, row in zip(written, rows, strict=True)
+        if writer.upload.request_id is not None
+        and (writer.camera_id, writer.upload.started_at) in inserted
+    ]
+    link_clips(connection, links, now)
 
 
 def _row(writer: _Accepted, now: datetime) -> dict[str, Any]:

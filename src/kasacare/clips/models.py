@@ -109,16 +109,24 @@ class ClipUpload(Base):
     clip_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clips.id"))
     # Set when the upload was refused or left unfinished and its object deleted.
     abandoned_at: Mapped[datetime | None]
+    #: The manual recording request (`ManualRecording`) the clip answers, if any.
+    request_id: Mapped[uuid.UUID | None]
 
 
 class ManualRecording(Base):
-    """An owner's request that the camera record now (V5); the camera uploads a `manual` clip."""
+    """An owner's request that the camera record now (V5); the camera uploads a `manual` clip.
+    Its state (`clips.manual_rules`) follows from the timestamps: the camera's answer
+    (`recording_started_at`) and the clip it uploaded with the request's id (`clip_id`)."""
 
     __tablename__ = "manual_recordings"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id"), index=True)
     requested_at: Mapped[datetime]
+    #: The camera said it records: a `recording_started` event, or its ack of `record_now`.
+    recording_started_at: Mapped[datetime | None]
+    clip_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clips.id"))
+    uploaded_at: Mapped[datetime | None]
 
 
 class SweepProgress(Base):

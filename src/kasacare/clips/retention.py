@@ -28,6 +28,7 @@ from kasacare.clips.coverage_lock import lock_cameras
 from kasacare.clips.models import Clip
 from kasacare.clips.rules import clip_expiry
 from kasacare.clips.watermark import Mark
+from kasacare.devices.entitlement_push import push_changed, push_unbound
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlements
 
@@ -35,8 +36,9 @@ from kasacare.entitlements.service import camera_entitlements
 def reconcile_account(
     session: Session, catalog: Catalog, account_id: uuid.UUID, now: datetime
 ) -> int:
-    """Bring every held clip of the account's live cameras to its camera's current window.
-    Returns how many clips were erased."""
+    """Bring every held clip of the account's live cameras to its camera's current window,
+    and tell each camera whose entitlement changed (`devices.entitlement_push`, issue 12
+    item 4: every plan change ends here). Returns how many clips were erased."""
     session.flush()
     cameras = list(
         session.scalars(
@@ -45,7 +47,9 @@ def reconcile_account(
             .where(Camera.account_id == account_id, Camera.unbound_at.is_(None))
         )
     )
-    return reconcile(session, catalog, cameras, now)
+    erased = reconcile(session, catalog, cameras, now)
+    push_changed(session, catalog, cameras, now)
+    return erased
 
 
 def reconcile(session: Session, catalog: Catalog, cameras: Sequence[Camera], now: datetime) -> int:
@@ -140,6 +144,7 @@ def erase_camera(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
     further behind the sweeper's watermark than it re-reads have no bytes left (a stale mark
     only erases more)."""
     lock_cameras(session.connection(), [camera_id], shared=False)  # as `reconcile`
+    push_unbound(session, camera_id, now)  # every unbinding ends here (issue 12 item 4)
     session.execute(
         update(Clip)
         .where(

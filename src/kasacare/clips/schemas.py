@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from kasacare.clips.manual_rules import RequestState
 from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import available
 from kasacare.kit.schemas import Instant
@@ -80,9 +81,17 @@ class ClipRead(ClipEntry):
 
 
 class ManualRecordingRead(BaseModel):
+    """Issue 12 item 3: `sent` (the camera has not answered), `recording` (it said it
+    records), `uploaded` (its clip, `clip_id`, is linked), `expired` (no answer by
+    `answer_by`, or no clip 15 minutes after the request)."""
+
     id: uuid.UUID
     camera_id: uuid.UUID
     requested_at: datetime
+    state: RequestState
+    answer_by: datetime
+    recording_started_at: datetime | None
+    clip_id: uuid.UUID | None
 
 
 class ClipUploadStart(BaseModel):
@@ -94,6 +103,15 @@ class ClipUploadStart(BaseModel):
     kind: ClipKind = ClipKind.MOTION
     size: int = Field(ge=1)
     content_type: str = Field(max_length=64)
+    request_id: uuid.UUID | None = Field(
+        default=None, description="The manual recording request a `manual` clip answers"
+    )
+
+    @model_validator(mode="after")
+    def _request_only_for_manual(self) -> ClipUploadStart:
+        if self.request_id is not None and self.kind is not ClipKind.MANUAL:
+            raise ValueError("request_id goes with kind manual")
+        return self
 
 
 class ClipUploadTicket(BaseModel):

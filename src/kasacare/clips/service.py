@@ -1,12 +1,12 @@
 """Clip use cases: upload (V1), the activity center (V3a, V7), playback (V4, V7), manual
-recording (V5). They never commit."""
+recording (V5, requested in `clips.manual`). They never commit."""
 
 from __future__ import annotations
 
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -14,10 +14,8 @@ from sqlalchemy.orm import Session
 from kasacare.cameras.models import Camera
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.errors import ClipNoLongerAvailable, NoCloudRecording
-from kasacare.clips.models import Clip, ClipKind, ManualRecording
+from kasacare.clips.models import Clip, ClipKind
 from kasacare.clips.rules import LISTED_FOR, available, fits_window
-from kasacare.devices import commands
-from kasacare.devices.models import CommandKind
 from kasacare.entitlements.rules import Entitlement
 from kasacare.entitlements.service import camera_entitlement
 from kasacare.kit.errors import NotFound, ValidationFailed
@@ -36,6 +34,8 @@ class Upload:
     kind: ClipKind
     size: int
     content_type: str
+    #: The manual recording request this clip answers (`clips.manual`), if any.
+    request_id: uuid.UUID | None = None
 
 
 def recording_entitlement(
@@ -216,27 +216,3 @@ def playable(clip: Clip, now: datetime) -> Clip:
 
 def clip_by_key(session: Session, storage_key: str) -> Clip | None:
     return session.scalar(select(Clip).where(Clip.storage_key == storage_key))
-
-
-#: A record_now the camera has not answered by then is expired (issue 12 item 3).
-RECORD_NOW_VALID_FOR = timedelta(minutes=2)
-
-
-def request_manual_recording(
-    session: Session, catalog: Catalog, camera: Camera, now: datetime
-) -> ManualRecording:
-    """V5, Q15: needs cloud recording (free plan or paid)."""
-    recording_entitlement(session, catalog, camera, now, manual=True)
-    request = ManualRecording(camera_id=camera.id, requested_at=now)
-    session.add(request)
-    session.flush()
-    # Issue 12: the camera learns of it through the command outbox, after the commit.
-    commands.issue(
-        session,
-        camera,
-        CommandKind.RECORD_NOW,
-        now,
-        request_id=str(request.id),
-        until=(now + RECORD_NOW_VALID_FOR).isoformat(),
-    )
-    return request

@@ -15,8 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from kasacare.cameras.dependencies import DeviceCamera, DeviceTokenDigest
 from kasacare.cameras.repository import CameraRepository
+from kasacare.clips import manual
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.devices import broker, commands, presence
+from kasacare.devices.models import CommandKind
 from kasacare.devices.schemas import CommandList, MqttCredentials
 from kasacare.kit.db import READ_ONLY, session_scope
 from kasacare.kit.errors import KasaCareError, Unauthorized
@@ -86,8 +88,11 @@ async def poll_commands(
 def acknowledge_command(
     command_id: uuid.UUID, camera: DeviceCamera, session: DbSession, now: Now
 ) -> Response:
-    """The camera has the command: it is never handed out again."""
-    commands.acknowledge(session, camera.id, command_id, now)
+    """The camera has the command: it is never handed out again. The ack of a `record_now`
+    is the camera's answer (its request is `recording`, issue 12 item 3)."""
+    command = commands.acknowledge(session, camera.id, command_id, now)
+    if command.kind is CommandKind.RECORD_NOW:
+        manual.recording_started(session, camera.id, commands.payload(command)["request_id"], now)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

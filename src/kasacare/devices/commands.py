@@ -55,9 +55,14 @@ def issue(
     return command
 
 
+def payload(command: DeviceCommand) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(command.payload)
+    return body
+
+
 def message(command: DeviceCommand) -> dict[str, Any]:
     """What the camera receives: `{id, kind, issued_at, ...payload}`."""
-    body: dict[str, Any] = json.loads(command.payload)
+    body = payload(command)
     return {
         "id": str(command.id),
         "kind": command.kind.value,
@@ -99,7 +104,7 @@ def lease(session: Session, camera_id: uuid.UUID, now: datetime) -> list[DeviceC
 
 def acknowledge(
     session: Session, camera_id: uuid.UUID, command_id: uuid.UUID, now: datetime
-) -> None:
+) -> DeviceCommand:
     """The camera has the command: it is never handed out again. Another camera's command
     is not found; a second ack changes nothing."""
     command = session.get(DeviceCommand, command_id, with_for_update=True)
@@ -107,6 +112,7 @@ def acknowledge(
         raise NotFound("No such command")
     if command.delivered_at is None:
         command.delivered_at = now
+    return command
 
 
 def next_to_publish(session: Session, now: datetime) -> DeviceCommand | None:
@@ -130,4 +136,15 @@ def published(command: DeviceCommand, now: datetime) -> None:
 
 def failed(command: DeviceCommand, now: datetime) -> None:
     command.attempts += 1
-    command.next_attempt_at = now + backoff(command.attempts)
+    command.next_attempt_at = now + retry_after(command.attempts)
+
+
+#: A command is worth little late (a record_now lasts 2 minutes): the broker is tried again
+#: within seconds, not on the jobs' minutes (`kit.backoff`).
+FIRST_RETRY = timedelta(seconds=2)
+LONGEST_RETRY = timedelta(seconds=30)
+
+
+def retry_after(failures: int) -> timedelta:
+    """2 s, 4 s, 8 s, 16 s, then every 30 s, never given up."""
+    return backoff(failures, first=FIRST_RETRY, longest=LONGEST_RETRY)

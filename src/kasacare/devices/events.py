@@ -1,5 +1,6 @@
 """What cameras report on `kasacare/devices/<serial>/events` (issue 12 item 2): `online`
-and `recording_started {request_id}`; each records the camera as seen."""
+and `recording_started {request_id}` (its manual recording request is `recording`, issue 12
+item 3); each records the camera as seen."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera, Device
+from kasacare.clips import manual
 
 KINDS = frozenset({"online", "recording_started"})
 
@@ -27,4 +29,6 @@ def record_event(session: Session, serial: str, event: dict[str, object], now: d
         return False
     if camera.last_seen_at is None or camera.last_seen_at < now:
         camera.last_seen_at = now
+    if event["kind"] == "recording_started":
+        manual.recording_started(session, camera.id, event.get("request_id"), now)
     return True

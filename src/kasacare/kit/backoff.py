@@ -10,9 +10,12 @@ FIRST_DELAY = timedelta(minutes=5)
 LONGEST_DELAY = timedelta(hours=6)
 
 
-def backoff(failures: int) -> timedelta:
+def backoff(
+    failures: int, *, first: timedelta = FIRST_DELAY, longest: timedelta = LONGEST_DELAY
+) -> timedelta:
     """How long a row waits after its `failures`-th failure in a row: 5 min, 10, 20, ...,
-    at most 6 h."""
+    at most 6 h (or `first` doubling up to `longest`, for rows that are worth little late:
+    device commands, `devices.commands`)."""
     if failures < 1:
         raise ValueError("back-off follows a failure")
-    return min(FIRST_DELAY * (1 << min(failures - 1, 20)), LONGEST_DELAY)
+    return min(first * (1 << min(failures - 1, 20)), longest)

@@ -1,5 +1,6 @@
-"""Camera pages: the owner's cameras with their entitlement, adding one, and removing one
-after a review of the video history it erases (C6)."""
+"""Camera pages: the owner's cameras with their entitlement, adding one, removing one after
+a review of the video history it erases (C6), and "Record now" with its request's state
+(V5, issue 12 item 3)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account
 from kasacare.cameras import service as cameras
+from kasacare.clips import manual
+from kasacare.clips.manual_rules import OPEN
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.devices import service as devices
 from kasacare.devices.codes import DeviceClaims
@@ -152,3 +155,43 @@ async def unbind_camera(
         return _cameras_page(request, context, session, now, account, friendly(error), error.status)
     after_commit(context, now)
     return RedirectResponse(notice_url("/app/cameras", "camera_removed"), status_code=303)
+
+
+@router.post("/app/cameras/{camera_id}/record-now")
+async def record_now(
+    camera_id: uuid.UUID, request: Request, context: Context, session: DbSession, now: Now
+) -> Response:
+    """V5: the same request as the API's; then its page, which shows the state."""
+    account = signed_in_owner(request, session, now)
+    form = await request.form()
+    try:
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
+        camera = cameras.get_owned(session, account, camera_id)
+        asked = manual.request_recording(session, context.catalog, camera, now)
+        path = f"/app/cameras/{camera_id}/recordings/{asked.id}"
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+    return RedirectResponse(path, status_code=303)
+
+
+@router.get("/app/cameras/{camera_id}/recordings/{request_id}", response_class=HTMLResponse)
+def recording_page(
+    camera_id: uuid.UUID, request_id: uuid.UUID, request: Request, session: DbSession, now: Now
+) -> Response:
+    """The request's state; the page refreshes itself while the camera may still answer."""
+    account = signed_in_owner(request, session, now)
+    camera = cameras.get_owned(session, account, camera_id)
+    asked = manual.camera_request(session, camera, request_id)
+    state = manual.state_of(asked, now)
+    return page(
+        request,
+        session,
+        "record_now.html",
+        account=account,
+        camera=camera,
+        state=state.value,
+        open=state in OPEN,
+        requested_at=local(asked.requested_at, account.time_zone),
+    )
