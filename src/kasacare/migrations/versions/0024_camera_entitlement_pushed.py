@@ -1,7 +1,7 @@
 """camera entitlement pushed
 
-Revision ID: 0041
-Revises: 0040
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-06 23:23:09.986316
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import kasacare.kit.db
 
-revision: str = "0041"
-down_revision: str | None = "0040"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """manual recording states
 
-Revision ID: 0040
-Revises: 0019
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-06 23:13:03.249403
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import kasacare.kit.db
 
-revision: str = "0040"
-down_revision: str | None = "0019"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
