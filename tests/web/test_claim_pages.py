@@ -42,10 +42,20 @@ def test_issue_12_a_camera_is_added_with_its_claim_code(
     assert 'name="claim_code"' in page.text
     assert "The 8-character code the camera shows" in page.text
     form = {"model": "KC120", "serial": serial, "name": "Porch", "csrf_token": csrf(page.text)}
-    wrong = claims_browser.post("/app/cameras", data={**form, "claim_code": "WRONGCDE"})
-    assert wrong.status_code == 403
+    refused = claims_browser.post(
+        "/app/cameras", data={**form, "claim_code": "WRONGCDE"}, follow_redirects=False
+    )
+    # Issue 14 item 4: post/redirect/get, the typed fields kept (never the claim code).
+    assert refused.status_code == 303
+    assert refused.headers["location"] == (
+        f"/app/cameras?problem=claim_code_invalid&model=KC120&serial={serial}&name=Porch#add"
+    )
+    wrong = claims_browser.get(refused.headers["location"])
     assert "That claim code isn&#39;t right or has expired." in wrong.text
     assert "No cameras yet." in wrong.text
+    assert f'value="{serial}"' in wrong.text and 'value="Porch"' in wrong.text
+    assert '<option value="KC120" selected>' in wrong.text
+    assert "WRONGCDE" not in wrong.text
     added = claims_browser.post(
         "/app/cameras", data={**form, "claim_code": claim_code(claims_browser, serial, secret)}
     )

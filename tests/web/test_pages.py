@@ -102,8 +102,10 @@ def test_cameras_show_their_entitlement_in_words(browser: TestClient) -> None:
         "/app/cameras",
         data={"model": "KC999", "serial": "WEB0003", "csrf_token": csrf(page.text)},
     )
-    assert unknown.status_code == 422
+    # Post/redirect/get (issue 14 item 4): the refusal shows on the page's own address.
+    assert str(unknown.url).startswith("https://testserver/app/cameras?problem=unknown_model")
     assert "We don&#39;t know that camera model" in unknown.text
+    assert 'value="WEB0003"' in unknown.text
 
 
 def test_kasa_care_shows_plans_in_the_accounts_currency_and_quotes_before_confirming(

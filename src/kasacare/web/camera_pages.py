@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from kasacare.accounts.models import Account
 from kasacare.cameras import service as cameras
@@ -25,7 +27,7 @@ from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import local
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import friendly, notice_url, problem_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -73,6 +75,7 @@ def _cameras_page(
         cameras=items,
         models=list(context.catalog.models),
         claims_required=context.settings.device_claims is DeviceClaims.REQUIRED,
+        kept={name: request.query_params.get(name, "") for name in KEPT_FIELDS},
         error=error,
         status_code=status_code,
     )
@@ -103,11 +106,23 @@ async def add_camera(request: Request, context: Context, session: DbSession, now
         session.commit()
     except devices.ClaimCodeInvalid as error:
         session.commit()  # the failure is counted even though the page refuses
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+        return _refused(error, form)
     except KasaCareError as error:
         session.rollback()
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+        return _refused(error, form)
     return RedirectResponse(notice_url("/app/cameras", "camera_added"), status_code=303)
+
+
+#: What a refused "Add a camera" form gives back (never the claim code: it is the camera's).
+KEPT_FIELDS = ("model", "serial", "name")
+
+
+def _refused(error: KasaCareError, form: FormData) -> RedirectResponse:
+    """Post/redirect/get (issue 14 item 4): back to the page with the refusal and what was
+    typed, so a refresh does not post again and nothing has to be typed twice."""
+    kept = {name: str(form.get(name, ""))[:100] for name in KEPT_FIELDS}
+    url = f"{problem_url('/app/cameras', error.code)}&{urlencode(kept)}#add"
+    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/app/cameras/{camera_id}/remove", response_class=HTMLResponse)

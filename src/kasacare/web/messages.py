@@ -97,6 +97,8 @@ NOTICES = {
 #: Refusals a redirect can carry (`?problem=<error code>`), shown as an error banner.
 PROBLEMS = {
     **MESSAGES,
+    # A refusal carried through a redirect loses its detail: the form shows what was typed.
+    "validation_error": "Please check what you entered and try again.",
     "download_not_on_plan": "Downloads come with Kasa Care Plus and Premium.",
     "session_expired": "You were signed out. Sign in again to go on where you were.",
 }
