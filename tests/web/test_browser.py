@@ -216,6 +216,7 @@ def select_services(
 def quote(page: Page, field: str) -> str | None:
     """A money row of the review; None when the review leaves it out (issue 14 item 4: no
     rows of nothing, but the charge)."""
+    page.get_by_role("button", name="Confirm").wait_for()  # every review has it: the page is in
     row = page.locator(f'dd[data-quote="{field}"]')
     return row.inner_text() if row.count() else None
 

@@ -8,9 +8,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from typing import TYPE_CHECKING
 
 from kasacare.devices.broker import MqttTarget
 
@@ -25,7 +23,14 @@ class BrokerUnavailable(Exception):
     pass
 
 
+if TYPE_CHECKING:  # paho is imported by the processes that talk to a broker only
+    import paho.mqtt.client as paho
+
+
 def _client(target: MqttTarget, role: str) -> paho.Client:
+    import paho.mqtt.client as paho  # lazily: about 15 MB a process without a broker saves
+    from paho.mqtt.enums import CallbackAPIVersion
+
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=f"kasacare-{role}-{uuid.uuid4().hex[:12]}",

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -112,6 +111,8 @@ def country(code: str | None, language: str = "en") -> str:
     """A country's name in the reader's language (CLDR data through Babel), not its code."""
     if not code:
         return ""
+    from babel import Locale, UnknownLocaleError  # lazily: CLDR data only once a page needs it
+
     try:
         locale = Locale.parse(language, sep="-")
     except (ValueError, UnknownLocaleError):
