@@ -139,35 +139,19 @@ def _sum(lines: Sequence[DocumentLine], attribute: str, currency: str) -> Money:
 
 def invoice_view(settings: Settings, account: Account, invoice: Invoice) -> DocumentView:
     currency = invoice.currency
-    lines = _lines(invoice.lines, currency)
-    return DocumentView(
-        title="Invoice",
-        number=invoice.number,
-        issued=invoice.created_at,
-        state=invoice.status.value,
-        seller=Seller.of(settings),
-        customer=customer_lines(invoice.customer, account.email),
-        customer_vat=(invoice.customer or {}).get("vat_number"),
-        lines=lines,
-        net_total=_sum(lines, "net", currency),
-        tax_total=_sum(lines, "tax", currency),
-        total=Money(invoice.total, currency),
-        tax=TaxTreatment.from_json(invoice.tax) if invoice.tax else None,
-        payment=payment_words(
-            invoice.status,
-            Money(invoice.credit_used, currency),
-            Money(invoice.charged, currency),
-            card_label(invoice.card_brand, invoice.card_last4),
-        ),
-        corrects=None,
+    payment = payment_words(
+        invoice.status,
+        Money(invoice.credit_used, currency),
+        Money(invoice.charged, currency),
+        card_label(invoice.card_brand, invoice.card_last4),
     )
+    return _view("Invoice", invoice, invoice.status.value, settings, account, payment, None)
 
 
 def credit_note_view(
     session: Session, settings: Settings, account: Account, note: CreditNote
 ) -> DocumentView:
     currency = note.currency
-    lines = _lines(note.lines, currency)
     repository = BillingRepository(session)
     corrects = session.get(Invoice, note.invoice_id) if note.invoice_id else None
     if note.kind is CreditNoteKind.REFUND:
@@ -179,19 +163,36 @@ def credit_note_view(
         payment = f"Refunded to {', '.join(refunds)}" if refunds else "Refunded to the card on file"
     else:
         payment = f"Added to the credit balance: {format_money(Money(note.total, currency))}"
+    number = corrects.number if corrects is not None else None
+    return _view("Credit note", note, note.kind.value, settings, account, payment, number)
+
+
+def _view(
+    title: str,
+    document: Invoice | CreditNote,
+    state: str,
+    settings: Settings,
+    account: Account,
+    payment: str | None,
+    corrects: str | None,
+) -> DocumentView:
+    """What an invoice and a credit note show alike: seller, customer as billed, lines and
+    their totals, the tax treatment."""
+    currency = document.currency
+    lines = _lines(document.lines, currency)
     return DocumentView(
-        title="Credit note",
-        number=note.number,
-        issued=note.created_at,
-        state=note.kind.value,
+        title=title,
+        number=document.number,
+        issued=document.created_at,
+        state=state,
         seller=Seller.of(settings),
-        customer=customer_lines(note.customer, account.email),
-        customer_vat=(note.customer or {}).get("vat_number"),
+        customer=customer_lines(document.customer, account.email),
+        customer_vat=(document.customer or {}).get("vat_number"),
         lines=lines,
         net_total=_sum(lines, "net", currency),
         tax_total=_sum(lines, "tax", currency),
-        total=Money(note.total, currency),
-        tax=TaxTreatment.from_json(note.tax) if note.tax else None,
+        total=Money(document.total, currency),
+        tax=TaxTreatment.from_json(document.tax) if document.tax else None,
         payment=payment,
-        corrects=corrects.number if corrects is not None else None,
+        corrects=corrects,
     )
