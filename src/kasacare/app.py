@@ -36,7 +36,7 @@ from kasacare.context import AppContext
 from kasacare.devices.broker import parse_mqtt_url
 from kasacare.devices.command_endpoints import router as commands_router
 from kasacare.devices.endpoints import router as devices_router
-from kasacare.devices.mqtt import Publisher
+from kasacare.devices.mqtt import BrokerControl, Publisher
 from kasacare.jobs import job_timer
 from kasacare.kit.body_limit import DEFAULT_LIMIT, BodyLimitMiddleware
 from kasacare.kit.clock import Clock, DatabaseTestClock, SystemClock
@@ -87,6 +87,8 @@ def build_context(
     if gateway is None:
         # The gateway commits on connections of its own (SPEC M4); see payments.sandbox.
         gateway = SandboxGateway.for_service_database(settings.database_url)
+    mqtt_url = settings.mqtt_url
+    broker_target = parse_mqtt_url(mqtt_url.get_secret_value()) if mqtt_url else None
     return AppContext(
         settings=settings,
         catalog=catalog or load_catalog(settings.catalog_path),
@@ -96,11 +98,8 @@ def build_context(
         gateway=gateway,
         storage=storage or storage_from_url(settings.storage_url),
         signing_keys=signing_keys(settings, sessions),
-        publisher=(
-            Publisher(parse_mqtt_url(settings.mqtt_url.get_secret_value()))
-            if settings.mqtt_url
-            else None
-        ),
+        publisher=Publisher(broker_target) if broker_target else None,
+        broker_control=BrokerControl(broker_target) if broker_target else None,
     )
 
 

@@ -256,10 +256,11 @@ def import_devices(
 def mqtt_config(
     out: Annotated[Path, typer.Option(file_okay=False, help="Directory to write into")],
 ) -> None:
-    """Write Mosquitto's password file (`passwords`) and ACL file (`acl`) for the service's
-    broker user (from KASACARE_MQTT_URL) and every bound camera; run it again after cameras
-    are bound or unbound, then reload Mosquitto (SIGHUP)."""
-    from kasacare.devices.broker_config import write_broker_files
+    """Write the first state of Mosquitto's dynamic security plugin
+    (`dynamic-security.json`): the service's broker user (from KASACARE_MQTT_URL) with the
+    right to manage cameras' accounts, and every bound camera. Start a new broker with it;
+    from then on the service keeps the broker's accounts current itself."""
+    from kasacare.devices.broker_config import CONFIG_FILE, write_broker_config
 
     settings = _settings()
     if settings.mqtt_url is None:
@@ -267,9 +268,9 @@ def mqtt_config(
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
     with session_scope(session_factory(engine)) as session:
-        cameras = write_broker_files(session, settings.mqtt_url.get_secret_value(), out)
+        cameras = write_broker_config(session, settings.mqtt_url.get_secret_value(), out)
     engine.dispose()
-    typer.echo(f"wrote {out / 'passwords'} ({cameras} cameras) and {out / 'acl'}")
+    typer.echo(f"wrote {out / CONFIG_FILE} ({cameras} cameras)")
 
 
 def app_factory() -> FastAPI:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.storage import ClipStorage
 from kasacare.config import Settings
-from kasacare.devices.mqtt import Publisher
+from kasacare.devices.mqtt import BrokerControl, Publisher
 from kasacare.kit.clock import Clock
 from kasacare.kit.signing_keys import SigningKeys
 from kasacare.payments.gateway import PaymentGateway
@@ -39,6 +39,8 @@ class AppContext:
     signing_keys: SigningKeys
     #: The command publisher when `KASACARE_MQTT_URL` is set (`devices.delivery`).
     publisher: Publisher | None = None
+    #: Cameras' broker accounts managed with it, beside the publisher (`devices.broker_sync`).
+    broker_control: BrokerControl | None = None
 
 
 def get_context(request: Request) -> AppContext:

@@ -33,6 +33,7 @@ from kasacare.clips.media_job import MediaResult, probe_new_clips
 from kasacare.clips.sweeper import sweep
 from kasacare.context import AppContext
 from kasacare.devices.broker import parse_mqtt_url
+from kasacare.devices.broker_sync import sync_accounts
 from kasacare.devices.delivery import deliver_commands as deliver_device_commands
 from kasacare.devices.entitlement_push import push_due as push_due_entitlements
 from kasacare.devices.events import record_event
@@ -300,6 +301,14 @@ def deliver_commands(context: AppContext, now: datetime) -> int:
     return deliver_device_commands(context.sessions, context.publisher, now)
 
 
+def sync_broker(context: AppContext, now: datetime) -> int:
+    """Cameras' broker accounts granted and revoked as bindings changed
+    (`devices.broker_sync`), when this service has a broker."""
+    if context.broker_control is None:
+        return 0
+    return sync_accounts(context.sessions, context.broker_control, now)
+
+
 def _record_event(context: AppContext, serial: str, event: dict[str, object]) -> None:
     with session_scope(context.sessions) as session:
         record_event(session, serial, event, context.clock.now())
@@ -374,6 +383,7 @@ class JobTimer:
             ("media", media_interval, probe_media),
             ("export", media_interval, build_exports),
             ("commands", commands_interval if context.publisher else 0, deliver_commands),
+            ("broker", commands_interval if context.broker_control else 0, sync_broker),
         ]
         self._threads = [
             threading.Thread(
@@ -394,6 +404,8 @@ class JobTimer:
             self._events.stop()
         if self._context.publisher:
             self._context.publisher.close()
+        if self._context.broker_control:
+            self._context.broker_control.close()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -432,4 +444,5 @@ __all__ = [
     "retry_on_card_change",
     "run_due",
     "sweep_clips",
+    "sync_broker",
 ]

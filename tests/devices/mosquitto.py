@@ -1,14 +1,14 @@
 """A Mosquitto of the test's own (never the system one at 1883): /usr/sbin/mosquitto on a
-free port with the files `kasacare mqtt-config` writes, and a camera's MQTT client."""
+free port with its dynamic security plugin, started from the file `kasacare mqtt-config`
+writes, and a camera's MQTT client."""
 
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,12 +20,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from tests.e2e.server import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+DYNAMIC_SECURITY = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 SERVICE_PASSWORD = "service-broker-password-0123"
 
 
 def require_mosquitto() -> None:
     if shutil.which(MOSQUITTO) is None:
         pytest.skip("Mosquitto is not installed at /usr/sbin/mosquitto")
+    if not Path(DYNAMIC_SECURITY).exists():
+        pytest.skip(f"Mosquitto's dynamic security plugin is not at {DYNAMIC_SECURITY}")
 
 
 class Broker:
@@ -43,10 +46,10 @@ class Broker:
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous false\n"
-            f"password_file {self.directory / 'passwords'}\n"
-            f"acl_file {self.directory / 'acl'}\n"
+            f"plugin {DYNAMIC_SECURITY}\n"
+            f"plugin_opt_config_file {self.directory / 'dynamic-security.json'}\n"
             "persistence false\n"
-            "user root\n"  # the files are the test's, readable by their owner only
+            "user root\n"  # the file is the test's, readable by its owner only
         )
         log = (self.directory / "mosquitto.log").open("ab")
         self.process = subprocess.Popen(
@@ -63,11 +66,6 @@ class Broker:
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
 
-    def reload(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGHUP)
-        time.sleep(0.5)  # Mosquitto reloads between two network loops
-
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -76,9 +74,11 @@ class Broker:
 
 
 @contextmanager
-def running_broker(directory: Path) -> Iterator[Broker]:
+def running_broker(directory: Path, configure: Callable[[Broker], None]) -> Iterator[Broker]:
+    """A broker whose first state `configure` writes (as `kasacare mqtt-config` does)."""
     require_mosquitto()
     broker = Broker(directory)
+    configure(broker)
     broker.start()
     try:
         yield broker
@@ -96,9 +96,11 @@ class Camera:
         self.connack: ReasonCode | None = None
         self.granted: list[ReasonCode] = []
         self._connected = threading.Event()
+        self.disconnected = threading.Event()
         self._subscribed = threading.Event()
         self.received = threading.Event()
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_: self.disconnected.set()
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.port = port
@@ -120,6 +122,7 @@ class Camera:
         self.received.set()
 
     def connect(self) -> ReasonCode:
+        self.client.reconnect_delay_set(min_delay=60)  # a kicked camera stays out
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
         assert self._connected.wait(5), "no CONNACK"

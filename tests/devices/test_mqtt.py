@@ -1,8 +1,9 @@
-"""Issue 12 item 2, with a real Mosquitto and real MQTT clients: commands are published
-(QoS 1) only after the commit that issued them, never on a rollback, again after a broker
-restart; a camera cannot subscribe to another camera's topic; an unbound camera's
-credential stops working once the broker's files are written again and reloaded; cameras'
-events mark them online."""
+"""Issue 12 item 2, with a real Mosquitto (its dynamic security plugin) and real MQTT
+clients: commands are published (QoS 1) only after the commit that issued them, never on a
+rollback, again after a broker restart; the broker refuses a camera's subscription to
+another camera's topic; an unbound camera is disconnected and its credential refused at
+the broker job's next tick; accounts wait for a broker that is down; cameras' events mark
+them online."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ from kasacare.cameras.models import Camera as CameraRow
 from kasacare.context import AppContext
 from kasacare.devices import commands
 from kasacare.devices.broker import parse_mqtt_url
-from kasacare.devices.broker_config import write_broker_files
-from kasacare.devices.models import CommandKind, DeviceCommand
-from kasacare.devices.mqtt import Publisher
-from kasacare.jobs import deliver_commands, event_listener
+from kasacare.devices.broker_config import write_broker_config
+from kasacare.devices.models import BrokerAccount, CommandKind, DeviceCommand
+from kasacare.devices.mqtt import BrokerControl, Publisher
+from kasacare.jobs import deliver_commands, event_listener, sync_broker
 from kasacare.kit.clock import FixedClock
 from kasacare.kit.db import session_scope
 from tests.conftest import START
@@ -40,10 +41,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    (tmp_path / "passwords").write_text("")
-    (tmp_path / "acl").write_text("")
-    with running_broker(tmp_path) as running:
+def broker(tmp_path: Path, context: AppContext) -> Iterator[Broker]:
+    """A new broker, started from what `kasacare mqtt-config` writes (no camera yet)."""
+
+    def configure(broker: Broker) -> None:
+        with session_scope(context.sessions) as session:
+            write_broker_config(session, broker.url, broker.directory)
+
+    with running_broker(tmp_path, configure) as running:
         yield running
 
 
@@ -51,8 +56,10 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 def mqtt_context(context: AppContext, broker: Broker) -> Iterator[AppContext]:
     settings = context.settings.model_copy(update={"mqtt_url": SecretStr(broker.url)})
     publisher = Publisher(parse_mqtt_url(broker.url))
-    yield replace(context, settings=settings, publisher=publisher)
+    control = BrokerControl(parse_mqtt_url(broker.url))
+    yield replace(context, settings=settings, publisher=publisher, broker_control=control)
     publisher.close()
+    control.close()
 
 
 @pytest.fixture
@@ -61,11 +68,9 @@ def mqtt_client(mqtt_context: AppContext) -> Iterator[TestClient]:
         yield client
 
 
-def _configure(context: AppContext, broker: Broker) -> None:
-    """What the operator runs after bindings change: `kasacare mqtt-config`, then SIGHUP."""
-    with session_scope(context.sessions) as session:
-        write_broker_files(session, broker.url, broker.directory)
-    broker.reload()
+def _configure(context: AppContext, broker: Broker, accounts: int = 1) -> None:
+    """The broker job's tick after bindings changed: the broker hears of each."""
+    assert sync_broker(context, START) == accounts
 
 
 def _bound_camera(
@@ -152,19 +157,22 @@ def test_issue_12_a_command_is_retried_after_a_broker_restart(
     device.close()
 
 
-def test_issue_12_a_camera_never_reads_another_cameras_commands(
+def test_issue_12_the_broker_refuses_a_subscription_to_another_cameras_topic(
     mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
 ) -> None:
-    """Mosquitto 2.0's ACL file is applied when a message is delivered: a subscription to
-    another camera's topic (or a wildcard) gets a SUBACK but never a message of it."""
+    """Each camera's role on the broker names its own topics only: a subscription to
+    another camera's commands, or to a wildcard over all of them, is refused in the SUBACK
+    (0x80, MQTT 3.1.1's failure); so is a publish on another camera's events."""
     _, headers = owner(mqtt_client)
     _, snoop, snoop_credentials = _bound_camera(mqtt_client, headers)
     target, device, credentials = _bound_camera(mqtt_client, headers)
-    _configure(mqtt_context, broker)
+    _configure(mqtt_context, broker, accounts=2)
     assert snoop.connect().value == 0
-    snoop.subscribe(snoop_credentials["commands_topic"])
-    snoop.subscribe(credentials["commands_topic"])
-    snoop.subscribe("kasacare/devices/+/commands")
+    (own,) = snoop.subscribe(snoop_credentials["commands_topic"])
+    assert (own.is_failure, own.value) == (False, 1)  # granted at QoS 1
+    for topic in (credentials["commands_topic"], "kasacare/devices/+/commands", "#"):
+        (refused,) = snoop.subscribe(topic)
+        assert (refused.is_failure, refused.value) == (True, 0x80), topic
     assert device.connect().value == 0
     device.subscribe(credentials["commands_topic"])
     mqtt_client.post(f"/v1/cameras/{target['id']}/manual-recordings", headers=headers)
@@ -176,19 +184,51 @@ def test_issue_12_a_camera_never_reads_another_cameras_commands(
     device.close()
 
 
-def test_issue_12_an_unbound_cameras_credential_stops_working(
+def test_issue_12_an_unbound_camera_is_disconnected_and_its_credential_refused(
     mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
 ) -> None:
     _, headers = owner(mqtt_client)
     camera, device, credentials = _bound_camera(mqtt_client, headers)
     _configure(mqtt_context, broker)
     assert device.connect().value == 0
-    device.close()
+    device.subscribe(credentials["commands_topic"])
     assert mqtt_client.delete(f"/v1/cameras/{camera['id']}", headers=headers).status_code == 204
-    _configure(mqtt_context, broker)
+    # The unbinding's entitlement_changed goes out first, then the credential is revoked.
+    assert deliver_commands(mqtt_context, START) == 1
+    assert [m["kind"] for m in _wait_for(device)] == ["entitlement_changed"]
+    assert not device.disconnected.is_set()
+    _configure(mqtt_context, broker)  # the broker job's next tick
+    assert device.disconnected.wait(5), "the broker kept the unbound camera connected"
+    device.close()
     again = Camera(broker.port, credentials["username"], credentials["password"])
     assert again.connect().is_failure  # CONNACK: not authorized
     again.close()
+    with mqtt_context.sessions() as session:
+        account = session.get(BrokerAccount, credentials["username"])
+    assert account is not None
+    assert (account.camera_id, account.synced) == (None, True)
+
+
+def test_issue_12_broker_accounts_wait_for_a_broker_that_is_down(
+    mqtt_client: TestClient, mqtt_context: AppContext, broker: Broker
+) -> None:
+    """A binding made while the broker is down gets its credential once the broker is
+    back, on the commands' short retry schedule (2 s, 4 s, ...); nothing is lost."""
+    broker.stop()
+    _, headers = owner(mqtt_client)
+    _, _, credentials = _bound_camera(mqtt_client, headers)
+    assert sync_broker(mqtt_context, START) == 0
+    with mqtt_context.sessions() as session:
+        account = session.get(BrokerAccount, credentials["username"])
+    assert account is not None
+    assert (account.synced, account.attempts) == (False, 1)
+    assert account.next_attempt_at == START + timedelta(seconds=2)
+    broker.start()  # the plugin's file kept the service's user
+    assert sync_broker(mqtt_context, START + timedelta(seconds=1)) == 0  # not due yet
+    assert sync_broker(mqtt_context, START + timedelta(seconds=2)) == 1
+    device = Camera(broker.port, credentials["username"], credentials["password"])
+    assert device.connect().value == 0
+    device.close()
 
 
 def test_issue_12_events_mark_a_camera_online_then_offline(

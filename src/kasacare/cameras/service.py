@@ -17,6 +17,7 @@ from kasacare.cameras.repository import CameraRepository
 from kasacare.catalog.schemas import Catalog
 from kasacare.clips.retention import erase_camera
 from kasacare.clips.service import HeldClip, held_clips
+from kasacare.devices import broker_sync
 from kasacare.devices.entitlement_push import remember
 from kasacare.entitlements.rules import resolve_entitlement
 from kasacare.kit.errors import KasaCareError, NotFound, Unauthorized, ValidationFailed
@@ -118,6 +119,7 @@ def register(
     # A new binding has no paid plan yet: what the camera may do from now on, so that the
     # first change of it is told (`devices.entitlement_push`).
     remember(camera, resolve_entitlement(camera_model, device.setup_at, None, now), now)
+    broker_sync.want(cameras.session, serial, camera.id, now)  # its MQTT credential
     return RegisteredCamera(camera=camera, device_token=token)
 
 

@@ -1,7 +1,10 @@
-"""`kasacare mqtt-config`: the broker's files from the database (`devices.broker`)."""
+"""`kasacare mqtt-config`: the first state of Mosquitto's dynamic security plugin, from the
+database (`devices.broker`). From then on the broker job keeps it current
+(`devices.broker_sync`); the file is for a new broker, or one rebuilt from scratch."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from kasacare.cameras.models import Camera, Device
 from kasacare.devices import broker
-from kasacare.devices.command_endpoints import MQTT_SECRET
+from kasacare.devices.broker_sync import MQTT_SECRET
 from kasacare.kit.secrets import shared_secret
+
+CONFIG_FILE = "dynamic-security.json"
 
 
 def bound_cameras(session: Session) -> list[tuple[str, str]]:
@@ -26,19 +31,16 @@ def bound_cameras(session: Session) -> list[tuple[str, str]]:
     return [(serial, broker.camera_password(key, camera_id)) for serial, camera_id in rows]
 
 
-def write_broker_files(session: Session, mqtt_url: str, directory: Path) -> int:
-    """Write `passwords` and `acl` into `directory` (each replaced whole, readable by the
-    owner only); answers how many cameras may connect."""
+def write_broker_config(session: Session, mqtt_url: str, directory: Path) -> int:
+    """Write `dynamic-security.json` into `directory` (replaced whole, readable by its owner
+    only: the broker's user must own it, as the plugin writes it back on every change);
+    answers how many cameras may connect."""
     service = broker.parse_mqtt_url(mqtt_url)
     cameras = bound_cameras(session)
     directory.mkdir(parents=True, exist_ok=True)
-    files = {
-        "passwords": broker.password_file(service, cameras),
-        "acl": broker.acl_file(service.username),
-    }
-    for name, text in files.items():
-        temporary = directory / f".{name}.tmp"
-        temporary.write_text(text)
-        os.chmod(temporary, 0o600)
-        temporary.replace(directory / name)  # the broker never reads half a file
+    temporary = directory / f".{CONFIG_FILE}.tmp"
+    text = json.dumps(broker.dynamic_security_config(service, cameras), indent=2)
+    temporary.write_text(text + "\n")
+    os.chmod(temporary, 0o600)
+    temporary.replace(directory / CONFIG_FILE)  # the broker never reads half a file
     return len(cameras)

@@ -18,6 +18,7 @@ from kasacare.cameras.repository import CameraRepository
 from kasacare.clips import manual
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.devices import broker, commands, presence
+from kasacare.devices.broker_sync import MQTT_SECRET
 from kasacare.devices.models import CommandKind
 from kasacare.devices.schemas import CommandList, MqttCredentials
 from kasacare.kit.db import READ_ONLY, session_scope
@@ -29,7 +30,6 @@ router = APIRouter(tags=["device"])
 
 #: How often a waiting long poll looks for a new command (one indexed read).
 POLL_EVERY = 0.2
-MQTT_SECRET = "mqtt_camera_passwords"  # noqa: S105 (the name of a secret in `kit.secrets`)
 
 
 class MqttNotConfigured(KasaCareError):
@@ -115,6 +115,6 @@ def mqtt_credentials(camera: DeviceCamera, context: Context, session: DbSession)
         port=target.port,
         username=serial,
         password=broker.camera_password(key, camera.id),
-        commands_topic=commands.commands_topic(serial),
-        events_topic=commands.events_topic(serial),
+        commands_topic=broker.commands_topic(serial),
+        events_topic=broker.events_topic(serial),
     )

@@ -25,14 +25,6 @@ from kasacare.kit.errors import NotFound
 LEASE = timedelta(seconds=60)
 
 
-def commands_topic(serial: str) -> str:
-    return f"kasacare/devices/{serial}/commands"
-
-
-def events_topic(serial: str) -> str:
-    return f"kasacare/devices/{serial}/events"
-
-
 def issue(
     session: Session, camera: Camera, kind: CommandKind, now: datetime, **payload: Any
 ) -> DeviceCommand:

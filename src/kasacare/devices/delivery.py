@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from kasacare.devices import commands
+from kasacare.devices import broker, commands
 from kasacare.devices.mqtt import BrokerUnavailable, Publisher
 from kasacare.kit.db import session_scope
 
@@ -32,7 +32,7 @@ def deliver_commands(sessions: sessionmaker[Session], publisher: Publisher, now:
                 return sent
             body = json.dumps(commands.message(command)).encode()
             try:
-                publisher.publish(commands.commands_topic(command.serial), body)
+                publisher.publish(broker.commands_topic(command.serial), body)
             except BrokerUnavailable as error:
                 log.warning("command %s not published (%s); retried later", command.id, error)
                 commands.failed(command, now)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from kasacare.cameras.models import Camera
 from kasacare.cameras.schemas import EntitlementRead
 from kasacare.catalog.schemas import Catalog
-from kasacare.devices import commands
+from kasacare.devices import broker_sync, commands
 from kasacare.devices.models import CommandKind
 from kasacare.entitlements.rules import Entitlement, EntitlementSource
 from kasacare.entitlements.service import camera_entitlements
@@ -100,13 +100,15 @@ def push_changed(
 
 def push_unbound(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
     """The camera is no longer bound: it stops uploading (its device token is revoked
-    already; over MQTT it hears this until the broker's files drop its credential)."""
+    already), and its broker credential is revoked after the commit (`broker_sync`), so
+    over MQTT it hears this just before the broker disconnects it."""
     camera = session.scalars(
         select(Camera).options(joinedload(Camera.device)).where(Camera.id == camera_id)
     ).one()
     commands.issue(session, camera, CommandKind.ENTITLEMENT_CHANGED, now, entitlement=None)
     camera.pushed_entitlement = _text(None)
     camera.entitlement_recheck_at = None
+    broker_sync.want(session, camera.device.serial, None, now)
 
 
 def push_due(sessions: sessionmaker[Session], catalog: Catalog, now: datetime) -> int:

@@ -78,3 +78,20 @@ class DeviceCommand(Base):
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
+
+
+class BrokerAccount(Base):
+    """What the MQTT broker should know of one serial (`devices.broker_accounts`): the
+    binding whose credential it holds, or none. A change marks the row unsynced; the broker
+    job tells the broker (Mosquitto's dynamic security plugin) and marks it synced."""
+
+    __tablename__ = "broker_accounts"
+    __table_args__ = (Index("ix_broker_accounts_unsynced", "synced", "next_attempt_at"),)
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The live binding (its id derives the broker password); None: no credential at all.
+    camera_id: Mapped[uuid.UUID | None]
+    synced: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]

@@ -8,9 +8,9 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kasacare.devices.broker import MqttTarget
+from kasacare.devices.broker import CONTROL_TOPIC, RESPONSE_TOPIC, MqttTarget
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,99 @@ class Publisher:
         return client
 
     def _drop(self) -> None:
+        if self._client is not None:
+            self._client.loop_stop()
+            self._client.disconnect()
+            self._client = None
+
+
+class BrokerControl:
+    """Commands to Mosquitto's dynamic security plugin over `$CONTROL` (`devices.broker`):
+    one batch a message, answered on the response topic that every service process reads,
+    so each batch carries its own correlation id. One connection per process, dropped on
+    any failure."""
+
+    def __init__(self, target: MqttTarget) -> None:
+        self._target = target
+        self._client: paho.Client | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._waiting: dict[str, Any] = {}  # correlation id -> the answer, once it came
+        self._answered = threading.Condition()
+
+    def run(self, commands: list[dict[str, object]]) -> list[dict[str, Any]]:
+        """The plugin's answer to each command, in order; BrokerUnavailable when the broker
+        cannot be reached or does not answer in time."""
+        if not commands:
+            return []
+        correlation = uuid.uuid4().hex
+        body = json.dumps(
+            {"commands": [{**command, "correlationData": correlation} for command in commands]}
+        ).encode()
+        with self._lock:
+            try:
+                client = self._connected()
+                with self._answered:
+                    self._waiting[correlation] = None
+                info = client.publish(CONTROL_TOPIC, body, qos=1)
+                info.wait_for_publish(PUBLISH_TIMEOUT)
+                with self._answered:
+                    if not self._answered.wait_for(
+                        lambda: self._waiting[correlation] is not None, PUBLISH_TIMEOUT
+                    ):
+                        raise BrokerUnavailable(f"no answer from {CONTROL_TOPIC}")
+                    answers: list[dict[str, Any]] = self._waiting[correlation]
+            except (OSError, RuntimeError, ValueError, BrokerUnavailable) as error:
+                self._drop()
+                raise BrokerUnavailable(str(error)) from error
+            finally:
+                with self._answered:
+                    self._waiting.pop(correlation, None)
+        if len(answers) != len(commands):
+            raise BrokerUnavailable(f"{len(answers)} answers to {len(commands)} commands")
+        return answers
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _on_message(self, _: paho.Client, __: object, message: paho.MQTTMessage) -> None:
+        try:
+            answers = json.loads(message.payload)["responses"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable answer on %s", message.topic)
+            return
+        with self._answered:
+            for answer in answers:
+                correlation = answer.get("correlationData")
+                if correlation in self._waiting:  # another process's batch otherwise
+                    if self._waiting[correlation] is None:
+                        self._waiting[correlation] = []
+                    self._waiting[correlation].append(answer)
+            self._answered.notify_all()
+
+    def _connected(self) -> paho.Client:
+        if self._client is not None and self._client.is_connected() and self._ready.is_set():
+            return self._client
+        self._drop()
+        client = _client(self._target, "control")
+        self._ready.clear()
+        client.on_connect = lambda c, u, f, reason, p: (
+            c.subscribe(RESPONSE_TOPIC, qos=1) if not reason.is_failure else None
+        )
+        client.on_subscribe = lambda c, u, mid, reasons, p: (
+            self._ready.set() if not reasons[0].is_failure else None
+        )
+        client.on_message = self._on_message
+        client.connect(self._target.host, self._target.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+        if not self._ready.wait(PUBLISH_TIMEOUT):
+            raise BrokerUnavailable(f"cannot subscribe to {RESPONSE_TOPIC}")
+        return client
+
+    def _drop(self) -> None:
+        self._ready.clear()
         if self._client is not None:
             self._client.loop_stop()
             self._client.disconnect()
