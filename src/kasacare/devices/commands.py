@@ -47,6 +47,25 @@ def issue(
     return command
 
 
+def drop_unsent(session: Session, camera_id: uuid.UUID, kind: CommandKind) -> None:
+    """Delete the camera's `kind` commands that no one has been handed: not delivered, never
+    leased to a long poll (whose camera may still ack them), and not held by a publisher
+    right now (skipped, as `next_to_publish` skips). For a command a newer one supersedes."""
+    unsent = session.scalars(
+        select(DeviceCommand)
+        .where(
+            DeviceCommand.camera_id == camera_id,
+            DeviceCommand.kind == kind,
+            DeviceCommand.delivered_at.is_(None),
+            DeviceCommand.lease_until.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    for command in unsent:
+        session.delete(command)
+    session.flush()
+
+
 def payload(command: DeviceCommand) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(command.payload)
     return body

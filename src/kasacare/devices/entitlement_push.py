@@ -101,10 +101,13 @@ def push_changed(
 def push_unbound(session: Session, camera_id: uuid.UUID, now: datetime) -> None:
     """The camera is no longer bound: it stops uploading (its device token is revoked
     already), and its broker credential is revoked after the commit (`broker_sync`), so
-    over MQTT it hears this just before the broker disconnects it."""
+    over MQTT it hears this just before the broker disconnects it. Told once: an
+    entitlement it was not handed yet is dropped, such as the free plan a cancel in the
+    same transaction told it of just before (force-unbind, account deletion)."""
     camera = session.scalars(
         select(Camera).options(joinedload(Camera.device)).where(Camera.id == camera_id)
     ).one()
+    commands.drop_unsent(session, camera.id, CommandKind.ENTITLEMENT_CHANGED)
     commands.issue(session, camera, CommandKind.ENTITLEMENT_CHANGED, now, entitlement=None)
     camera.pushed_entitlement = _text(None)
     camera.entitlement_recheck_at = None
