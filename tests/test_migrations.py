@@ -183,3 +183,76 @@ def test_0014_gives_each_signed_in_session_an_id_and_leaves_accounts_unverified(
     engine.dispose()
     assert len(set(ids)) == 2 and None not in ids
     assert (verified, language) == (None, "en")
+
+
+def test_0025_starts_the_broker_accounts_and_tells_cameras_bound_before_0024(
+    tmp_path: Path,
+) -> None:
+    """Issue 12: every live binding of a database of revision 0024 gets an unsynced broker
+    account (the broker job grants it), and a live camera never told its entitlement is due
+    for the entitlement job at once; an unbound camera gets neither."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0024")
+    tables = MetaData()
+    tables.reflect(engine)
+    account, live_device, old_device, live, unbound = (uuid.uuid4() for _ in range(5))
+    bound_at = datetime(2026, 3, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            tables.tables["accounts"].insert(),
+            {
+                "id": account.hex,
+                "email": "old@example.com",
+                "password_hash": "x",
+                "role": "owner",
+                "country": "US",
+                "currency": "USD",
+                "created_at": bound_at,
+                "language": "en",
+            },
+        )
+        connection.execute(
+            tables.tables["devices"].insert(),
+            [
+                {"id": d.hex, "serial": s, "model": "KC120", "setup_at": bound_at}
+                for d, s in ((live_device, "LIVE0001"), (old_device, "GONE0001"))
+            ],
+        )
+        connection.execute(
+            tables.tables["cameras"].insert(),
+            [
+                {
+                    "id": camera.hex,
+                    "account_id": account.hex,
+                    "device_id": device.hex,
+                    "name": "Porch",
+                    "device_token_digest": camera.hex * 2,
+                    "created_at": bound_at,
+                    "unbound_at": ended,
+                }
+                for camera, device, ended in (
+                    (live, live_device, None),
+                    (unbound, old_device, bound_at + timedelta(days=1)),
+                )
+            ],
+        )
+    upgrade(engine)
+    migrated = MetaData()
+    migrated.reflect(engine)
+    brokers = migrated.tables["broker_accounts"]
+    cameras = migrated.tables["cameras"]
+    with engine.connect() as connection:
+        accounts = connection.execute(
+            select(brokers.c.serial, brokers.c.camera_id, brokers.c.synced)
+        ).all()
+        rechecks = dict(
+            connection.execute(select(cameras.c.id, cameras.c.entitlement_recheck_at)).all()
+        )
+    engine.dispose()
+    assert [
+        (serial, uuid.UUID(str(camera)), bool(synced)) for serial, camera, synced in accounts
+    ] == [("LIVE0001", live, False)]
+    assert {uuid.UUID(str(k)): v for k, v in rechecks.items()} == {
+        live: bound_at.replace(tzinfo=None),  # its binding (reflected: naive, in UTC)
+        unbound: None,
+    }

@@ -1,7 +1,10 @@
 """broker accounts: what the MQTT broker should know of each serial (issue 12 item 2).
 
 Every live binding starts unsynced, so the broker job grants each its credential once the
-service has a broker (Mosquitto's dynamic security plugin).
+service has a broker (Mosquitto's dynamic security plugin). Live cameras never told their
+entitlement (bound before 0024) are due for the entitlement job at once: it tells each what
+it may do and sets when to look again (a free plan's end), instead of waiting for their
+account's next change.
 
 Revision ID: 0025
 Revises: 0024
@@ -72,6 +75,20 @@ def upgrade() -> None:
                 for serial, camera_id in live
             ],
         )
+
+    cameras = sa.table(
+        "cameras",
+        sa.column("created_at", kasacare.kit.db.UTCDateTime(timezone=True)),
+        sa.column("unbound_at", kasacare.kit.db.UTCDateTime(timezone=True)),
+        sa.column("pushed_entitlement", sa.Text()),
+        sa.column("entitlement_recheck_at", kasacare.kit.db.UTCDateTime(timezone=True)),
+    )
+    op.execute(
+        cameras.update()
+        .where(cameras.c.unbound_at.is_(None), cameras.c.pushed_entitlement.is_(None))
+        # Due at once whatever the clock (the test clock may lag the wall's): at its binding.
+        .values(entitlement_recheck_at=cameras.c.created_at)
+    )
 
 
 def downgrade() -> None:
