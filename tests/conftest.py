@@ -69,6 +69,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         sweep_interval_seconds=0,
         mail_interval_seconds=0,
         media_interval_seconds=0,
+        commands_interval_seconds=0,
         device_claims=DEVICE_CLAIMS,
     )
 

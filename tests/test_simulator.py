@@ -24,6 +24,7 @@ from kasacare.simulator import (
 )
 from tests.conftest import ADMIN_TOKEN
 from tests.databases import fresh_database
+from tests.devices.mosquitto import Broker, require_mosquitto
 from tests.e2e.server import VENV_BIN, kasacare_env, running_server
 
 pytestmark = pytest.mark.e2e
@@ -159,3 +160,59 @@ def test_the_simulate_command_refuses_another_machine_in_one_line() -> None:
     assert result.stderr.strip() == (
         "kasacare: --url must point at this machine (127.0.0.1, ::1), got '192.0.2.1'"
     )
+
+
+def test_issue_12_item_5_the_fleet_over_mqtt_hears_its_commands_from_the_broker(
+    tmp_path: Path,
+) -> None:
+    """`--mqtt`: each camera connects to the service's broker with the credential the
+    service issued (granted by its broker job), hears record_now and entitlement_changed on
+    its topic, reports recording_started as an event and answers with a manual clip; the
+    microSD camera told of the cancel over MQTT holds its clips back."""
+    require_mosquitto()
+    broker = Broker(tmp_path / "broker")
+    broker.directory.mkdir()
+    with fresh_database("sqlite", tmp_path) as database_url:
+        env = kasacare_env(
+            KASACARE_DATABASE_URL=database_url,
+            KASACARE_STORAGE_URL=f"file://{tmp_path / 'clips'}",
+            KASACARE_ADMIN_TOKEN=ADMIN_TOKEN,
+            KASACARE_TEST_CLOCK="1",
+            KASACARE_MQTT_URL=broker.url,
+        )
+        configured = subprocess.run(
+            [str(VENV_BIN / "kasacare"), "mqtt-config", "--out", str(broker.directory)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert configured.returncode == 0, configured.stderr
+        broker.start()
+        try:
+            with running_server(env, tmp_path / "server.log") as base:
+                report = simulate(
+                    SimulationConfig(
+                        cameras=3, hours=4, url=base, admin_token=ADMIN_TOKEN, seed=7, mqtt=True
+                    ),
+                    Console(file=io.StringIO()),
+                )
+                owner = {"Authorization": f"Bearer {report.owner_token}"}
+                listed = httpx.get(f"{base}/v1/cameras", headers=owner).json()["items"]
+        finally:
+            broker.stop()
+    free, plus, bare = report.cameras
+    assert report.cancelled_at == report.clock_start + timedelta(hours=2)
+    # V5 over the broker: every Record now reached its camera and ended uploaded.
+    assert (len(free.requests), free.recorded) == (4, 4)
+    assert free.heard_requests == set(free.requests)
+    # Plus until hour 2: asked at hour 1 only; then told over MQTT, it held back its clips.
+    assert (len(plus.requests), plus.recorded) == (1, 1)
+    assert plus.told_cloud_recording is False
+    assert plus.held_back > 0
+    assert not plus.refused
+    assert (bare.requests, set(bare.refused)) == ([], {NO_CLOUD})
+    # Their events over the broker (`online`, `recording_started`) reached the service: each
+    # was seen, though none ever polled.
+    assert all(camera["last_seen_at"] is not None for camera in listed)

@@ -139,13 +139,11 @@ def create_app(context: AppContext) -> FastAPI:
         for use in (CLIP_URL_KEYS, CSRF_KEYS):
             context.signing_keys.keyring(use)
         # The embedded default runs its jobs in-process, each on its own timer (an interval
-        # of 0 turns one off); the test clock runs them on advance.
-        timer = None if context.settings.test_clock else job_timer(context)
-        if timer:
-            timer.start()
+        # of 0 turns one off); the test clock runs the time-driven ones on advance.
+        timer = job_timer(context)
+        timer.start()
         yield
-        if timer:
-            timer.stop()
+        timer.stop()
 
     app = FastAPI(
         title="Kasa Care",

@@ -31,6 +31,7 @@ from kasacare.jobs import (
     probe_media,
     run_due,
     sweep_clips,
+    sync_broker,
 )
 from kasacare.kit.clock import DatabaseTestClock, SystemClock
 from kasacare.kit.db import create_db_engine, session_factory, session_scope
@@ -134,6 +135,7 @@ def worker(
         build_exports(context, now)
         sent = deliver_mail(context, now)
         deliver_commands(context, now)
+        sync_broker(context, now)
         typer.echo(
             f"ran {ran} due job steps in {seconds:.3f} s, swept clips, sent {sent} mails "
             f"at {now.isoformat()}"
@@ -178,6 +180,14 @@ def simulate(
         ),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Parallel uploads")] = 4,
+    mqtt: Annotated[
+        bool,
+        typer.Option(
+            "--mqtt",
+            help="Cameras take their commands over the service's MQTT broker "
+            "(the service runs with KASACARE_MQTT_URL), not the long poll",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a camera fleet against a running service with the test clock on: register
     cameras, upload motion clips while moving the clock, print what was stored, refused and
@@ -194,6 +204,7 @@ def simulate(
         rate=rate,
         cancel_at_hour=cancel_at_hour,
         concurrency=concurrency,
+        mqtt=mqtt,
     )
     console = Console()
     print_summary(run_simulation(config, console), console)

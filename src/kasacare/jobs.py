@@ -421,14 +421,17 @@ class JobTimer:
 def job_timer(context: AppContext) -> JobTimer:
     """The timers the configuration asks for (`KASACARE_JOBS_INTERVAL_SECONDS`,
     `KASACARE_SWEEP_INTERVAL_SECONDS`, `KASACARE_MAIL_INTERVAL_SECONDS`,
-    `KASACARE_MEDIA_INTERVAL_SECONDS`, `KASACARE_COMMANDS_INTERVAL_SECONDS`)."""
+    `KASACARE_MEDIA_INTERVAL_SECONDS`, `KASACARE_COMMANDS_INTERVAL_SECONDS`). Under the test
+    clock, whose advance runs the time-driven jobs, only the device channel keeps its timer
+    (commands, broker accounts, events): it carries what happens now, not what falls due."""
     settings = context.settings
+    clocked = 0 if settings.test_clock else None
     return JobTimer(
         context,
-        settings.jobs_interval_seconds,
-        sweep_interval=settings.sweep_interval_seconds,
-        mail_interval=settings.mail_interval_seconds,
-        media_interval=settings.media_interval_seconds,
+        settings.jobs_interval_seconds if clocked is None else clocked,
+        sweep_interval=settings.sweep_interval_seconds if clocked is None else clocked,
+        mail_interval=settings.mail_interval_seconds if clocked is None else clocked,
+        media_interval=settings.media_interval_seconds if clocked is None else clocked,
         commands_interval=settings.commands_interval_seconds,
     )
 

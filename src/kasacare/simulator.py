@@ -18,11 +18,14 @@ clock (`KASACARE_TEST_CLOCK=1`), as an owner, their cameras and the operator wou
    new windows is erased at once (SPEC C4), and microSD cameras are refused from then on;
 4. the cameras speak the device protocol (issue 12 item 5): each tick, and right after the
    owner acts, every camera polls its commands (`GET /v1/device/commands`, no wait: the
-   clock is simulated) and acknowledges them; `entitlement_changed` tells it whether it may
-   upload (a camera told it has no cloud recording holds its clips back instead of
-   collecting 403s), and `record_now` is answered with a manual clip posted with the
-   request's id. Every hour the owner asks each camera whose entitlement allows it to
-   record now (V5);
+   clock is simulated) and acknowledges them; with `--mqtt` each camera instead connects to
+   the service's broker with its own credential (`simulator_mqtt`), takes its commands from
+   its topic and reports `online` and `recording_started` as events, and after the owner
+   acts the simulator waits until the commands that act caused have arrived;
+   `entitlement_changed` tells it whether it may upload (a camera told it has no cloud
+   recording holds its clips back instead of collecting 403s), and `record_now` is answered
+   with a manual clip posted with the request's id. Every hour the owner asks each camera
+   whose entitlement allows it to record now (V5);
 5. reads every camera's entitlement, activity center and manual requests, and reports what
    was stored (201), replayed (200), refused (by problem code), held back (told no cloud
    recording), recorded on request, and listed as no longer available (erased or expired,
@@ -35,6 +38,7 @@ activity center), and only loopback URLs are accepted: this is a load tool for a
 from __future__ import annotations
 
 import ipaddress
+import queue
 import random
 import secrets
 import time
@@ -42,6 +46,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +58,7 @@ from rich.table import Table
 
 from kasacare.clips.mp4 import mp4_like
 from kasacare.kit.errors import KasaCareError
+from kasacare.simulator_mqtt import MqttLink
 
 MAX_CAMERAS = 1000
 MAX_HOURS = 24 * 62
@@ -62,6 +68,8 @@ TICK = timedelta(minutes=5)
 PAGE = 100
 CARD = "4242424242424242"  # the sandbox's Visa credit test card
 RETRY_PROBABILITY = 0.02
+#: How long `--mqtt` waits for the commands an owner's act caused to reach the cameras.
+COMMANDS_WAIT = 30.0
 #: The fleet's models, cycled: (model, subscribed to Plus). The first three already give one
 #: free-plan camera, one microSD camera on Plus and one microSD camera without a plan.
 FLEET: tuple[tuple[str, bool], ...] = (
@@ -95,6 +103,8 @@ class SimulationConfig:
     cancel_at_hour: int | None = None
     concurrency: int = 4
     payload_bytes: tuple[int, int] = (2048, 16384)
+    #: Cameras take their commands over the service's MQTT broker, not the long poll.
+    mqtt: bool = False
 
     def validate(self) -> None:
         if not 1 <= self.cameras <= MAX_CAMERAS:
@@ -160,6 +170,10 @@ class SimCamera:
     #: The owner's manual recording requests (their ids) and how many ended `uploaded`.
     requests: list[str] = field(default_factory=list)
     recorded: int = 0
+    #: Its broker connection with `--mqtt`; the requests and entitlements it has heard of.
+    link: MqttLink | None = None
+    heard_requests: set[str] = field(default_factory=set)
+    heard_entitlements: int = 0
 
 
 @dataclass(slots=True)
@@ -237,12 +251,16 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
     console = console or Console()
     rng = random.Random(config.seed)  # noqa: S311 (motion events, not secrets)
     started = time.monotonic()
-    with httpx.Client(base_url=config.url, timeout=60) as client:
+    with httpx.Client(base_url=config.url, timeout=60) as client, ExitStack() as links:
         operator = {"Authorization": f"Bearer {config.admin_token}"}
         clock_start = _clock(client, operator)
         email, password = _sign_up(client, config.seed)
         owner = _sign_in(client, email, password)
         cameras = _register(client, operator, owner, config.cameras)
+        if config.mqtt:
+            for camera in cameras:
+                camera.link = links.enter_context(MqttLink.open(client, camera.device_token))
+                require_loopback(f"http://{camera.link.host}:{camera.link.port}")
         plus = [camera for camera in cameras if camera.plus]
         if plus:
             _subscribe_plus(client, owner, plus, clock_start)
@@ -287,13 +305,18 @@ def simulate(config: SimulationConfig, console: Console | None = None) -> Simula
                 hour, rest = divmod(tick, per_hour)
                 if rest == 0:
                     owner = _sign_in(client, email, password)  # tokens age with the clock
+                    told = {camera.id: camera.heard_entitlements for camera in cameras}
                     if plus and cancelled_at is None and hour == config.cancel_hour:
                         _cancel(client, owner)
                         cancelled_at = now
+                        for camera in plus:  # each one's entitlement changes
+                            told[camera.id] += 1
                     for camera in cameras:
                         _record_now(client, owner, camera)
-                    # The cameras wait on their long polls: they hear of it at once.
-                    list(pool.map(lambda camera: _obey(client, camera, route), cameras))
+                    if config.mqtt:  # the broker brings them once the service's job publishes
+                        _await_commands(client, cameras, route, told)
+                    else:  # the cameras wait on their long polls: they hear of it at once
+                        list(pool.map(lambda camera: _obey(client, camera, route), cameras))
                 progress.update(
                     task,
                     advance=1,
@@ -429,18 +452,54 @@ def _send(
 
 
 def _obey(client: httpx.Client, camera: SimCamera, route: _Route) -> None:
-    """The camera's commands, each acknowledged and acted on once (issue 12)."""
+    """The camera's commands, each acknowledged and acted on once (issue 12): those its
+    broker topic brought, or those a poll answers."""
+    if camera.link is not None:
+        while not camera.link.inbox.empty():
+            _act(client, camera, camera.link.inbox.get(), route)
+        return
     device = {"Authorization": f"Device {camera.device_token}"}
     items = _expect(client.get("/v1/device/commands", headers=device), 200)["items"]
     for item in items:
         ack = client.post(f"/v1/device/commands/{item['id']}/ack", headers=device)
         if ack.status_code != 204:
             raise SimulationError(f"an ack answered {ack.status_code}: {ack.text[:300]}")
-        if item["kind"] == "entitlement_changed":
-            entitlement = item["entitlement"]
-            camera.told_cloud_recording = bool(entitlement and entitlement["cloud_recording"])
-        elif item["kind"] == "record_now":
-            _record_manual(client, camera, item, route)
+        _act(client, camera, item, route)
+
+
+def _act(client: httpx.Client, camera: SimCamera, item: dict[str, Any], route: _Route) -> None:
+    if item["kind"] == "entitlement_changed":
+        entitlement = item["entitlement"]
+        camera.told_cloud_recording = bool(entitlement and entitlement["cloud_recording"])
+        camera.heard_entitlements += 1
+    elif item["kind"] == "record_now":
+        camera.heard_requests.add(item["request_id"])
+        if camera.link is not None:  # over the long poll, the ack is the answer
+            camera.link.publish({"kind": "recording_started", "request_id": item["request_id"]})
+        _record_manual(client, camera, item, route)
+
+
+def _await_commands(
+    client: httpx.Client, cameras: list[SimCamera], route: _Route, told: dict[str, int]
+) -> None:
+    """`--mqtt`: wait until every camera has heard each Record now asked of it and each
+    entitlement change (`told`: how many it should have heard of by now), acting on what
+    comes meanwhile; the service's commands job publishes within a tick."""
+    deadline = time.monotonic() + COMMANDS_WAIT
+    for camera in cameras:
+        assert camera.link is not None
+        while (
+            not set(camera.requests) <= camera.heard_requests
+            or camera.heard_entitlements < told[camera.id]
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SimulationError(f"{camera.name} heard nothing over MQTT in {COMMANDS_WAIT} s")
+            try:
+                item = camera.link.inbox.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            _act(client, camera, item, route)
 
 
 def _record_manual(
