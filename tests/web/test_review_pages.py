@@ -194,6 +194,13 @@ def test_issue14_item4_past_due_banner_then_a_new_card_pays_the_invoice(
         assert "We try again on 5 Feb 2027, 10:00 UTC" in text
         assert "your plan ends on 11 Feb 2027" in text
         assert "Update card</a>" in text
+    # Issue 14 item 4: a new card declined for the invoice goes back to the card form
+    # (post/redirect/get) with the refusal and its fix; the card is on file, still past_due.
+    assert _card(browser, "4000000000000002") == "/app/billing?problem=card_declined#card"
+    page = browser.get("/app/billing?problem=card_declined").text
+    assert "Your card was declined. Try another card." in page
+    assert '<a href="/app/billing#card">Use another card on the Billing page</a>' in page
+    assert "ending in 0002" in page and "data-past-due" in page
     # M2: a good card retries at once, and the page says it paid the invoice.
     assert _card(browser) == "/app/billing?notice=card_paid_invoice"
     page = browser.get("/app/billing?notice=card_paid_invoice").text

@@ -155,6 +155,7 @@ def page(
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if form is not None:
         kept_forms.forget(response)  # shown once
+    kept_forms.forget_stale_refused(request, response)  # post/redirect/get (issue 14 item 4)
     secure = request.app.state.context.settings.cookie_secure
     finish(request, response, secure=secure)
     session.commit()  # the CSRF secret may have been created on first use
