@@ -27,7 +27,7 @@ def _camera(browser: TestClient, name: str, serial: str) -> str:
         data={"model": "KC120", "serial": serial, "name": name, "csrf_token": csrf(page.text)},
     )
     care = browser.get("/app/kasa-care").text
-    found = re.search(rf'value="([^"]+)"[^>]*> {name} \(KC120\)', care)
+    found = re.search(rf'value="([^"]+)"[^>]*> {name} · Kasa Cam \(KC120\)', care)
     assert found, care
     return found.group(1)
 
@@ -72,7 +72,8 @@ def test_issue14_item4_a_trial_review_names_what_is_bought_and_the_first_charge(
         "/app/kasa-care/review", data={**_form(ids, True), "csrf_token": csrf(care)}
     ).text
     assert '<dd data-bought="plan">Kasa Care Plus, billed monthly</dd>' in review
-    assert '<dd data-bought="cameras">Hall, Porch</dd>' in review
+    cameras = "Hall · Kasa Cam (KC120), Porch · Kasa Cam (KC120)"  # by name, with the model
+    assert f'<dd data-bought="cameras">{cameras}</dd>' in review
     # 30 days from 5 Jan 2027 10:00Z: 4 Feb 2027.
     assert '<dd data-bought="trial">until 4 Feb 2027</dd>' in review
     assert '<dd data-bought="card">Visa •4242</dd>' in review
