@@ -4,7 +4,7 @@ person. (The real-browser tests are in tests/web/test_browser.py.)"""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
@@ -331,7 +331,7 @@ def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_c
 
 
 def test_issue_14_item_4_pages_name_models_and_list_cameras_by_bind_time(
-    browser: TestClient,
+    browser: TestClient, clock: FixedClock
 ) -> None:
     """Model names from the catalog (`Kasa Cam Outdoor (KC200)`, the code alone for a model
     without one, here the KC310S2 kit) and cameras in the order they were added."""
@@ -344,6 +344,7 @@ def test_issue_14_item_4_pages_name_models_and_list_cameras_by_bind_time(
             "/app/cameras",
             data={"model": model, "serial": serial, "name": name, "csrf_token": csrf(form.text)},
         )
+        clock.advance(timedelta(minutes=1))  # bound one after the other
     listed = browser.get("/app/cameras").text
     assert "Kasa Cam Outdoor (KC200) · WEBM0001" in listed and "KC310S2 · WEBM0002" in listed
     assert listed.index("Yard") < listed.index("Drive")  # bind time, not the name
