@@ -161,6 +161,32 @@ def test_camera_models_lists_every_model_with_its_free_plan(client: TestClient) 
     assert models["KC300S2"]["free_history_hours"] == 48
     assert models["KC300S2"]["kit_of"] == "KC300"
     assert models["KC105"]["free_cloud_recording"] is False
+    # Issue 14 item 4: the product name, added to each entry; null where the catalog has none.
+    assert models["KC200"]["name"] == "Kasa Cam Outdoor"
+    assert models["KC310S2"]["name"] is None
+
+
+def test_issue_14_item_4_shipped_models_carry_product_names_kits_their_own() -> None:
+    catalog = load_catalog(SHIPPED_CATALOG)
+    assert catalog.model_label("KC200") == "Kasa Cam Outdoor (KC200)"
+    assert catalog.model_label(" kc120") == "Kasa Cam (KC120)"
+    assert catalog.models["KC300S2"].name == "Kasa Cam Outdoor Wire-Free Kit"
+    # A kit is sold under its own name, never its camera's; without one, its code alone.
+    assert catalog.models["KC310"].name == "Kasa Cam Outdoor Wire-Free 2K"
+    assert catalog.models["KC310S2"].name is None
+    assert catalog.model_label("KC310S2") == "KC310S2"
+    assert catalog.model_label("KC999") == "KC999"  # a code no longer in the catalog
+    unnamed = {m.id for m in catalog.models.values() if m.name is None}
+    assert unnamed == {"KC310S2"}
+
+
+def test_issue_14_item_4_a_model_name_is_optional_and_one_line() -> None:
+    raw = _raw()
+    raw["models"]["KC120"].pop("name")
+    assert parse_catalog(raw, source="test").models["KC120"].name is None
+    raw["models"]["KC120"]["name"] = ""
+    with pytest.raises(CatalogError, match=r"models\.KC120\.name"):
+        parse_catalog(raw, source="test")
 
 
 # Issue 14 item 1, written out independently of the catalog file: EU standard VAT rates on

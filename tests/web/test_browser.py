@@ -330,10 +330,10 @@ def test_t1_sign_up_add_a_camera_and_a_card_start_a_trial_and_see_the_entitlemen
     card_form = [r for r in requests if urlsplit(r.url).path == "/app/billing/card"]
     assert card_form and "token=" in (card_form[0].post_data or "")
 
-    select_services(page, "Kasa Care Plus", ["Porch (KC120)"], trial=True)
+    select_services(page, "Kasa Care Plus", ["Porch · Kasa Cam (KC120)"], trial=True)
     expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
     assert quote(page, "charge") == "$0.00"  # a trial moves no money until its end (T1)
-    screenshot(page, "review-create")
+    screenshot(page, "review-create", docs="review-trial.png")
     confirm(page)
     expect(page.get_by_role("heading", name="Your plan: Kasa Care Plus (monthly)")).to_be_visible()
     expect(page.get_by_text("Free trial", exact=True)).to_be_visible()
@@ -351,7 +351,9 @@ def test_c1_plus_for_two_cameras_then_one_removed_gives_a_credit_note(page: Page
     add_camera(page, "BRW0000102", "Garage")
     add_card(page)
 
-    select_services(page, "Kasa Care Plus", ["Garden (KC120)", "Garage (KC120)"])
+    select_services(
+        page, "Kasa Care Plus", ["Garden · Kasa Cam (KC120)", "Garage · Kasa Cam (KC120)"]
+    )
     assert quote(page, "charge") == "$7.98"  # 2 cameras x $3.99
     confirm(page)
     expect(page.get_by_text("Next invoice: $7.98")).to_be_visible()
@@ -382,7 +384,7 @@ def test_c1_cancel_shows_the_quote_refunds_and_erased_clips_are_no_longer_availa
         api, page, "POST", "/v1/cameras", {"model": "KC120", "serial": "BRW0000201", "name": "Hall"}
     )
     add_card(page)
-    select_services(page, "Kasa Care Plus", ["Hall (KC120)"])
+    select_services(page, "Kasa Care Plus", ["Hall · Kasa Cam (KC120)"])
     confirm(page)
     period = owner_api(api, page, "GET", "/v1/subscription")
 
@@ -438,7 +440,48 @@ def test_c1_cancel_shows_the_quote_refunds_and_erased_clips_are_no_longer_availa
     expect(refunded).to_contain_text("for Kasa Care Plus for Hall")
     expect(refunded.get_by_role("link", name=re.compile("^Credit note CN-"))).to_be_visible()
     expect(page.get_by_text("Video history of Hall was erased")).to_be_visible()
-    screenshot(page, "notifications")
+    # Issue 14 item 3: what arrived since the last visit is marked New.
+    expect(page.locator("li.unread").first).to_contain_text("New")
+    screenshot(page, "notifications", docs="notifications.png")
+
+
+def test_issue_14_item_4_a_refused_billing_address_comes_back_filled_and_a_refresh_posts_nothing(
+    page: Page,
+) -> None:
+    """Post/redirect/get on the Billing page: the refusal redirects to the page with its
+    banner, what was typed is filled in again (from a cookie, never the address), and a
+    refresh only reloads the page."""
+    sign_up(page, new_email("address"))  # US: the sales tax of the state
+    page.goto("/app/billing")
+    page.get_by_label("Name or company").fill("Ada Owner")
+    page.get_by_label("Address", exact=True).fill("1 Market Street")
+    page.get_by_label("City").fill("San Francisco")
+    page.get_by_label("State, province or region").fill("ZZ")
+    page.get_by_label("Postal code").fill("94105")
+    page.get_by_role("button", name="Save billing address").click()
+
+    def refused() -> None:
+        expect(page.get_by_role("alert")).to_contain_text("Enter the state or province")
+        assert urlsplit(page.url).path == "/app/billing" and "Market" not in page.url
+        region = page.get_by_label("State, province or region")
+        expect(region).to_have_value("ZZ")
+        expect(region).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_label("Address", exact=True)).to_have_value("1 Market Street")
+        expect(page.get_by_label("Postal code")).to_have_value("94105")
+
+    refused()
+    posts: list[str] = []
+    page.on(
+        "request", lambda request: posts.append(request.url) if request.method == "POST" else None
+    )
+    page.reload()
+    refused()
+    assert posts == []  # the refresh sent nothing again
+    page.get_by_label("State, province or region").fill("CA")
+    page.get_by_role("button", name="Save billing address").click()
+    expect(page.get_by_role("status")).to_have_text("Billing address saved")
+    expect(page.locator("[data-tax]")).to_have_text("Sales tax 7.25% is added to prices")
+    expect(page.get_by_label("City")).to_have_value("San Francisco")
 
 
 def test_l4_a_legacy_account_upgrades_to_the_new_plans(page: Page, api: httpx.Client) -> None:
@@ -458,7 +501,7 @@ def test_l4_a_legacy_account_upgrades_to_the_new_plans(page: Page, api: httpx.Cl
 
     legacy.get_by_role("link", name="Upgrade to New Plans").click()
     assert page.url.endswith("#select-services")
-    select_services(page, "Kasa Care Plus", ["Nursery (KC120)"])
+    select_services(page, "Kasa Care Plus", ["Nursery · Kasa Cam (KC120)"])
     expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
     assert quote(page, "refund") == "$2.00"  # the legacy plan's unused part
     assert quote(page, "charge") == "$3.99"
@@ -525,7 +568,7 @@ def test_p1_premium_refuses_an_eleventh_camera_in_the_form(page: Page) -> None:
     for number, name in enumerate(names, start=1):
         add_camera(page, f"BRW00005{number:02d}", name)
 
-    select_services(page, "Kasa Care Premium", [f"{name} (KC120)" for name in names])
+    select_services(page, "Kasa Care Premium", [f"{name} · Kasa Cam (KC120)" for name in names])
     assert urlsplit(page.url).path == "/app/kasa-care"  # the form did not go anywhere
     refusal = page.locator("[data-limit-message]")
     expect(refusal).to_be_visible()
@@ -579,7 +622,7 @@ def test_the_kasa_care_page_fits_a_360_pixel_phone(page: Page) -> None:
 
     # The rest of the way on the phone too: no page scrolls sideways.
     add_card(page)
-    select_services(page, "Kasa Care Plus", ["Front door (KC120)"], cycle="Annual")
+    select_services(page, "Kasa Care Plus", ["Front door · Kasa Cam (KC120)"], cycle="Annual")
     expect(page.get_by_role("button", name="Confirm")).to_be_visible()  # the review page
     assert page.evaluate("document.documentElement.scrollWidth") <= 360, "review"
     confirm(page)

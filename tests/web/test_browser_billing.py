@@ -93,7 +93,7 @@ def test_issue14_gb_owner_gets_an_invoice_with_seller_customer_and_vat(
     page.get_by_role("button", name="Save billing address").click()
     expect(page.get_by_role("status")).to_have_text("Billing address saved")
 
-    select_services(page, "Kasa Care Plus", ["Front door (KC120)"])
+    select_services(page, "Kasa Care Plus", ["Front door · Kasa Cam (KC120)"])
     # £3.49 includes VAT: 349 / 1.2 = 290.83 -> net £2.91, VAT £0.58
     expect(page.locator('[data-quote="tax"]')).to_have_text("£0.58 (VAT 20%)")
     screenshot(page, "review-tax", docs="review-tax.png")

@@ -61,7 +61,7 @@ def test_issue_12_a_camera_is_added_with_its_claim_code(
     )
     assert added.status_code == 200
     assert "Camera added" in added.text
-    assert f"KC120 · {serial}" in added.text
+    assert f"Kasa Cam (KC120) · {serial}" in added.text
 
 
 def test_issue_12_the_field_is_required_only_when_claims_are(browser: TestClient) -> None:

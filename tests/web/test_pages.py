@@ -4,7 +4,7 @@ person. (The real-browser tests are in tests/web/test_browser.py.)"""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi.testclient import TestClient
@@ -243,7 +243,7 @@ def test_issue_14_item_6_goodwill_and_force_unbind_are_confirmed_then_audited_by
             "csrf_token": csrf(credited),
         },
     )
-    assert "Force-unbind Garage (KC120, RESOLD01)?" in review
+    assert "Force-unbind Garage: Kasa Cam (KC120), RESOLD01?" in review
     assert "erased at once and for good: 0 clip(s)" in review
     assert "No plan covers it: no money moves." in review
     assert "agent@kasa.example force-unbound a resold camera: Resold on eBay" in unbound
@@ -328,3 +328,30 @@ def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_c
     review = credit("34.99")  # within the cap: the confirmation page, nothing done yet
     assert review.status_code == 200 and "Give £34.99 goodwill credit" in review.text
     assert "balance £0.00" in browser.get(account_path).text
+
+
+def test_issue_14_item_4_pages_name_models_and_list_cameras_by_bind_time(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    """Model names from the catalog (`Kasa Cam Outdoor (KC200)`, the code alone for a model
+    without one, here the KC310S2 kit) and cameras in the order they were added."""
+    sign_up(browser)
+    form = browser.get("/app/cameras")
+    assert '<option value="KC200">Kasa Cam Outdoor (KC200)</option>' in form.text
+    assert '<option value="KC310S2">KC310S2</option>' in form.text
+    for model, serial, name in (("KC200", "WEBM0001", "Yard"), ("KC310S2", "WEBM0002", "Drive")):
+        browser.post(
+            "/app/cameras",
+            data={"model": model, "serial": serial, "name": name, "csrf_token": csrf(form.text)},
+        )
+        clock.advance(timedelta(minutes=1))  # bound one after the other
+    listed = browser.get("/app/cameras").text
+    assert "Kasa Cam Outdoor (KC200) · WEBM0001" in listed and "KC310S2 · WEBM0002" in listed
+    assert listed.index("Yard") < listed.index("Drive")  # bind time, not the name
+    care = browser.get("/app/kasa-care").text
+    assert "Yard · Kasa Cam Outdoor (KC200)</label>" in care
+    assert "Drive · KC310S2</label>" in care
+    assert care.index("Yard ·") < care.index("Drive ·")
+    camera_id = re.search(r'name="camera_ids" value="([^"]+)"', care).group(1)  # type: ignore[union-attr]
+    removal = browser.get(f"/app/cameras/{camera_id}/remove").text
+    assert '<p class="muted" data-model>Kasa Cam Outdoor (KC200) · WEBM0001</p>' in removal

@@ -27,7 +27,7 @@ def _camera(browser: TestClient, name: str, serial: str) -> str:
         data={"model": "KC120", "serial": serial, "name": name, "csrf_token": csrf(page.text)},
     )
     care = browser.get("/app/kasa-care").text
-    found = re.search(rf'value="([^"]+)"[^>]*> {name} \(KC120\)', care)
+    found = re.search(rf'value="([^"]+)"[^>]*> {name} · Kasa Cam \(KC120\)', care)
     assert found, care
     return found.group(1)
 
@@ -72,7 +72,8 @@ def test_issue14_item4_a_trial_review_names_what_is_bought_and_the_first_charge(
         "/app/kasa-care/review", data={**_form(ids, True), "csrf_token": csrf(care)}
     ).text
     assert '<dd data-bought="plan">Kasa Care Plus, billed monthly</dd>' in review
-    assert '<dd data-bought="cameras">Hall, Porch</dd>' in review
+    cameras = "Hall · Kasa Cam (KC120), Porch · Kasa Cam (KC120)"  # by name, with the model
+    assert f'<dd data-bought="cameras">{cameras}</dd>' in review
     # 30 days from 5 Jan 2027 10:00Z: 4 Feb 2027.
     assert '<dd data-bought="trial">until 4 Feb 2027</dd>' in review
     assert '<dd data-bought="card">Visa •4242</dd>' in review
@@ -194,6 +195,13 @@ def test_issue14_item4_past_due_banner_then_a_new_card_pays_the_invoice(
         assert "We try again on 5 Feb 2027, 10:00 UTC" in text
         assert "your plan ends on 11 Feb 2027" in text
         assert "Update card</a>" in text
+    # Issue 14 item 4: a new card declined for the invoice goes back to the card form
+    # (post/redirect/get) with the refusal and its fix; the card is on file, still past_due.
+    assert _card(browser, "4000000000000002") == "/app/billing?problem=card_declined#card"
+    page = browser.get("/app/billing?problem=card_declined").text
+    assert "Your card was declined. Try another card." in page
+    assert '<a href="/app/billing#card">Use another card on the Billing page</a>' in page
+    assert "ending in 0002" in page and "data-past-due" in page
     # M2: a good card retries at once, and the page says it paid the invoice.
     assert _card(browser) == "/app/billing?notice=card_paid_invoice"
     page = browser.get("/app/billing?notice=card_paid_invoice").text

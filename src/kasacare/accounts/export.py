@@ -211,7 +211,12 @@ def documents(session: Session, account_id: uuid.UUID) -> Iterator[tuple[str, ob
     """The account's data as JSON documents, by file name; only rows of this account."""
     account = session.get(Account, account_id)
     yield "account.json", _row(account)
-    cameras = _all(session, select(Camera).where(Camera.account_id == account_id))
+    cameras = _all(
+        session,
+        select(Camera)
+        .where(Camera.account_id == account_id)
+        .order_by(Camera.created_at, Camera.id),
+    )
     yield "cameras.json", cameras
     address = session.get(BillingAddress, account_id)
     yield "billing_address.json", _row(address) if address is not None else None

@@ -40,6 +40,7 @@ class PlanList(BaseModel):
 
 class CameraModelRead(BaseModel):
     id: str
+    name: str | None  # the product name, if the catalog has one (issue 14 item 4)
     hardware_versions: list[str]
     kit_of: str | None
     free_cloud_recording: bool
@@ -88,6 +89,7 @@ def list_camera_models(context: Context) -> CameraModelList:
         items=[
             CameraModelRead(
                 id=model.id,
+                name=model.name,
                 hardware_versions=list(model.hardware_versions),
                 kit_of=model.kit_of,
                 free_cloud_recording=model.has_free_plan,

@@ -50,7 +50,9 @@ def _resolve(catalog: Catalog, source: str) -> Catalog:
                     f"catalog {source}: models.{model_id}.kit_of: "
                     f"{model.kit_of!r} is not a camera model of its own"
                 )
-            row = parent.model_copy(update={"hardware_versions": model.hardware_versions})
+            # A kit is sold under its own name, never its camera's.
+            kit_own = {"hardware_versions": model.hardware_versions, "name": model.name}
+            row = parent.model_copy(update=kit_own)
         models[model_id] = row.model_copy(update={"id": model_id, "kit_of": model.kit_of})
     for country, currency in catalog.countries.items():
         if not any(currency in plan.prices for plan in catalog.plans.values()):

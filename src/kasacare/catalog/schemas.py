@@ -36,6 +36,8 @@ class CameraModel(_Frozen):
     """A camera model and its free cloud plan (SPEC F1, F5). 0 hours: no free recording."""
 
     id: str = ""
+    #: The product name people know it by ("Kasa Cam Outdoor"); optional (issue 14 item 4).
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     hardware_versions: tuple[str, ...] = ()
     kit_of: str | None = None
     free_history_hours: Annotated[int, Field(ge=0, le=24 * 366)] | None = None
@@ -146,6 +148,12 @@ class Catalog(_Frozen):
 
     def model(self, model_id: str) -> CameraModel | None:
         return self.models.get(model_id.strip().upper())
+
+    def model_label(self, model_id: str) -> str:
+        """How pages name a model (issue 14 item 4): `Kasa Cam Outdoor (KC200)`, or the code
+        alone for a model without a name (or one no longer in the catalog)."""
+        model = self.model(model_id)
+        return f"{model.name} ({model.id})" if model and model.name else model_id
 
     def currency_for(self, country: str) -> str | None:
         return self.countries.get(country.strip().upper())

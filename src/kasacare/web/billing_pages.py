@@ -14,20 +14,24 @@ from kasacare.accounts.models import Account
 from kasacare.billing import addresses, documents
 from kasacare.billing import service as billing
 from kasacare.billing.pdf import render_pdf
-from kasacare.billing.tax import TaxTreatment
+from kasacare.billing.tax import TaxTreatment, takes_vat_number
 from kasacare.context import AppContext, Context, DbSession, Now
 from kasacare.jobs import retry_on_card_change
 from kasacare.kit.errors import KasaCareError, NotFound
 from kasacare.payments import service as payments
 from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.service import Subscriptions
+from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url, problem_code, problem_url
 from kasacare.web.past_due import past_due
 from kasacare.web.render import country_choices, page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(include_in_schema=False)
+
+PAGE = "/app/billing"
+ADDRESS_ACTION = "/app/billing/address"
 
 
 def _billing_page(
@@ -36,20 +40,23 @@ def _billing_page(
     session: Session,
     now: datetime,
     account: Account,
-    error: str | None = None,
-    status_code: int = 200,
-    address_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     use_cases = Subscriptions.reading(session, context.catalog, now, account)
     live = use_cases.repo.live(account.id)
     row = addresses.address(session, account)
-    saved = {name: getattr(row, name) or "" for name in _ADDRESS_FIELDS} if row else {}
+    address = {name: getattr(row, name) or "" for name in _ADDRESS_FIELDS} if row else {}
+    typed = kept_forms.refused(request)
+    invalid = None
+    if typed is not None and typed.action == ADDRESS_ACTION:  # a refusal: what was typed
+        address = {name: typed.fields.get(name, "") for name in _ADDRESS_FIELDS}
+        invalid = typed.invalid
     return page(
         request,
         session,
         "billing.html",
         account=account,
-        address=address_form if address_form is not None else saved,
+        address=address,
+        invalid=invalid,
         countries=country_choices(
             (code for code, cur in context.catalog.countries.items() if cur == account.currency),
             account.language,
@@ -61,8 +68,6 @@ def _billing_page(
         next_invoice=use_cases.next_invoice(live) if live else None,
         invoices=billing.invoices(session, account),
         credit_notes=billing.credit_notes(session, account),
-        error=error,
-        status_code=status_code,
     )
 
 
@@ -75,7 +80,8 @@ def billing_page(request: Request, context: Context, session: DbSession, now: No
 async def replace_card(
     request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
-    """The form carries only the tokenizer's token: the card number never reaches this page."""
+    """The form carries only the tokenizer's token: the card number never reaches this page,
+    and a refusal keeps nothing of the form (post/redirect/get, issue 14 item 4)."""
     account = signed_in_owner(request, session, now)
     form = await request.form()
     was_past_due = past_due(session, SubscriptionRepository(session).live(account.id)) is not None
@@ -87,14 +93,17 @@ async def replace_card(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return _billing_page(request, context, session, now, account, friendly(error), error.status)
+        return RedirectResponse(f"{problem_url(PAGE, error.code)}#card", status_code=303)
     retry_on_card_change(context, now, account.id)
     notice = "card_saved"
     if was_past_due:  # say what the new card did with the open invoice (issue 14 item 4)
         session.expire_all()
-        still = past_due(session, SubscriptionRepository(session).live(account.id))
-        notice = "card_saved_still_past_due" if still else "card_paid_invoice"
-    return RedirectResponse(notice_url("/app/billing", notice), status_code=303)
+        if past_due(session, SubscriptionRepository(session).live(account.id)) is not None:
+            # Saved (the page shows it), but declined for the invoice: the banner links to
+            # the card form again.
+            return RedirectResponse(f"{problem_url(PAGE, 'card_declined')}#card", 303)
+        notice = "card_paid_invoice"
+    return RedirectResponse(notice_url(PAGE, notice), status_code=303)
 
 
 _ADDRESS_FIELDS = (
@@ -109,11 +118,13 @@ _ADDRESS_FIELDS = (
 )
 
 
-@router.post("/app/billing/address")
+@router.post(ADDRESS_ACTION)
 async def save_address(
     request: Request, context: Context, session: DbSession, now: Now
 ) -> Response:
-    """Issue 14 item 1: the billing address and VAT number; a refusal keeps what was typed."""
+    """Issue 14 item 1: the billing address and VAT number. A refusal goes back to the page
+    (post/redirect/get, issue 14 item 4) with a banner about the field and what was typed
+    kept in a cookie for that page, never in the address."""
     account = signed_in_owner(request, session, now)
     form = await request.form()
     given = {name: str(form.get(name, ""))[:200] for name in _ADDRESS_FIELDS}
@@ -138,10 +149,28 @@ async def save_address(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return _billing_page(
-            request, context, session, now, account, friendly(error), error.status, given
-        )
-    return RedirectResponse(notice_url("/app/billing", "address_saved"), status_code=303)
+        field = error.extra.get("field") if error.code == "validation_error" else None
+        problem = problem_code(_address_problem(error.code, field, given["country"]))
+        response = RedirectResponse(f"{problem_url(PAGE, problem)}#address", status_code=303)
+        invalid = field if isinstance(field, str) else None
+        kept_forms.keep_refused(request, response, PAGE, problem, given, invalid=invalid)
+        return response
+    return RedirectResponse(notice_url(PAGE, "address_saved"), status_code=303)
+
+
+def _address_problem(code: str, field: object, country: str) -> str:
+    """The banner's code for a refused address: the field it is about, not the bare
+    `validation_error` (a redirect carries a code, never the refusal's own text)."""
+    if code != "validation_error":
+        return code
+    if field == "vat_number":
+        taken = takes_vat_number(country.strip().upper())
+        return "vat_number_format" if taken else "vat_number_not_applicable"
+    if field == "country":
+        return "billing_country"
+    if field == "region":
+        return "billing_region"
+    return "address_incomplete"
 
 
 def tax_label(treatment: TaxTreatment) -> str:

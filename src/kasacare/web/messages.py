@@ -59,7 +59,6 @@ NOTICES = {
     "welcome": "Welcome to Kasa Care",
     "card_saved": "Card saved",
     "card_paid_invoice": "Card saved, and it paid your open invoice: your plan is active again",
-    "card_saved_still_past_due": "Card saved, but the payment failed again: try another card",
     "address_saved": "Billing address saved",
     "camera_removed": "Camera removed",
     "settings_saved": "Settings saved",
@@ -99,6 +98,15 @@ PROBLEMS = {
     **MESSAGES,
     # A refusal carried through a redirect loses its detail: the form shows what was typed.
     "validation_error": "Please check what you entered and try again.",
+    # The billing address form's refusals (web/billing_pages.py), one per field it is about.
+    "address_incomplete": "Fill in the name, address, city and postal code, each on one line.",
+    "billing_country": "Choose a billing country where Kasa Care sells in your account's currency.",
+    "billing_region": "Enter the state or province of the billing address as its code (for"
+    " example CA or ON): it decides the sales tax.",
+    "vat_number_format": "That isn't the format of a VAT number of your billing country: it"
+    " starts with the country's prefix, for example DE123456789.",
+    "vat_number_not_applicable": "A VAT number applies to EU and UK billing addresses only:"
+    " leave it empty.",
     "download_not_on_plan": "Downloads come with Kasa Care Plus and Premium.",
     "session_expired": "You were signed out. Sign in again to go on where you were.",
 }
@@ -109,8 +117,13 @@ def notice_url(path: str, code: str) -> str:
     return f"{path}?notice={code}"
 
 
+def problem_code(code: str) -> str:
+    """The code a redirect carries for a refusal: ours, else `error` (a generic banner)."""
+    return code if code in PROBLEMS else "error"
+
+
 def problem_url(path: str, code: str) -> str:
-    return f"{path}?problem={code if code in PROBLEMS else 'error'}"
+    return f"{path}?problem={problem_code(code)}"
 
 
 def banners(query: Mapping[str, str]) -> tuple[str | None, str | None]:

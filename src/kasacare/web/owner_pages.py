@@ -16,6 +16,7 @@ from kasacare.accounts.models import Account
 from kasacare.billing.charging import Planning, run_charged
 from kasacare.billing.documents import card_label
 from kasacare.cameras import service as cameras
+from kasacare.cameras.models import Camera
 from kasacare.clips import service as clips
 from kasacare.clips.signing import CLIP_URL_KEYS, PLAYBACK_URL_TTL, sign
 from kasacare.context import AppContext, Context, DbSession, Now
@@ -248,12 +249,19 @@ def _bought(
     return {
         "plan": plan.name if plan else None,
         "cycle": str(form.get("cycle", "monthly")) if plan else None,
-        "cameras": sorted((owned[i].name for i in ids if i in owned), key=str.casefold),
+        "cameras": [
+            f"{camera.name} · {context.catalog.model_label(camera.device.model)}"
+            for camera in sorted((owned[i] for i in ids if i in owned), key=_by_name)
+        ],
         "trial": trial,
         "trial_end": now + timedelta(days=context.catalog.trial_days) if trial else None,
         "card": card_label(method.brand.value, method.last4) if method else None,
         "next_invoice": quote.next_invoice,
     }
+
+
+def _by_name(camera: Camera) -> str:
+    return camera.name.casefold()
 
 
 def _lines(billing_plan: BillingPlan) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context as JinjaContext
 from sqlalchemy.orm import Session
 
 from kasacare.accounts.models import Account, Role
@@ -126,7 +128,16 @@ def country_choices(codes: Iterable[str], language: str = "en") -> list[tuple[st
     return sorted(((code, country(code, language)) for code in codes), key=lambda c: c[1])
 
 
-templates.env.filters.update(day=day, when=when, money=money, history=history, country=country)
+@pass_context
+def model_label(page: JinjaContext, model_id: str) -> str:
+    """`Kasa Cam Outdoor (KC200)` from the catalog of the app serving the page."""
+    label: str = page["request"].app.state.context.catalog.model_label(model_id)
+    return label
+
+
+templates.env.filters.update(
+    day=day, when=when, money=money, history=history, country=country, model_label=model_label
+)
 templates.env.globals.update(entitlement_words=entitlement_words, CSRF_FIELD=CSRF_FIELD)
 
 
@@ -155,6 +166,7 @@ def page(
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if form is not None:
         kept_forms.forget(response)  # shown once
+    kept_forms.forget_stale_refused(request, response)  # post/redirect/get (issue 14 item 4)
     secure = request.app.state.context.settings.cookie_secure
     finish(request, response, secure=secure)
     session.commit()  # the CSRF secret may have been created on first use

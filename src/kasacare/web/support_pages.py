@@ -145,6 +145,7 @@ def _account_page(
             select(Camera)
             .options(joinedload(Camera.device))
             .where(Camera.account_id == account.id, Camera.unbound_at.is_(None))
+            .order_by(Camera.created_at, Camera.id)  # bind time, as the owner's pages
         )
     )
     live = SubscriptionRepository(session).live(account.id)
@@ -320,7 +321,8 @@ def _unbind_facts(
     else:
         facts.append("No plan covers it: no money moves.")
     return {
-        "title": f"Force-unbind {camera.name} ({camera.device.model}, {camera.device.serial})?",
+        "title": f"Force-unbind {camera.name}: {context.catalog.model_label(camera.device.model)}"
+        f", {camera.device.serial}?",
         "facts": facts,
         "button": "Force-unbind the camera",
     }
