@@ -162,3 +162,30 @@ def test_issue_13_item_4_a_kept_form_that_was_tampered_with_or_is_old_is_ignored
     browser.cookies.set(kept_forms.COOKIE, sealed)  # genuine, but 30 minutes is over
     clock.advance(kept_forms.TTL)
     assert "kept-form" not in browser.get("/app/cameras").text
+
+
+def test_issue_13_item_4_a_billing_address_posted_after_the_session_ended_keeps_its_postcode(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    """The address's postal code and VAT number come back with the rest; a field named like
+    a code or a card number still never does (a claim code, say)."""
+    sign_up(browser)
+    form = browser.get("/app/billing")
+    clock.advance(timedelta(hours=13))
+    browser.post(
+        "/app/billing/address",
+        data={
+            "name": "Ada Lovelace",
+            "postal_code": "SW1A 1AA",
+            "vat_number": "GB123456789",
+            "claim_code": "ABCD2345",
+            "csrf_token": csrf(form.text),
+        },
+        headers={"Referer": "https://testserver/app/billing"},
+        follow_redirects=False,
+    )
+    assert _kept_payload(browser)["fields"] == {
+        "name": ["Ada Lovelace"],
+        "postal_code": ["SW1A 1AA"],
+        "vat_number": ["GB123456789"],
+    }

@@ -37,6 +37,8 @@ TTL = timedelta(minutes=30)
 MAX_BYTES = 3000
 #: Field names never kept, whatever the form.
 _NEVER = re.compile(r"pass|csrf|card|cvc|cvv|token|secret|code|number|next", re.IGNORECASE)
+#: A billing address's own fields, which `_NEVER`'s "code" and "number" would drop.
+_ADDRESS_FIELDS = frozenset({"postal_code", "vat_number"})
 REFUSED_COOKIE = "kc_refused_form"
 REFUSED_TTL = timedelta(minutes=10)
 #: Never kept from a refused form either (its handler names the fields: a VAT number and a
@@ -54,7 +56,7 @@ async def keep(posted: Request, back_to: str, response: Response) -> None:
         return
     fields: dict[str, list[str]] = {}
     for name, value in form.multi_items():
-        if isinstance(value, UploadFile) or _NEVER.search(name):
+        if isinstance(value, UploadFile) or (_NEVER.search(name) and name not in _ADDRESS_FIELDS):
             continue
         fields.setdefault(name, []).append(value[:500])
     context = get_context(posted)
