@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import Request, Response
 from starlette.datastructures import UploadFile
 
-from kasacare.context import get_context
+from kasacare.context import AppContext, get_context
 from kasacare.kit.signing_keys import seal, unseal
 
 COOKIE = "kc_kept_form"
@@ -67,17 +67,31 @@ async def keep(posted: Request, back_to: str, response: Response) -> None:
         "fields": fields,
         "expires": int(expires.timestamp()),
     }
+    if fields:
+        _set_sealed(response, context, COOKIE, payload, TTL, "/")
+
+
+def _set_sealed(
+    response: Response,
+    context: AppContext,
+    name: str,
+    payload: dict[str, Any],
+    ttl: timedelta,
+    path: str,
+) -> None:
+    """Seal `payload` into cookie `name`; a form too large to keep is not kept (what the
+    redirect says matters more)."""
     raw = json.dumps(payload, separators=(",", ":")).encode()
-    if not fields or len(raw) > MAX_BYTES:
+    if len(raw) > MAX_BYTES:
         return
     response.set_cookie(
-        COOKIE,
+        name,
         seal(context.signing_keys.keyring(KEPT_FORM_KEYS), raw),
-        max_age=int(TTL.total_seconds()),
+        max_age=int(ttl.total_seconds()),
         httponly=True,
         secure=context.settings.cookie_secure,
         samesite="lax",
-        path="/",
+        path=path,
     )
 
 
@@ -139,18 +153,8 @@ def keep_refused(
         "invalid": invalid if invalid in kept_fields else None,
         "expires": int((context.clock.now() + REFUSED_TTL).timestamp()),
     }
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    if not kept_fields or len(raw) > MAX_BYTES:
-        return
-    response.set_cookie(
-        REFUSED_COOKIE,
-        seal(context.signing_keys.keyring(KEPT_FORM_KEYS), raw),
-        max_age=int(REFUSED_TTL.total_seconds()),
-        httponly=True,
-        secure=context.settings.cookie_secure,
-        samesite="lax",
-        path=page,  # sent to that page only, not with every request
-    )
+    if kept_fields:  # sent to that page only, not with every request
+        _set_sealed(response, context, REFUSED_COOKIE, payload, REFUSED_TTL, page)
 
 
 def refused(request: Request) -> RefusedForm | None:
