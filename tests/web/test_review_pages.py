@@ -195,6 +195,9 @@ def test_issue14_item4_past_due_banner_then_a_new_card_pays_the_invoice(
         assert "We try again on 5 Feb 2027, 10:00 UTC" in text
         assert "your plan ends on 11 Feb 2027" in text
         assert "Update card</a>" in text
+        # No next invoice date beside the failed one, as if all were well.
+        assert "Next invoice:" not in page
+    assert re.search(r"<p data-open-invoice>Unpaid: invoice INV-\d+, <strong>£3.49</strong>", page)
     # Issue 14 item 4: a new card declined for the invoice goes back to the card form
     # (post/redirect/get) with the refusal and its fix; the card is on file, still past_due.
     assert _card(browser, "4000000000000002") == "/app/billing?problem=card_declined#card"
