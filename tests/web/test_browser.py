@@ -189,13 +189,18 @@ def add_camera(page: Page, serial: str, name: str, model: str = "KC120") -> None
 
 def add_card(page: Page) -> None:
     page.goto("/app/billing")
-    page.get_by_label("Card number").fill(CARD_NUMBER)
+    enter_card(page, CARD_NUMBER)
+    expect(page.get_by_role("status")).to_have_text("Card saved")
+    expect(page.get_by_text("Visa (credit) ending in 4242, expires 12/2030")).to_be_visible()
+
+
+def enter_card(page: Page, number: str) -> None:
+    """The card form of the Billing page (already open), sent; what follows is the caller's."""
+    page.get_by_label("Card number").fill(number)
     page.get_by_label("Month").fill("12")
     page.get_by_label("Year").fill("2030")
     page.get_by_label("Security code").fill("123")
     page.get_by_role("button", name=re.compile("^(Add|Replace) card$")).click()
-    expect(page.get_by_role("status")).to_have_text("Card saved")
-    expect(page.get_by_text("Visa (credit) ending in 4242, expires 12/2030")).to_be_visible()
 
 
 def select_services(
@@ -236,6 +241,22 @@ def credit_note_rows(page: Page) -> list[list[str]]:
 
 def dollars(cents: int) -> str:
     return f"${cents // 100}.{cents % 100:02d}"
+
+
+def account_zone(api: httpx.Client, page: Page) -> ZoneInfo:
+    """The zone the account took from the browser at sign-up: the pages' dates are in it."""
+    return ZoneInfo(owner_api(api, page, "GET", "/v1/me")["time_zone"])
+
+
+def day(moment: datetime, zone: ZoneInfo) -> str:
+    """A date as the pages write it: `4 Jan 2027`."""
+    return moment.astimezone(zone).strftime("%-d %b %Y")
+
+
+def when(moment: datetime, zone: ZoneInfo) -> str:
+    """An instant as the pages write it: `4 Jan 2027, 09:00 UTC`."""
+    seen = moment.astimezone(zone)
+    return f"{seen:%-d %b %Y, %H:%M} {seen.tzname()}"
 
 
 def unused_fraction(start: datetime, end: datetime, at: datetime) -> Fraction:
@@ -311,8 +332,9 @@ def import_legacy(
 
 
 def test_t1_sign_up_add_a_camera_and_a_card_start_a_trial_and_see_the_entitlement(
-    page: Page,
+    page: Page, api: httpx.Client
 ) -> None:
+    """T1, and issue 14 item 4: the trial's review names what is bought and its first charge."""
     sign_up(page, new_email("trial"))
     add_camera(page, "BRW0000001", "Porch")
     expect(page.locator(".camera", has_text="Porch")).to_contain_text("Free plan: last 2 days")
@@ -333,10 +355,26 @@ def test_t1_sign_up_add_a_camera_and_a_card_start_a_trial_and_see_the_entitlemen
     select_services(page, "Kasa Care Plus", ["Porch · Kasa Cam (KC120)"], trial=True)
     expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
     assert quote(page, "charge") == "$0.00"  # a trial moves no money until its end (T1)
+    # Issue 14 item 4: plan, cycle, camera, trial end, card and the first charge, in words.
+    # The trial is 30 days from the server's clock; its end is the first charge's day.
+    zone = account_zone(api, page)
+    trial_end = day(server_now(api) + timedelta(days=30), zone)
+    bought = page.locator("section[data-bought]")
+    expect(bought.locator('[data-bought="plan"]')).to_have_text("Kasa Care Plus, billed monthly")
+    expect(bought.locator('[data-bought="cameras"]')).to_have_text("Porch · Kasa Cam (KC120)")
+    expect(bought.locator('[data-bought="trial"]')).to_have_text(f"until {trial_end}")
+    expect(bought.locator('[data-bought="card"]')).to_have_text("Visa •4242")
+    first_charge = bought.locator('[data-bought="first-charge"]')
+    # One Plus seat at $3.99 a month, charged when the trial ends.
+    expect(first_charge.locator("strong")).to_have_text(f"$3.99 on {trial_end} unless you cancel.")
+    expect(first_charge).to_contain_text("The trial needs a card on file; nothing is charged now.")
+    expect(first_charge).to_contain_text("the plan renews by itself every month until you cancel")
+    expect(page.locator('[data-quote="next"]')).to_have_text(f"$3.99 on {trial_end}")
     screenshot(page, "review-create", docs="review-trial.png")
     confirm(page)
     expect(page.get_by_role("heading", name="Your plan: Kasa Care Plus (monthly)")).to_be_visible()
     expect(page.get_by_text("Free trial", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"trial ends {trial_end}")).to_be_visible()
 
     page.get_by_role("navigation").get_by_role("link", name="Cameras").click()
     expect(page.locator(".camera", has_text="Porch")).to_contain_text(
@@ -805,3 +843,167 @@ def test_issue_11_item_5_removing_a_camera_reviews_its_history_first(
     page.get_by_role("button", name="Confirm: remove the camera and erase its clips").click()
     expect(page.get_by_role("status")).to_have_text("Camera removed")
     expect(page.locator(".camera", has_text="Attic")).to_have_count(0)
+
+
+# ---- issue 14: a failed payment and its recovery, auto-renew, a declined card ---------------
+
+
+def test_issue_14_item_4_a_failed_renewal_shows_its_banner_and_a_new_card_pays_it(
+    page: Page, api: httpx.Client
+) -> None:
+    """Issue 14 item 4: a renewal the card declines puts the plan past_due; both pages show
+    the failed amount, the next retry and the end date with an Update card link; a good card
+    pays the open invoice at once (M2) and the banner goes."""
+    email = new_email("dunning")
+    sign_up(page, email)
+    add_camera(page, "BRW0001201", "Driveway")
+    add_card(page)
+    select_services(page, "Kasa Care Plus", ["Driveway · Kasa Cam (KC120)"])
+    assert quote(page, "charge") == "$3.99"
+    confirm(page)
+    # The published test card that attaches and then declines every charge (M3).
+    page.goto("/app/billing")
+    enter_card(page, "4000 0000 0000 0341")
+    expect(page.get_by_role("status")).to_have_text("Card saved")
+    expect(page.get_by_text("Visa (credit) ending in 0341, expires 12/2030")).to_be_visible()
+    zone = account_zone(api, page)
+    period = owner_api(api, page, "GET", "/v1/subscription")
+    end = datetime.fromisoformat(period["current_period_end"])
+
+    # An hour past the period end: the renewal ran at the end and was declined.
+    advance_clock(api, end - server_now(api) + timedelta(hours=1))
+    page.goto("/app/kasa-care")  # the session ended while the clock moved a month
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    sign_in(page, email)
+    expect(page.get_by_role("heading", name="Kasa Care", exact=True)).to_be_visible()
+    expect(page.get_by_text("Payment failed", exact=True)).to_be_visible()
+    # M5: retries 1, 3, 5 and 7 days after the failure; the plan ends after the last one.
+    retry, ends = when(end + timedelta(days=1), zone), day(end + timedelta(days=7), zone)
+    banner = page.locator("[data-past-due]")
+    expect(banner).to_contain_text(
+        f"Your payment of $3.99 failed. We try again on {retry}; if every try fails, "
+        f"your plan ends on {ends}."
+    )
+    invoice = owner_api(api, page, "GET", "/v1/invoices")["items"]
+    open_invoices = [item["number"] for item in invoice if item["status"] == "open"]
+    assert len(open_invoices) == 1
+    expect(banner).to_contain_text(f"the new card pays invoice {open_invoices[0]} at once")
+    # No next invoice date beside the failed one, as if all were well.
+    expect(page.get_by_text("Next invoice:")).to_have_count(0)
+    screenshot(page, "kasa-care-past-due")
+
+    banner.get_by_role("link", name="Update card").click()
+    assert urlsplit(page.url).path == "/app/billing" and page.url.endswith("#card")
+    billing_banner = page.locator("[data-past-due]")
+    expect(billing_banner).to_contain_text(
+        f"Your payment of $3.99 for invoice {open_invoices[0]} failed. "
+        f"We try again on {retry}; if every try fails, your plan ends on {ends}."
+    )
+    expect(page.locator("[data-open-invoice]")).to_have_text(
+        f"Unpaid: invoice {open_invoices[0]}, $3.99"
+    )
+    enter_card(page, CARD_NUMBER)
+    expect(page.get_by_role("status")).to_have_text(
+        "Card saved, and it paid your open invoice: your plan is active again"
+    )
+    expect(page.locator("[data-past-due]")).to_have_count(0)
+    expect(page.get_by_text("Visa (credit) ending in 4242, expires 12/2030")).to_be_visible()
+    invoices = page.locator("table", has=page.get_by_role("columnheader", name="Status"))
+    renewal = invoices.locator("tbody tr", has_text=open_invoices[0])
+    expect(renewal.locator("td").nth(2)).to_have_text("$3.99")
+    expect(renewal.locator("td").nth(3)).to_have_text("paid")
+    screenshot(page, "billing-recovered")
+
+    expect(page.locator("[data-open-invoice]")).to_have_count(0)
+
+    page.goto("/app/kasa-care")
+    expect(page.get_by_text("Active", exact=True)).to_be_visible()
+    expect(page.locator("[data-past-due]")).to_have_count(0)
+    renewed = owner_api(api, page, "GET", "/v1/subscription")
+    assert renewed["status"] == "active"
+    assert datetime.fromisoformat(renewed["current_period_start"]) == end
+    next_end = datetime.fromisoformat(renewed["current_period_end"])
+    expect(page.locator("p", has_text="Next invoice:")).to_have_text(
+        f"Next invoice: $3.99 on {day(next_end, zone)}"
+    )
+
+
+def test_issue_14_item_5_auto_renew_turned_off_then_on_again_on_the_kasa_care_page(
+    page: Page, api: httpx.Client
+) -> None:
+    """Issue 14 item 5: off, the page says the plan ends at the period end without a charge;
+    on again, it renews on that day as before; the API says the same each time."""
+    sign_up(page, new_email("renew"))
+    add_camera(page, "BRW0001301", "Porch light")
+    add_card(page)
+    select_services(page, "Kasa Care Plus", ["Porch light · Kasa Cam (KC120)"])
+    confirm(page)
+    zone = account_zone(api, page)
+    period = owner_api(api, page, "GET", "/v1/subscription")
+    end = datetime.fromisoformat(period["current_period_end"])
+    assert period["auto_renew"] is True
+    next_invoice = page.locator("p", has_text="Next invoice:")
+    expect(next_invoice).to_have_text(f"Next invoice: $3.99 on {day(end, zone)}")
+
+    page.get_by_role("button", name="Turn off auto-renew").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Auto-renew is off: your plan runs to the end of this period, then ends"
+    )
+    expect(page.locator("p.warning", has_text="Auto-renew is off")).to_have_text(
+        f"Auto-renew is off: your plan ends on {day(end, zone)} and you will not be charged again."
+    )
+    expect(next_invoice).to_have_count(0)
+    expect(page.get_by_role("button", name="Turn off auto-renew")).to_have_count(0)
+    screenshot(page, "kasa-care-auto-renew-off")
+    off = owner_api(api, page, "GET", "/v1/subscription")
+    assert (off["auto_renew"], off["ends_at"], off["next_invoice"]) == (
+        False,
+        period["current_period_end"],
+        None,
+    )
+
+    page.get_by_role("button", name="Turn auto-renew back on").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Auto-renew is on again: your plan renews as before"
+    )
+    expect(next_invoice).to_have_text(f"Next invoice: $3.99 on {day(end, zone)}")
+    expect(page.locator("p.warning", has_text="Auto-renew is off")).to_have_count(0)
+    expect(page.get_by_text(f"To keep it until {day(end, zone)} and not renew")).to_be_visible()
+    on = owner_api(api, page, "GET", "/v1/subscription")
+    assert (on["auto_renew"], on["ends_at"], on["current_period_end"]) == (
+        True,
+        None,
+        period["current_period_end"],
+    )
+    assert on["next_invoice"] == {
+        "date": period["current_period_end"],
+        "amount": {"amount": 399, "currency": "USD"},
+    }
+
+
+def test_issue_14_item_4_a_declined_card_at_the_review_keeps_plan_cycle_and_cameras(
+    page: Page,
+) -> None:
+    """Issue 14 item 4: a card declined when the review is confirmed goes back to the Kasa
+    Care page with the refusal, a link to the fix, and the choices made."""
+    sign_up(page, new_email("declined"))
+    add_camera(page, "BRW0001401", "Barn")
+    add_camera(page, "BRW0001402", "Stable")
+    page.goto("/app/billing")
+    enter_card(page, "4000 0000 0000 0002")  # attaches, declines every charge (M3)
+    expect(page.get_by_role("status")).to_have_text("Card saved")
+    select_services(page, "Kasa Care Premium", ["Stable · Kasa Cam (KC120)"], cycle="Annual")
+    expect(page.get_by_role("heading", name="Review your new plan")).to_be_visible()
+    expect(page.locator('[data-bought="plan"]')).to_have_text("Kasa Care Premium, billed annually")
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page.get_by_role("alert").filter(has_text="Your card was declined.")).to_be_visible()
+    assert urlsplit(page.url).path == "/app/kasa-care"
+    form = page.locator("section", has=page.get_by_role("heading", name="Select Services"))
+    expect(form.get_by_label("Kasa Care Premium")).to_be_checked()
+    expect(form.get_by_label("Annual", exact=True)).to_be_checked()
+    expect(form.get_by_label("Stable · Kasa Cam (KC120)")).to_be_checked()
+    expect(form.get_by_label("Barn · Kasa Cam (KC120)")).not_to_be_checked()
+    screenshot(page, "kasa-care-declined")
+    page.get_by_role("link", name="Use another card on the Billing page").click()
+    assert urlsplit(page.url).path == "/app/billing" and page.url.endswith("#card")

@@ -195,6 +195,9 @@ def test_issue14_item4_past_due_banner_then_a_new_card_pays_the_invoice(
         assert "We try again on 5 Feb 2027, 10:00 UTC" in text
         assert "your plan ends on 11 Feb 2027" in text
         assert "Update card</a>" in text
+        # No next invoice date beside the failed one, as if all were well.
+        assert "Next invoice:" not in page
+    assert re.search(r"<p data-open-invoice>Unpaid: invoice INV-\d+, <strong>£3.49</strong>", page)
     # Issue 14 item 4: a new card declined for the invoice goes back to the card form
     # (post/redirect/get) with the refusal and its fix; the card is on file, still past_due.
     assert _card(browser, "4000000000000002") == "/app/billing?problem=card_declined#card"
@@ -208,3 +211,36 @@ def test_issue14_item4_past_due_banner_then_a_new_card_pays_the_invoice(
     assert "Card saved, and it paid your open invoice" in page
     assert "data-past-due" not in page
     assert _card(browser) == "/app/billing?notice=card_saved"  # nothing was due any more
+
+
+def test_issue14_item4_the_trial_end_is_the_same_day_on_every_page_in_the_accounts_zone(
+    browser: TestClient, clock: FixedClock
+) -> None:
+    """The review gave the trial's end in the account's zone, the Kasa Care and Cameras pages
+    in UTC: for an owner in Los Angeles an evening end read as two different days."""
+    clock.set(datetime(2027, 1, 5, 3, tzinfo=UTC))  # 4 Jan 2027, 19:00 in Los Angeles
+    sign_up(browser)
+    settings = browser.get("/app/settings")
+    browser.post(
+        "/app/settings",
+        data={"time_zone": "America/Los_Angeles", "csrf_token": csrf(settings.text)},
+    )
+    ids = [_camera(browser, "Porch", "WEBR0051")]
+    _card(browser)
+    care = browser.get("/app/kasa-care").text
+    review = browser.post(
+        "/app/kasa-care/review", data={**_form(ids, True), "csrf_token": csrf(care)}
+    ).text
+    # 30 days on: 4 Feb 2027 03:00 UTC, the evening of 3 Feb in Los Angeles (UTC-8).
+    assert '<dd data-bought="trial">until 3 Feb 2027</dd>' in review
+    assert "<strong>£3.49 on 3 Feb 2027 unless you cancel.</strong>" in review
+    browser.post("/app/kasa-care/apply", data={**_form(ids, True), "csrf_token": csrf(review)})
+    care = browser.get("/app/kasa-care").text
+    assert "trial ends 3 Feb 2027" in care
+    assert "Next invoice: <strong>£3.49</strong> on 3 Feb 2027" in care
+    assert "To keep it until 3 Feb 2027 and not renew" in care
+    assert "Next invoice: <strong>£3.49</strong> on 3 Feb 2027" in browser.get("/app/billing").text
+    assert (
+        "Free trial of Kasa Care Plus: last 30 days, until 3 Feb 2027"
+        in browser.get("/app/cameras").text
+    )

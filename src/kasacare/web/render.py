@@ -57,16 +57,20 @@ def history(hours: int) -> str:
     return f"{hours} hours"
 
 
-def entitlement_words(entitlement: Entitlement, plan: dict[str, Any] | None = None) -> str:
+def entitlement_words(
+    entitlement: Entitlement, plan: dict[str, Any] | None = None, zone: str | None = None
+) -> str:
     """ "Free plan: last 2 days, until 12 Mar 2028", "Free trial of Kasa Care Premium: last 30
     days, until 4 Jan 2027", ...; `plan`: the subscription that covers the camera (`name`,
-    `status`, `auto_renew`, `trial_end`, `period_end`), for its name and dates."""
+    `status`, `auto_renew`, `trial_end`, `period_end`, already in the account's zone), for
+    its name and dates; `zone`: the account's time zone, for the free plan's end."""
     source = entitlement.source
     if source is EntitlementSource.NONE:
         # Issue 14 item 4: a microSD card records locally; it never gives cloud recording.
         if entitlement.free_plan_ends_at is not None:
+            ended = day(entitlement.free_plan_ends_at, zone)
             return (
-                f"No cloud recording: the free plan ended on {day(entitlement.free_plan_ends_at)}."
+                f"No cloud recording: the free plan ended on {ended}."
                 " Subscribe to Kasa Care to record to the cloud"
             )
         return (
@@ -76,7 +80,7 @@ def entitlement_words(entitlement: Entitlement, plan: dict[str, Any] | None = No
     if source is EntitlementSource.FREE:
         return (
             f"Free plan: last {history(entitlement.history_hours)}, "
-            f"until {day(entitlement.free_plan_ends_at)}"
+            f"until {day(entitlement.free_plan_ends_at, zone)}"
         )
     if plan is not None and source in (
         EntitlementSource.TRIAL,
