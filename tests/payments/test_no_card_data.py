@@ -60,6 +60,9 @@ def _dump(engine: Engine) -> list[tuple[str, str, Any]]:
     return cells
 
 
+_TIMING = re.compile(r"\[(?:cached since|generated in) [0-9.e+-]+s(?: ago)?\]")
+
+
 def _leaks(text_value: str) -> list[str]:
     found = [number for number in ALL_NUMBERS if number in text_value]
     digits_only = re.sub(r"\D", "", text_value)
@@ -119,8 +122,10 @@ def test_m3_no_card_number_or_cvc_is_stored_or_logged(
         "sandbox_refunds",
     } <= tables_seen
 
-    messages = [record.getMessage() for record in caplog.records]
+    # SQLAlchemy's statement timings ("[cached since 357.9s ago]") are the clock's, not data:
+    # left in, a timing that reads like a test CVC would count as a leak.
+    messages = [_TIMING.sub("", record.getMessage()) for record in caplog.records]
     assert any("sandbox_tokens" in message for message in messages), "SQL was not captured"
     for message in messages:
         assert not _leaks(message), f"a log record holds card data: {message!r}"
-    assert not _leaks(caplog.text)
+    assert not _leaks(_TIMING.sub("", caplog.text))
