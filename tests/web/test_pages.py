@@ -216,7 +216,9 @@ def test_issue_14_item_6_goodwill_and_force_unbind_are_confirmed_then_audited_by
         f"{account_path}/actions",
         data={"action": "goodwill_credit", "amount": "5.00", "note": "", "csrf_token": token},
     )
-    assert no_note.status_code == 422 and "Write a note" in no_note.text
+    # Post/redirect/get (issue 14 item 4): the account's page with the banner.
+    assert no_note.status_code == 200 and "Write a note" in no_note.text
+    assert "?problem=support_note_required" in str(no_note.url)
     review, credited = _confirmed(
         browser,
         account_path,
@@ -320,10 +322,13 @@ def test_support_console_refuses_an_amount_beyond_bounds_and_over_the_goodwill_c
         )
         return response
 
+    # Refusals come back to the account's page (post/redirect/get, issue 14 item 4).
     huge = credit("99999999999999999999")
-    assert huge.status_code == 422 and "Write the amount like 12.50" in huge.text
+    assert huge.status_code == 200 and "Write the amount like 12.50" in huge.text
     over = credit("35.00")
-    assert over.status_code == 409 and "£34.99" in over.text
+    assert "?problem=goodwill_limit_exceeded" in str(over.url)
+    assert "the Goodwill credit box says how much may still be given" in over.text
+    assert "£34.99 may still be given" in over.text
     assert "balance £0.00" in over.text  # nothing was written
     review = credit("34.99")  # within the cap: the confirmation page, nothing done yet
     assert review.status_code == 200 and "Give £34.99 goodwill credit" in review.text

@@ -56,5 +56,7 @@ def test_issue_12_item_3_record_now_without_its_csrf_token_is_refused(
     )
     action = re.search(r'action="(/app/cameras/[0-9a-f-]+/record-now)"', browser.get(page.url).text)
     assert action is not None
-    refused = browser.post(action.group(1), data={})
-    assert refused.status_code == 403
+    refused = browser.post(action.group(1), data={}, follow_redirects=False)
+    assert refused.status_code == 303  # post/redirect/get (issue 14 item 4)
+    assert refused.headers["location"].startswith("/app/cameras?problem=csrf_rejected#camera-")
+    assert "This form expired" in browser.get(refused.headers["location"]).text

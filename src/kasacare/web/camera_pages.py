@@ -167,7 +167,7 @@ async def unbind_camera(
         return RedirectResponse(f"/app/cameras/{camera_id}/remove", status_code=303)
     except KasaCareError as error:
         session.rollback()
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+        return _refused_at(camera_id, error)
     after_commit(context, now)
     return RedirectResponse(notice_url("/app/cameras", "camera_removed"), status_code=303)
 
@@ -187,8 +187,17 @@ async def record_now(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return _cameras_page(request, context, session, now, account, friendly(error), error.status)
+        return _refused_at(camera_id, error)
     return RedirectResponse(path, status_code=303)
+
+
+def _refused_at(camera_id: uuid.UUID, error: KasaCareError) -> RedirectResponse:
+    """Post/redirect/get (issue 14 item 4): a camera's refused button goes back to the list
+    with the refusal, at that camera (a refresh posts nothing; nothing was typed to keep)."""
+    code = "camera_not_found" if error.code == "not_found" else error.code
+    return RedirectResponse(
+        f"{problem_url('/app/cameras', code)}#camera-{camera_id}", status_code=303
+    )
 
 
 @router.get("/app/cameras/{camera_id}/recordings/{request_id}", response_class=HTMLResponse)

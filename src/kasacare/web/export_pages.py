@@ -13,7 +13,7 @@ from kasacare.accounts.export_endpoints import zip_response
 from kasacare.context import Context, DbSession, Now
 from kasacare.kit.errors import KasaCareError
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import friendly, notice_url, problem_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -31,11 +31,17 @@ def export_page(request: Request, session: DbSession, now: Now) -> Response:
 
 @router.post(PATH)
 async def request_export(request: Request, session: DbSession, now: Now) -> Response:
+    """A refusal (an expired form) goes back to the page with its banner (post/redirect/get,
+    issue 14 item 4): a button, so nothing typed to keep."""
     account = signed_in_owner(request, session, now)
     form = await request.form()
-    check_csrf(request, str(form.get(CSRF_FIELD, "")))
-    export.request_export(session, account, now)
-    session.commit()
+    try:
+        check_csrf(request, str(form.get(CSRF_FIELD, "")))
+        export.request_export(session, account, now)
+        session.commit()
+    except KasaCareError as error:
+        session.rollback()
+        return RedirectResponse(problem_url(PATH, error.code), status_code=303)
     return RedirectResponse(notice_url(PATH, "export_requested"), status_code=303)
 
 

@@ -109,6 +109,24 @@ PROBLEMS = {
     " leave it empty.",
     "download_not_on_plan": "Downloads come with Kasa Care Plus and Premium.",
     "session_expired": "You were signed out. Sign in again to go on where you were.",
+    # Owner and support pages' refusals through post/redirect/get (camera_pages, owner_pages,
+    # support_pages): a redirect carries a code, so dynamic wording became fixed words that
+    # point to where the page shows the figures.
+    "camera_not_found": "That camera is no longer on your account.",
+    "no_subscription": "You have no Kasa Care plan now: choose one below.",
+    "support_note_required": "Write a note: every action says why.",
+    "support_amount_format": "Write the amount like 12.50 (at most 10,000,000.00).",
+    "support_amount_required": "This action needs a positive amount.",
+    "support_amount_not_for_terminate": "Terminating moves no money: leave the amount empty,"
+    " or choose a refund or a credit.",
+    "support_amount_over_paid": "That is more than was paid for this legacy plan, less any"
+    " earlier refunds: enter at most that amount.",
+    "support_not_on_account": "That legacy plan or camera is no longer on this account: the"
+    " page shows what is.",
+    "goodwill_limit_exceeded": "That is more goodwill credit than the policy still allows this"
+    " account: the Goodwill credit box says how much may still be given.",
+    "camera_covered_by_legacy": "A legacy plan covers this camera: resolve the legacy case"
+    " first, then force-unbind the camera.",
 }
 
 

@@ -41,7 +41,7 @@ from kasacare.subscriptions.use_cases.plan import BillingPlan, IssueCredit, Issu
 from kasacare.subscriptions.use_cases.scope import Scope
 from kasacare.subscriptions.use_cases.subscribe import plan_subscribe
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url, problem_url
 from kasacare.web.past_due import past_due
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
@@ -75,8 +75,6 @@ def _care_page(
     session: Session,
     now: datetime,
     account: Account,
-    error: str | None = None,
-    status_code: int = 200,
 ) -> HTMLResponse:
     use_cases = Subscriptions.reading(session, context.catalog, now, account)
     live = use_cases.repo.live(account.id)
@@ -118,8 +116,6 @@ def _care_page(
         trial_days=context.catalog.trial_days,
         chosen=_chosen(request),
         past_due=past_due(session, live),
-        error=error,
-        status_code=status_code,
     )
 
 
@@ -367,7 +363,10 @@ async def auto_renew(request: Request, context: Context, session: DbSession, now
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return _care_page(request, context, session, now, account, friendly(error), error.status)
+        # Post/redirect/get (issue 14 item 4); a button, so nothing typed to keep.
+        code = "no_subscription" if error.code == "not_found" else error.code
+        anchor = "#choose" if code == "no_subscription" else "#current"
+        return RedirectResponse(problem_url("/app/kasa-care", code) + anchor, status_code=303)
     notice = "auto_renew_on" if enabled else "auto_renew_off"
     return RedirectResponse(notice_url("/app/kasa-care", notice), status_code=303)
 

@@ -9,37 +9,53 @@ from kasacare.accounts import service as accounts
 from kasacare.context import DbSession, Now
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import zone_names
+from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url, problem_code, problem_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(include_in_schema=False)
+PATH = "/app/settings"
 
 
-@router.get("/app/settings", response_class=HTMLResponse)
+@router.get(PATH, response_class=HTMLResponse)
 def settings_page(request: Request, session: DbSession, now: Now) -> Response:
     account = signed_in_owner(request, session, now)
-    return page(request, session, "settings.html", account=account, zones=sorted(zone_names()))
+    zones = sorted(zone_names())
+    chosen, invalid = account.time_zone, None
+    typed = kept_forms.refused(request)
+    if typed is not None and typed.action == PATH:  # a refusal: the zone chosen, if listed
+        invalid = typed.invalid
+        if typed.fields.get("time_zone") in zones:
+            chosen = typed.fields["time_zone"]
+    return page(
+        request,
+        session,
+        "settings.html",
+        account=account,
+        zones=zones,
+        chosen=chosen,
+        invalid=invalid,
+    )
 
 
-@router.post("/app/settings")
+@router.post(PATH)
 async def save_settings(request: Request, session: DbSession, now: Now) -> Response:
+    """A refusal goes back to the page (post/redirect/get, issue 14 item 4) with the zone
+    chosen kept for it in a cookie, never in the address."""
     account = signed_in_owner(request, session, now)
     form = await request.form()
+    zone = str(form.get("time_zone", ""))[:100]
     try:
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
-        accounts.set_time_zone(account, str(form.get("time_zone", "")))
+        accounts.set_time_zone(account, zone)
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return page(
-            request,
-            session,
-            "settings.html",
-            account=account,
-            zones=sorted(zone_names()),
-            error=friendly(error),
-            status_code=error.status,
-        )
-    return RedirectResponse(notice_url("/app/settings", "settings_saved"), status_code=303)
+        code = problem_code(error.code)
+        response = RedirectResponse(f"{problem_url(PATH, code)}#time-zone", status_code=303)
+        invalid = "time_zone" if code == "invalid_time_zone" else None
+        kept_forms.keep_refused(request, response, PATH, code, {"time_zone": zone}, invalid=invalid)
+        return response
+    return RedirectResponse(notice_url(PATH, "settings_saved"), status_code=303)

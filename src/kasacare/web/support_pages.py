@@ -32,8 +32,9 @@ from kasacare.subscriptions.service import Subscriptions
 from kasacare.subscriptions.use_cases.change import plan_remove_camera
 from kasacare.support import service as support
 from kasacare.support.policy import goodwill_cap_years
+from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_as
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import PROBLEMS, notice_url, problem_code, problem_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -134,8 +135,6 @@ def _account_page(
     now: datetime,
     agent: Account,
     account_id: uuid.UUID,
-    error: str | None = None,
-    status_code: int = 200,
 ) -> HTMLResponse:
     account = session.get(Account, account_id)
     if account is None or account.role is not Role.OWNER:
@@ -151,6 +150,9 @@ def _account_page(
     live = SubscriptionRepository(session).live(account.id)
     years = goodwill_cap_years(context.settings)
     cap, _, allowed = support.goodwill_policy(session, context.catalog, now, account, years)
+    typed = kept_forms.refused(request)
+    if typed is not None and typed.action != _actions_path(account.id):
+        typed = None
     return page(
         request,
         session,
@@ -168,8 +170,8 @@ def _account_page(
         goodwill=(cap, allowed),
         balance=billing.balance(session, account),
         timeline=_timeline(session, context.catalog, account),
-        error=error,
-        status_code=status_code,
+        kept=typed.fields if typed else {},
+        invalid=typed.invalid if typed else None,
     )
 
 
@@ -192,7 +194,7 @@ async def act(
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
         note = str(form.get("note", "")).strip()
         if not note:
-            raise ValidationFailed("Write a note: every action says why.")
+            raise _Refused("support_note_required", "note")
         customer = SubscriptionRepository(session).lock_account(account_id)
         action = str(form.get("action", ""))
         if action == "resolve_legacy":
@@ -212,8 +214,8 @@ async def act(
             )
         elif action == "goodwill_credit":
             amount = _amount(form.get("amount"), customer)
-            if amount is None:
-                raise ValidationFailed("A goodwill credit needs a positive amount.")
+            if amount is None or amount.amount <= 0:
+                raise _Refused("support_amount_required", "amount")
             if form.get("confirmed") != "1":
                 facts = _goodwill_facts(context, session, now, customer, amount)
                 return _confirm(request, session, agent, customer, form, facts)
@@ -240,13 +242,80 @@ async def act(
         session.commit()
     except (KasaCareError, ValueError) as error:
         session.rollback()
-        message = friendly(error) if isinstance(error, KasaCareError) else "Check the form."
-        status = error.status if isinstance(error, KasaCareError) else 422
-        return _account_page(request, context, session, now, agent, account_id, message, status)
+        return _refused(request, account_id, form, error)
     after_commit(context, now)
     return RedirectResponse(
         notice_url(f"/support/accounts/{account_id}", "support_done"), status_code=303
     )
+
+
+class _Refused(ValidationFailed):
+    """A check of the console's own form; `problem`: its banner (`messages.PROBLEMS`) and
+    `field`: the input it is about."""
+
+    def __init__(self, problem: str, field: str) -> None:
+        super().__init__(PROBLEMS[problem], field=field)
+        self.problem = problem
+        self.field = field
+
+
+#: What a refused action's form gives back: which form (action and its legacy plan or
+#: camera), and what the agent typed or chose.
+KEPT_FIELDS = ("action", "legacy_id", "camera_id", "outcome", "amount", "note")
+
+
+def _actions_path(account_id: uuid.UUID) -> str:
+    return f"/support/accounts/{account_id}/actions"
+
+
+def _refused(
+    request: Request, account_id: uuid.UUID, form: FormData, error: KasaCareError | ValueError
+) -> RedirectResponse:
+    """Post/redirect/get (issue 14 item 4): back to the account's page at the form, with
+    the refusal's code and what was typed kept for that page (a cookie, never the
+    address), so a refresh posts nothing and the note is not typed twice."""
+    problem, invalid = _problem(error, form)
+    code = problem_code(problem)
+    path = f"/support/accounts/{account_id}"
+    response = RedirectResponse(f"{problem_url(path, code)}{_anchor(form)}", status_code=303)
+    typed = {name: str(form.get(name, "")) for name in KEPT_FIELDS if form.get(name)}
+    kept_forms.keep_refused(request, response, path, code, typed, invalid=invalid)
+    return response
+
+
+def _problem(error: KasaCareError | ValueError, form: FormData) -> tuple[str, str | None]:
+    """The banner's code for a refused action and the field it is about: a redirect
+    carries a code, not the refusal's own words (the page shows the figures they gave)."""
+    if isinstance(error, _Refused):
+        return error.problem, error.field
+    if not isinstance(error, KasaCareError):
+        return "validation_error", None  # an id or outcome the page never sends
+    if error.code == "validation_error" and error.extra.get("field") == "amount":
+        if "maximum" in error.extra:  # a legacy refund or credit over what was paid
+            return "support_amount_over_paid", "amount"
+        if form.get("outcome") == "terminate":
+            return "support_amount_not_for_terminate", "amount"
+        return "support_amount_required", "amount"
+    if error.code == "goodwill_limit_exceeded":
+        return error.code, "amount"
+    if error.code == "not_found":
+        return "support_not_on_account", None
+    return error.code, None
+
+
+def _anchor(form: FormData) -> str:
+    """The refused form's place on the page: its legacy plan, the goodwill box, or its
+    camera (ids only as ids: they go into the address)."""
+    action = form.get("action")
+    if action == "goodwill_credit":
+        return "#goodwill"
+    name, prefix = (
+        ("legacy_id", "legacy") if action == "resolve_legacy" else ("camera_id", "camera")
+    )
+    try:
+        return f"#{prefix}-{uuid.UUID(str(form.get(name, '')))}"
+    except ValueError:
+        return ""
 
 
 def _confirm(
@@ -336,7 +405,7 @@ def _amount(raw: object, customer: Account) -> Money | None:
     try:
         return parse_major(text, customer.currency)
     except ValueError:
-        raise ValidationFailed("Write the amount like 12.50 (at most 10,000,000.00).") from None
+        raise _Refused("support_amount_format", "amount") from None
 
 
 def _bound_cameras(session: Session, customer: Account) -> list[Camera]:
