@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -74,7 +73,7 @@ async def _form(request: Request, session: Session) -> dict[str, str]:
 
 
 def _link_page(
-    request: Request, session: Session, now: datetime, path: str, token: str, **extra: Any
+    request: Request, session: Session, now: datetime, path: str, token: str
 ) -> HTMLResponse:
     title, text, button = _CONFIRMING[path]
     return page(
@@ -87,7 +86,6 @@ def _link_page(
         button=button,
         action=path,
         token=token,
-        **extra,
     )
 
 
