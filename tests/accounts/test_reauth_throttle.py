@@ -85,7 +85,7 @@ def test_issue_13_item_4_password_email_deletion_and_the_web_share_one_count(
             "csrf_token": csrf(form.text),
         },
     )
-    assert web.status_code == 403
+    assert web.url.params["problem"] == "wrong_password"  # post/redirect/get
     assert "That isn&#39;t your current password." in web.text
     # Five failures across four routes: every one of them now waits, the right password too.
     refused = client.request("DELETE", "/v1/me", json={"password": PASSWORD}, headers=headers)
@@ -95,7 +95,7 @@ def test_issue_13_item_4_password_email_deletion_and_the_web_share_one_count(
         "/app/account/email",
         data={"new_email": "new@example.com", "password": PASSWORD, "csrf_token": csrf(form.text)},
     )
-    assert web_wait.status_code == 429
+    assert web_wait.url.params["problem"] == "too_many_attempts"
     assert "Please try again in 30 seconds." in web_wait.text
     # A fresh sign-in does not clear it: the count belongs to the account, not the session.
     assert client.post("/v1/auth/token", json={"email": OWNER, "password": PASSWORD}).is_success

@@ -149,8 +149,10 @@ def test_issue_13_item_4_rotation_keeps_clip_urls_and_forms_until_the_old_master
         stale = dropped.post(
             "/app/account/language", data={"language": "en-GB", "csrf_token": token}
         )
-        assert stale.status_code == 403
+        # Refused, back to the form (post/redirect/get, issue 14 item 4): nothing saved.
+        assert stale.url.params["problem"] == "csrf_rejected"
         assert "This form expired. Please try again." in stale.text
+        assert "Language saved" not in stale.text
 
 
 def test_issue_13_item_4_csrf_keys_differ_from_clip_url_keys(context: AppContext) -> None:

@@ -193,3 +193,40 @@ def test_issue_13_item_4_a_form_sent_after_the_session_ended_comes_back_filled(
     expect(page.get_by_label("New email address")).to_have_value("kept-new@example.com")
     expect(page.get_by_label("Your password")).to_have_value("")
     screenshot(page, "kept-form")
+
+
+def test_issue_14_item_4_a_refused_email_change_comes_back_filled_and_a_refresh_posts_nothing(
+    page: Page,
+) -> None:
+    """Post/redirect/get on the account page: a wrong password goes back to the form with
+    its banner, the new address filled in again and the password field empty and marked; a
+    refresh only reloads the page."""
+    sign_up(page, new_email("prg"))
+    page.goto("/app/account")
+    page.get_by_label("New email address").fill("prg-new@example.com")
+    page.get_by_label("Your password").fill("not my password")
+    page.get_by_role("button", name="Change email address").click()
+
+    def refused() -> None:
+        expect(page.get_by_role("alert")).to_have_text("That isn't your current password.")
+        parts = urlsplit(page.url)
+        assert (parts.path, parts.query) == ("/app/account", "problem=wrong_password")
+        assert "prg-new" not in page.url and "not my password" not in page.url
+        expect(page.get_by_label("New email address")).to_have_value("prg-new@example.com")
+        password = page.get_by_label("Your password")
+        expect(password).to_have_value("")
+        expect(password).to_have_attribute("aria-invalid", "true")
+
+    refused()
+    posts: list[str] = []
+    page.on(
+        "request", lambda request: posts.append(request.url) if request.method == "POST" else None
+    )
+    page.reload()
+    refused()
+    assert posts == []  # the refresh sent nothing again
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Change email address").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Check your new address: we sent it a link to confirm"
+    )

@@ -4,14 +4,17 @@ an address, reset a password, confirm a new address), forgot password, the accou
 token and calls the same use cases as the API (`accounts.self_service`).
 
 A link's page never acts on the GET: it asks for a click (or a new password), so a mail
-scanner that follows links redeems nothing."""
+scanner that follows links redeems nothing.
+
+A refused form goes back to its page (post/redirect/get, issue 14 item 4: `web.refusals`):
+a mailed link's token stays in the address it came in, never in a cookie; typed addresses
+and names are kept, never a password."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,7 +30,8 @@ from kasacare.kit.db import committed_on
 from kasacare.kit.errors import KasaCareError
 from kasacare.kit.security import token_digest
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url
+from kasacare.web.refusals import refuse, shown
 from kasacare.web.render import page
 from kasacare.web.session import (
     CSRF_FIELD,
@@ -69,7 +73,7 @@ async def _form(request: Request, session: Session) -> dict[str, str]:
 
 
 def _link_page(
-    request: Request, session: Session, now: datetime, path: str, token: str, **extra: Any
+    request: Request, session: Session, now: datetime, path: str, token: str
 ) -> HTMLResponse:
     title, text, button = _CONFIRMING[path]
     return page(
@@ -82,7 +86,6 @@ def _link_page(
         button=button,
         action=path,
         token=token,
-        **extra,
     )
 
 
@@ -108,9 +111,7 @@ async def _redeem(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return _link_page(
-            request, session, now, path, token, error=friendly(error), status_code=error.status
-        )
+        return refuse(request, now, error, path, {}, query={"token": token})
     viewer = signed_in(request, session, now)
     return _back("/app/account" if viewer else "/signin", notice)
 
@@ -125,9 +126,21 @@ async def confirm_email(request: Request, session: DbSession, now: Now) -> Respo
     return await _redeem(request, session, now, self_service.confirm_email_change, "email_changed")
 
 
-@router.get("/forgot-password", response_class=HTMLResponse)
-def forgot_password_page(request: Request, session: DbSession) -> HTMLResponse:
-    return page(request, session, "forgot_password.html", account=None)
+FORGOT = "/forgot-password"
+RESET = "/reset-password"
+
+
+@router.get(FORGOT, response_class=HTMLResponse)
+def forgot_password_page(request: Request, session: DbSession, now: Now) -> HTMLResponse:
+    typed = shown(request, now)
+    return page(
+        request,
+        session,
+        "forgot_password.html",
+        account=None,
+        email=typed.fields.get("email", "") if typed else "",
+        invalid=typed.invalid if typed else None,
+    )
 
 
 @router.post("/forgot-password")
@@ -140,22 +153,20 @@ async def forgot_password(request: Request, session: DbSession, now: Now) -> Res
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return page(
-            request,
-            session,
-            "forgot_password.html",
-            account=None,
-            email=email,
-            error=friendly(error),
-            status_code=error.status,
+        return refuse(
+            request, now, error, FORGOT, {"email": email}, invalid={"invalid_email": "email"}
         )
     # The same answer whether or not an account uses the address (no probing).
     return page(request, session, "forgot_password.html", account=None, sent=True, email=email)
 
 
-@router.get("/reset-password", response_class=HTMLResponse)
-def reset_password_page(request: Request, session: DbSession, token: str = "") -> HTMLResponse:
-    return page(request, session, "reset_password.html", account=None, token=token)
+@router.get(RESET, response_class=HTMLResponse)
+def reset_password_page(
+    request: Request, session: DbSession, now: Now, token: str = ""
+) -> HTMLResponse:
+    typed = shown(request, now)
+    invalid = typed.invalid if typed else None
+    return page(request, session, "reset_password.html", account=None, token=token, invalid=invalid)
 
 
 @router.post("/reset-password")
@@ -168,14 +179,14 @@ async def reset_password(request: Request, session: DbSession, now: Now) -> Resp
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return page(
+        return refuse(
             request,
-            session,
-            "reset_password.html",
-            account=None,
-            token=token,
-            error=friendly(error),
-            status_code=error.status,
+            now,
+            error,
+            RESET,
+            {},
+            query={"token": token},
+            invalid={"password_length": "new_password"},
         )
     # Every session ended, this browser's too: sign in with the new password.
     response = _back("/signin", "password_reset")
@@ -186,10 +197,8 @@ async def reset_password(request: Request, session: DbSession, now: Now) -> Resp
 # --- the account page --------------------------------------------------------------------
 
 
-def _account_page(
-    request: Request, session: Session, account: Account, **extra: Any
-) -> HTMLResponse:
-    return page(request, session, "account.html", account=account, languages=LANGUAGES, **extra)
+ACCOUNT = "/app/account"
+EMAIL_ACTION = "/app/account/email"
 
 
 async def _account_form(
@@ -198,7 +207,13 @@ async def _account_form(
     now: datetime,
     act: Callable[[Account, dict[str, str]], None],
     notice: str,
+    *,
+    anchor: str,
+    keep: tuple[str, ...] = (),
+    invalid: Mapping[str, str] | None = None,
 ) -> Response:
+    """One of the account page's forms; a refusal goes back to the form (`anchor`) with the
+    fields named in `keep` (never a password) and the field `invalid` names marked."""
     account = signed_in_owner(request, session, now)
     form: dict[str, str] = {}
     try:
@@ -209,16 +224,26 @@ async def _account_form(
     except KasaCareError as error:
         session.rollback()
         # Keep what was typed (never a password) so the owner corrects rather than retypes.
-        kept = {"new_email": form.get("new_email", "")}
-        return _account_page(
-            request, session, account, error=friendly(error), status_code=error.status, **kept
-        )
-    return _back("/app/account", notice)
+        kept = {name: form.get(name, "") for name in keep}
+        return refuse(request, now, error, ACCOUNT, kept, anchor=anchor, invalid=invalid)
+    return _back(ACCOUNT, notice)
 
 
-@router.get("/app/account", response_class=HTMLResponse)
+@router.get(ACCOUNT, response_class=HTMLResponse)
 def account_page(request: Request, session: DbSession, now: Now) -> Response:
-    return _account_page(request, session, signed_in_owner(request, session, now))
+    account = signed_in_owner(request, session, now)
+    typed = shown(request, now)
+    typed_email = typed.fields.get("new_email", "") if typed else ""
+    return page(
+        request,
+        session,
+        "account.html",
+        account=account,
+        languages=LANGUAGES,
+        new_email=typed_email if typed and typed.action == EMAIL_ACTION else "",
+        invalid=typed.invalid if typed else None,
+        error=typed.error if typed else None,
+    )
 
 
 @router.post("/app/account/verify")
@@ -226,10 +251,12 @@ async def resend_verification(request: Request, session: DbSession, now: Now) ->
     def act(account: Account, _: dict[str, str]) -> None:
         self_service.send_verification(session, account, now)
 
-    return await _account_form(request, session, now, act, "verification_sent")
+    return await _account_form(
+        request, session, now, act, "verification_sent", anchor="change-email"
+    )
 
 
-@router.post("/app/account/email")
+@router.post(EMAIL_ACTION)
 async def change_email(request: Request, session: DbSession, now: Now) -> Response:
     def act(account: Account, form: dict[str, str]) -> None:
         self_service.request_email_change(
@@ -240,7 +267,16 @@ async def change_email(request: Request, session: DbSession, now: Now) -> Respon
             password=form.get("password", ""),
         )
 
-    return await _account_form(request, session, now, act, "email_change_sent")
+    return await _account_form(
+        request,
+        session,
+        now,
+        act,
+        "email_change_sent",
+        anchor="change-email",
+        keep=("new_email",),
+        invalid={"invalid_email": "new_email", "wrong_password": "password"},
+    )
 
 
 @router.post("/app/account/password")
@@ -255,7 +291,15 @@ async def change_password(request: Request, session: DbSession, now: Now) -> Res
             current_token=session_token(request),
         )
 
-    return await _account_form(request, session, now, act, "password_changed")
+    return await _account_form(
+        request,
+        session,
+        now,
+        act,
+        "password_changed",
+        anchor="change-password",
+        invalid={"wrong_password": "current_password", "password_length": "new_password"},
+    )
 
 
 @router.post("/app/account/language")
@@ -263,7 +307,15 @@ async def save_language(request: Request, session: DbSession, now: Now) -> Respo
     def act(account: Account, form: dict[str, str]) -> None:
         self_service.set_language(account, form.get("language", ""))
 
-    return await _account_form(request, session, now, act, "language_saved")
+    return await _account_form(
+        request,
+        session,
+        now,
+        act,
+        "language_saved",
+        anchor="change-language",
+        invalid={"invalid_language": "language"},
+    )
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -311,7 +363,16 @@ def rename_camera_page(
 ) -> Response:
     account = signed_in_owner(request, session, now)
     camera = cameras.get_owned(session, account, camera_id)
-    return page(request, session, "rename_camera.html", account=account, camera=camera)
+    typed = shown(request, now)
+    return page(
+        request,
+        session,
+        "rename_camera.html",
+        account=account,
+        camera=camera,
+        typed_name=typed.fields.get("name") if typed else None,
+        invalid=typed.invalid if typed else None,
+    )
 
 
 @router.post("/app/cameras/{camera_id}/rename")
@@ -319,7 +380,7 @@ async def rename_camera(
     camera_id: uuid.UUID, request: Request, session: DbSession, now: Now
 ) -> Response:
     account = signed_in_owner(request, session, now)
-    camera = cameras.get_owned(session, account, camera_id)
+    cameras.get_owned(session, account, camera_id)  # another's camera: not found, as before
     name = ""
     try:
         form = await _form(request, session)
@@ -328,14 +389,7 @@ async def rename_camera(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return page(
-            request,
-            session,
-            "rename_camera.html",
-            account=account,
-            camera=camera,
-            typed_name=name,
-            error=friendly(error),
-            status_code=error.status,
-        )
+        page_path = request.url.path  # the form's page has the post's address
+        kept = {"name": name}
+        return refuse(request, now, error, page_path, kept, invalid={"camera_name": "name"})
     return _back("/app/cameras", "camera_renamed")

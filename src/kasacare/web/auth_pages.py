@@ -1,4 +1,6 @@
-"""Sign-up, sign-in and sign-out pages."""
+"""Sign-up, sign-in and sign-out pages. A refused sign-in or sign-up goes back to its page
+(post/redirect/get, issue 14 item 4: `web.refusals`) with the email, country and `next`
+kept, never the password."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from kasacare.kit.errors import KasaCareError, ValidationFailed
 from kasacare.kit.http import client_address
 from kasacare.kit.zones import DEFAULT_ZONE, is_zone
 from kasacare.web.guard import safe_next
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url
+from kasacare.web.refusals import refuse, shown
 from kasacare.web.render import country_choices, page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session, signed_in, start_session
 
@@ -31,10 +34,23 @@ def home(request: Request, session: DbSession, now: Now) -> Response:
     return RedirectResponse(home_for(account.role) if account else "/signin", status_code=303)
 
 
-@router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, session: DbSession) -> HTMLResponse:
+SIGNIN = "/signin"
+SIGNUP = "/signup"
+
+
+@router.get(SIGNIN, response_class=HTMLResponse)
+def signin_page(request: Request, session: DbSession, now: Now) -> HTMLResponse:
     next_page = safe_next(request.query_params.get("next"))
-    return page(request, session, "signin.html", account=None, next_page=next_page)
+    typed = shown(request, now)
+    return page(
+        request,
+        session,
+        "signin.html",
+        account=None,
+        next_page=next_page,
+        email=typed.fields.get("email", "") if typed else "",
+        error=typed.error if typed else None,
+    )
 
 
 @router.post("/signin")
@@ -57,31 +73,33 @@ async def signin(request: Request, context: Context, session: DbSession, now: No
         if issued is None:
             raise accounts.InvalidCredentials()
     except KasaCareError as error:
-        session.commit()
-        return page(
+        session.commit()  # a failed sign-in counts
+        return refuse(
             request,
-            session,
-            "signin.html",
-            account=None,
-            email=email,
-            next_page=next_page,
-            error=friendly(error),
-            status_code=error.status,
+            now,
+            error,
+            SIGNIN,
+            {"email": email},
+            query={"next": next_page} if next_page else None,
         )
     response = RedirectResponse(next_page or home_for(issued.account.role), status_code=303)
     start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)
     return response
 
 
-@router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, context: Context, session: DbSession) -> HTMLResponse:
+@router.get(SIGNUP, response_class=HTMLResponse)
+def signup_page(request: Request, context: Context, session: DbSession, now: Now) -> HTMLResponse:
+    typed = shown(request, now)
+    fields = typed.fields if typed else {}
     return page(
         request,
         session,
         "signup.html",
         account=None,
         countries=country_choices(context.catalog.countries),
-        country="US",
+        email=fields.get("email", ""),
+        country=fields.get("country") or "US",
+        invalid=typed.invalid if typed else None,
     )
 
 
@@ -93,7 +111,7 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
     try:
         check_csrf(request, str(form.get(CSRF_FIELD, "")))
         if len(password) < 8:
-            raise ValidationFailed("Choose a password of at least 8 characters.")
+            raise ValidationFailed("Choose a password of at least 8 characters.", field="password")
         accounts.sign_up(
             session,
             context.catalog,
@@ -116,16 +134,19 @@ async def signup(request: Request, context: Context, session: DbSession, now: No
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        return page(
+        return refuse(
             request,
-            session,
-            "signup.html",
-            account=None,
-            email=email,
-            country=country,
-            countries=country_choices(context.catalog.countries),
-            error=friendly(error),
-            status_code=error.status,
+            now,
+            error,
+            SIGNUP,
+            {"email": email, "country": country},
+            by_field={"password": "signup_password"},
+            invalid={
+                "invalid_email": "email",
+                "email_taken": "email",
+                "signup_password": "password",
+                "account_country": "country",
+            },
         )
     response = RedirectResponse(notice_url("/app/cameras", "welcome"), status_code=303)
     start_session(response, issued.access_token, ttl, secure=context.settings.cookie_secure)

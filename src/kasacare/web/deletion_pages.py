@@ -1,6 +1,8 @@
 """The "Delete account" page (issue 13 item 2): the quote of what deleting the account does,
 and a form confirming it with the password. Calls the same use case as `DELETE /v1/me`
-(`accounts.deletion`); afterwards the browser is signed out and lands on the sign-in page."""
+(`accounts.deletion`); afterwards the browser is signed out and lands on the sign-in page.
+A refusal goes back to the page (post/redirect/get, issue 14 item 4), keeping nothing: the
+form's only field is the password."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from kasacare.jobs import after_commit
 from kasacare.kit.db import committed_on
 from kasacare.kit.errors import KasaCareError
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import friendly, notice_url
+from kasacare.web.messages import notice_url
+from kasacare.web.refusals import refuse, shown
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf, end_session
 
@@ -29,7 +32,16 @@ def delete_account_page(
 ) -> Response:
     account = signed_in_owner(request, session, now)
     quote = deletion.quote(session, context.catalog, now, account)
-    return page(request, session, "delete_account.html", account=account, quote=quote)
+    typed = shown(request, now)  # only a wrong password's mark or a throttle's wait
+    return page(
+        request,
+        session,
+        "delete_account.html",
+        account=account,
+        quote=quote,
+        invalid=typed.invalid if typed else None,
+        error=typed.error if typed else None,
+    )
 
 
 @router.post(PATH)
@@ -53,16 +65,7 @@ async def delete_account(
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        quote = deletion.quote(session, context.catalog, now, account)
-        return page(
-            request,
-            session,
-            "delete_account.html",
-            account=account,
-            quote=quote,
-            error=friendly(error),
-            status_code=error.status,
-        )
+        return refuse(request, now, error, PATH, {}, invalid={"wrong_password": "password"})
     after_commit(context, now)  # refunds, and the erased clips' bytes
     response = RedirectResponse(notice_url("/signin", "account_deleted"), status_code=303)
     end_session(response)

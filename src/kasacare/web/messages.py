@@ -127,6 +127,13 @@ PROBLEMS = {
     " account: the Goodwill credit box says how much may still be given.",
     "camera_covered_by_legacy": "A legacy plan covers this camera: resolve the legacy case"
     " first, then force-unbind the camera.",
+    # Sign-in, sign-up, account, rename and deletion forms (web/auth_pages.py,
+    # account_pages.py, deletion_pages.py through web/refusals.py): a refused field's code.
+    "invalid_email": "Enter one email address, like name@example.com.",
+    "password_length": "Choose a password of 8 to 256 characters.",
+    "signup_password": "Choose a password of at least 8 characters.",
+    "account_country": "Choose your country from the list: Kasa Care is sold there.",
+    "camera_name": "Give the camera a name of 1 to 100 printable characters.",
 }
 
 
