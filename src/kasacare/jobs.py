@@ -425,13 +425,16 @@ def job_timer(context: AppContext) -> JobTimer:
     clock, whose advance runs the time-driven jobs, only the device channel keeps its timer
     (commands, broker accounts, events): it carries what happens now, not what falls due."""
     settings = context.settings
-    clocked = 0 if settings.test_clock else None
+
+    def timed(seconds: float) -> float:
+        return 0 if settings.test_clock else seconds  # 0 turns a timer off
+
     return JobTimer(
         context,
-        settings.jobs_interval_seconds if clocked is None else clocked,
-        sweep_interval=settings.sweep_interval_seconds if clocked is None else clocked,
-        mail_interval=settings.mail_interval_seconds if clocked is None else clocked,
-        media_interval=settings.media_interval_seconds if clocked is None else clocked,
+        timed(settings.jobs_interval_seconds),
+        sweep_interval=timed(settings.sweep_interval_seconds),
+        mail_interval=timed(settings.mail_interval_seconds),
+        media_interval=timed(settings.media_interval_seconds),
         commands_interval=settings.commands_interval_seconds,
     )
 

@@ -40,21 +40,57 @@ def _client(target: MqttTarget, role: str) -> paho.Client:
     return client
 
 
-class Publisher:
-    """One connection per process, opened when first needed and dropped on any failure
-    (with whatever paho had queued: the outbox row, not paho, is what is retried)."""
+class _Connection:
+    """One connection per process, opened when first needed (ready once `_prepare`'s
+    callbacks say so) and dropped on any failure, with whatever paho had queued: the
+    database row, not paho, is what is retried."""
+
+    role = "service"
 
     def __init__(self, target: MqttTarget) -> None:
         self._target = target
         self._client: paho.Client | None = None
         self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _prepare(self, client: paho.Client) -> None:
+        client.on_connect = lambda c, u, f, reason, p: (
+            self._ready.set() if not reason.is_failure else None
+        )
+
+    def _connected(self) -> paho.Client:
+        if self._client is not None and self._client.is_connected() and self._ready.is_set():
+            return self._client
+        self._drop()
+        client = _client(self._target, self.role)
+        self._prepare(client)
+        client.connect(self._target.host, self._target.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+        if not self._ready.wait(PUBLISH_TIMEOUT):
+            raise BrokerUnavailable(f"{self._target.host}:{self._target.port} is not ready")
+        return client
+
+    def _drop(self) -> None:
+        self._ready.clear()
+        if self._client is not None:
+            self._client.loop_stop()
+            self._client.disconnect()
+            self._client = None
+
+
+class Publisher(_Connection):
+    role = "publisher"
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Send at QoS 1 and wait for the broker's PUBACK, else raise BrokerUnavailable."""
         with self._lock:
             try:
-                client = self._connected()
-                info = client.publish(topic, payload, qos=1)
+                info = self._connected().publish(topic, payload, qos=1)
                 info.wait_for_publish(PUBLISH_TIMEOUT)
                 if not info.is_published():
                     raise BrokerUnavailable(f"no PUBACK for {topic} in {PUBLISH_TIMEOUT} s")
@@ -62,45 +98,18 @@ class Publisher:
                 self._drop()
                 raise BrokerUnavailable(str(error)) from error
 
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
 
-    def _connected(self) -> paho.Client:
-        if self._client is not None and self._client.is_connected():
-            return self._client
-        self._drop()
-        client = _client(self._target, "publisher")
-        connected = threading.Event()
-        client.on_connect = lambda c, u, f, reason, p: (
-            connected.set() if not reason.is_failure else None
-        )
-        client.connect(self._target.host, self._target.port, keepalive=30)
-        client.loop_start()
-        self._client = client
-        if not connected.wait(PUBLISH_TIMEOUT):
-            raise BrokerUnavailable(f"cannot connect to {self._target.host}:{self._target.port}")
-        return client
-
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.loop_stop()
-            self._client.disconnect()
-            self._client = None
-
-
-class BrokerControl:
+class BrokerControl(_Connection):
     """Commands to Mosquitto's dynamic security plugin over `$CONTROL` (`devices.broker`):
     one batch a message, answered on the response topic that every service process reads,
-    so each batch carries its own correlation id. One connection per process, dropped on
-    any failure."""
+    so each batch carries its own correlation id. Ready once subscribed to the answers."""
+
+    role = "control"
 
     def __init__(self, target: MqttTarget) -> None:
-        self._target = target
-        self._client: paho.Client | None = None
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._waiting: dict[str, Any] = {}  # correlation id -> the answer, once it came
+        super().__init__(target)
+        #: Correlation id -> the answers to its batch, None until they came.
+        self._waiting: dict[str, list[dict[str, Any]] | None] = {}
         self._answered = threading.Condition()
 
     def run(self, commands: list[dict[str, object]]) -> list[dict[str, Any]]:
@@ -117,14 +126,13 @@ class BrokerControl:
                 client = self._connected()
                 with self._answered:
                     self._waiting[correlation] = None
-                info = client.publish(CONTROL_TOPIC, body, qos=1)
-                info.wait_for_publish(PUBLISH_TIMEOUT)
+                client.publish(CONTROL_TOPIC, body, qos=1).wait_for_publish(PUBLISH_TIMEOUT)
                 with self._answered:
-                    if not self._answered.wait_for(
-                        lambda: self._waiting[correlation] is not None, PUBLISH_TIMEOUT
-                    ):
-                        raise BrokerUnavailable(f"no answer from {CONTROL_TOPIC}")
-                    answers: list[dict[str, Any]] = self._waiting[correlation]
+                    answers = self._answered.wait_for(
+                        lambda: self._waiting[correlation], PUBLISH_TIMEOUT
+                    )
+                if not answers:
+                    raise BrokerUnavailable(f"no answer from {CONTROL_TOPIC}")
             except (OSError, RuntimeError, ValueError, BrokerUnavailable) as error:
                 self._drop()
                 raise BrokerUnavailable(str(error)) from error
@@ -135,9 +143,14 @@ class BrokerControl:
             raise BrokerUnavailable(f"{len(answers)} answers to {len(commands)} commands")
         return answers
 
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
+    def _prepare(self, client: paho.Client) -> None:
+        client.on_connect = lambda c, u, f, reason, p: (
+            c.subscribe(RESPONSE_TOPIC, qos=1) if not reason.is_failure else None
+        )
+        client.on_subscribe = lambda c, u, mid, reasons, p: (
+            self._ready.set() if not reasons[0].is_failure else None
+        )
+        client.on_message = self._on_message
 
     def _on_message(self, _: paho.Client, __: object, message: paho.MQTTMessage) -> None:
         try:
@@ -146,40 +159,11 @@ class BrokerControl:
             log.warning("unreadable answer on %s", message.topic)
             return
         with self._answered:
-            for answer in answers:
+            for answer in answers:  # a batch's answers come in one message
                 correlation = answer.get("correlationData")
                 if correlation in self._waiting:  # another process's batch otherwise
-                    if self._waiting[correlation] is None:
-                        self._waiting[correlation] = []
-                    self._waiting[correlation].append(answer)
+                    self._waiting[correlation] = [*(self._waiting[correlation] or []), answer]
             self._answered.notify_all()
-
-    def _connected(self) -> paho.Client:
-        if self._client is not None and self._client.is_connected() and self._ready.is_set():
-            return self._client
-        self._drop()
-        client = _client(self._target, "control")
-        self._ready.clear()
-        client.on_connect = lambda c, u, f, reason, p: (
-            c.subscribe(RESPONSE_TOPIC, qos=1) if not reason.is_failure else None
-        )
-        client.on_subscribe = lambda c, u, mid, reasons, p: (
-            self._ready.set() if not reasons[0].is_failure else None
-        )
-        client.on_message = self._on_message
-        client.connect(self._target.host, self._target.port, keepalive=30)
-        client.loop_start()
-        self._client = client
-        if not self._ready.wait(PUBLISH_TIMEOUT):
-            raise BrokerUnavailable(f"cannot subscribe to {RESPONSE_TOPIC}")
-        return client
-
-    def _drop(self) -> None:
-        self._ready.clear()
-        if self._client is not None:
-            self._client.loop_stop()
-            self._client.disconnect()
-            self._client = None
 
 
 class EventListener:
