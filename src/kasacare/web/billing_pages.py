@@ -23,7 +23,7 @@ from kasacare.subscriptions.repository import SubscriptionRepository
 from kasacare.subscriptions.service import Subscriptions
 from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import notice_url, problem_code, problem_url
+from kasacare.web.messages import notice_url, problem_url
 from kasacare.web.past_due import past_due
 from kasacare.web.render import country_choices, page
 from kasacare.web.session import CSRF_FIELD, check_csrf
@@ -150,11 +150,14 @@ async def save_address(
     except KasaCareError as error:
         session.rollback()
         field = error.extra.get("field") if error.code == "validation_error" else None
-        problem = problem_code(_address_problem(error.code, field, given["country"]))
-        response = RedirectResponse(f"{problem_url(PAGE, problem)}#address", status_code=303)
-        invalid = field if isinstance(field, str) else None
-        kept_forms.keep_refused(request, response, PAGE, problem, given, invalid=invalid)
-        return response
+        return kept_forms.refused_redirect(
+            request,
+            PAGE,
+            _address_problem(error.code, field, given["country"]),
+            given,
+            anchor="address",
+            invalid=field if isinstance(field, str) else None,
+        )
     return RedirectResponse(notice_url(PAGE, "address_saved"), status_code=303)
 
 

@@ -24,12 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 
 from kasacare.context import AppContext, get_context
 from kasacare.kit.signing_keys import seal, unseal
+from kasacare.web.messages import problem_code
 
 COOKIE = "kc_kept_form"
 KEPT_FORM_KEYS = "kept-forms"
@@ -155,6 +158,25 @@ def keep_refused(
     }
     if kept_fields:  # sent to that page only, not with every request
         _set_sealed(response, context, REFUSED_COOKIE, payload, REFUSED_TTL, page)
+
+
+def refused_redirect(
+    posted: Request,
+    page: str,
+    problem: str,
+    fields: Mapping[str, str],
+    *,
+    anchor: str = "",
+    invalid: str | None = None,
+    query: Mapping[str, str] | None = None,
+) -> RedirectResponse:
+    """Post/redirect/get for a refused form: 303 to `page` (with `query`, then
+    `?problem=`, then `#anchor`), what was typed kept for that page (`keep_refused`)."""
+    code = problem_code(problem)
+    address = f"{page}?{urlencode({**(query or {}), 'problem': code})}"
+    response = RedirectResponse(address + (f"#{anchor}" if anchor else ""), status_code=303)
+    keep_refused(posted, response, page, code, fields, invalid=invalid)
+    return response
 
 
 def refused(request: Request) -> RefusedForm | None:

@@ -13,7 +13,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -69,10 +68,9 @@ def refuse(
     marked = (invalid or {}).get(problem)
     if marked and marked not in kept:  # a password field: marked, never kept
         kept[_INVALID] = marked
-    address = f"{page}?{urlencode({**(query or {}), 'problem': problem})}"
-    response = RedirectResponse(address + (f"#{anchor}" if anchor else ""), status_code=303)
-    kept_forms.keep_refused(request, response, page, problem, kept, invalid=marked)
-    return response
+    return kept_forms.refused_redirect(
+        request, page, problem, kept, anchor=anchor, invalid=marked, query=query
+    )
 
 
 @dataclass(frozen=True, slots=True)

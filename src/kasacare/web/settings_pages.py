@@ -11,7 +11,7 @@ from kasacare.kit.errors import KasaCareError
 from kasacare.kit.zones import zone_names
 from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_owner
-from kasacare.web.messages import notice_url, problem_code, problem_url
+from kasacare.web.messages import notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -53,9 +53,8 @@ async def save_settings(request: Request, session: DbSession, now: Now) -> Respo
         session.commit()
     except KasaCareError as error:
         session.rollback()
-        code = problem_code(error.code)
-        response = RedirectResponse(f"{problem_url(PATH, code)}#time-zone", status_code=303)
-        invalid = "time_zone" if code == "invalid_time_zone" else None
-        kept_forms.keep_refused(request, response, PATH, code, {"time_zone": zone}, invalid=invalid)
-        return response
+        invalid = "time_zone" if error.code == "invalid_time_zone" else None
+        return kept_forms.refused_redirect(
+            request, PATH, error.code, {"time_zone": zone}, anchor="time-zone", invalid=invalid
+        )
     return RedirectResponse(notice_url(PATH, "settings_saved"), status_code=303)

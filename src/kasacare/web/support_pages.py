@@ -34,7 +34,7 @@ from kasacare.support import service as support
 from kasacare.support.policy import goodwill_cap_years
 from kasacare.web import kept_forms
 from kasacare.web.guard import signed_in_as
-from kasacare.web.messages import PROBLEMS, notice_url, problem_code, problem_url
+from kasacare.web.messages import PROBLEMS, notice_url
 from kasacare.web.render import page
 from kasacare.web.session import CSRF_FIELD, check_csrf
 
@@ -275,12 +275,15 @@ def _refused(
     the refusal's code and what was typed kept for that page (a cookie, never the
     address), so a refresh posts nothing and the note is not typed twice."""
     problem, invalid = _problem(error, form)
-    code = problem_code(problem)
-    path = f"/support/accounts/{account_id}"
-    response = RedirectResponse(f"{problem_url(path, code)}{_anchor(form)}", status_code=303)
     typed = {name: str(form.get(name, "")) for name in KEPT_FIELDS if form.get(name)}
-    kept_forms.keep_refused(request, response, path, code, typed, invalid=invalid)
-    return response
+    return kept_forms.refused_redirect(
+        request,
+        f"/support/accounts/{account_id}",
+        problem,
+        typed,
+        anchor=_anchor(form),
+        invalid=invalid,
+    )
 
 
 def _problem(error: KasaCareError | ValueError, form: FormData) -> tuple[str, str | None]:
@@ -308,12 +311,12 @@ def _anchor(form: FormData) -> str:
     camera (ids only as ids: they go into the address)."""
     action = form.get("action")
     if action == "goodwill_credit":
-        return "#goodwill"
+        return "goodwill"
     name, prefix = (
         ("legacy_id", "legacy") if action == "resolve_legacy" else ("camera_id", "camera")
     )
     try:
-        return f"#{prefix}-{uuid.UUID(str(form.get(name, '')))}"
+        return f"{prefix}-{uuid.UUID(str(form.get(name, '')))}"
     except ValueError:
         return ""
 
